@@ -231,10 +231,18 @@ def make_backend(name: str, model: str | Path | None, contract: Contract,
     return backend
 
 
-def availability(name: str) -> Availability:
-    """Availability of a backend by name, with the option defaults of that name (e.g. ort-cuda needs a GPU)."""
+def default_options(name: str) -> dict[str, Any]:
+    """The option defaults a registry name implies (``ort-cuda`` → ``{"provider": "cuda"}``)."""
+    if name not in _REGISTRY:
+        raise BackendError(f"unknown backend {name!r}. Note: valid choices are {', '.join(_REGISTRY)}.")
+    return dict(_REGISTRY[name][2])
+
+
+def availability(name: str, options: Mapping[str, Any] | None = None) -> Availability:
+    """Availability of a backend by name, with the option defaults of that name (e.g. ort-cuda needs a GPU) and,
+    if given, the user's `options` on top."""
     cls = backend_class(name)
-    opts = _REGISTRY[name][2]
+    opts = {**_REGISTRY[name][2], **(options or {})}
     check = getattr(cls, "availability_for", None)
     return check(opts) if check else cls.availability()
 

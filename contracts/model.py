@@ -168,7 +168,8 @@ class Acceptance:
 
     kind:
         ``"quantile"``: the `q`-quantile (0..100) of per-chunk `metric` of `tensor` must be < `threshold`.
-        ``"pass_rate"``: the share (0..1) of chunks whose `tensor` passes its tolerance must be >= `threshold`.
+        ``"pass_rate"``: the share (0..1) of chunks whose `tensor` passes its tolerance (or `atol`, when given)
+            must be >= `threshold` (0: reported only).
         ``"no_growth"``: no monotonic growth of per-chunk `metric` over chunk index (closed loop).
         ``"state_carried"``: the closed loop must really carry state (probe + trajectory).
         ``"invariants"``: every error-severity invariant holds on every chunk.
@@ -182,6 +183,8 @@ class Acceptance:
     threshold: float = 0.0
     modes: tuple[Mode, ...] = MODES
     description: str = ""
+    atol: float | None = None
+    """For ``pass_rate``: judge each chunk at this absolute tolerance instead of the tolerance set's."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,51 @@
+"""`inspector reference`: NeMo's streaming encoder → reference JSONL (ours or the seed team's) or a store."""
+
+from __future__ import annotations
+
+import click
+
+from backends.nemo_presets import preset_names
+
+MODEL_HELP = f"A preset ({', '.join(preset_names())}) or the path of a .nemo checkpoint."
+
+
+@click.command("reference")
+@click.option("--model", "model_name", required=True, metavar="PRESET|PATH.nemo", help=MODEL_HELP)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the preset's random weights and of the synthetic audio.")
+@click.option("--audio", "wavs", multiple=True, type=click.Path(dir_okay=False), metavar="WAV",
+              help="A WAV file per stream (repeatable). Default: synthetic speech-like audio.")
+@click.option("--synthetic", is_flag=True, help="Use the synthetic speech-like signal (the default without --audio).")
+@click.option("--chunks", "n_chunks", type=int, default=50, show_default=True, help="Chunks per stream.")
+@click.option("--streams", "n_streams", type=int, default=1, show_default=True,
+              help="Streams (utterances), each with its own caches.")
+@click.option("--format", "fmt", type=click.Choice(["ours", "seed"]), default="ours", show_default=True,
+              help="ours: reference JSONL v1 with a header line; seed: the seed team's {chunk_idx, inputs, outputs, "
+                   "metadata} lines with data_b64 tensors.")
+@click.option("--first-chunk", type=click.Choice(["export", "nemo"]), default="export", show_default=True,
+              help="export: drop the extra pre-encoded frames on chunk 0 too, as the ONNX export does; nemo: NeMo's "
+                   "own first-chunk handling (differs from the export: a planted fault).")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="The reference JSONL to write.")
+@click.option("--store", "store_path", type=click.Path(file_okay=False), help="Write a Zarr store instead of JSONL.")
+def reference(model_name: str, seed: int, wavs: tuple[str, ...], synthetic: bool, n_chunks: int, n_streams: int,
+              fmt: str, first_chunk: str, device: str, output: str | None, store_path: str | None) -> None:
+    """Run NeMo's streaming encoder chunk by chunk and write what each chunk was given and produced."""
+    from inspector.errors import InspectorError
+    from inspector.reference import make_reference, rich_progress
+
+    if synthetic and wavs:
+        raise InspectorError("give --audio WAV or --synthetic, not both.")
+    streams = len(wavs) or n_streams
+    click.echo(f"Building {model_name} (seed {seed}) …", err=True)
+    bar, update = rich_progress(streams * n_chunks)
+    with bar:
+        result = make_reference(model_name, output=output, store=store_path, seed=seed, n_chunks=n_chunks,
+                                n_streams=n_streams, wavs=wavs, fmt=fmt, first_chunk=first_chunk, progress=update,
+                                device=device)
+    lens = next(iter(result.cache_lengths.values()))
+    shown = ", ".join(map(str, lens[:6])) + (", …" if len(lens) > 6 else "")
+    size = f", {result.bytes_written / 1e6:.1f} MB" if result.bytes_written else ""
+    click.echo(f"Wrote {result.path}: {len(result.streams)} stream(s) x {result.chunks} chunks ({result.fmt} "
+               f"format{size}); {result.seconds_per_chunk * 1e3:.1f} ms per step; cache_last_channel_len_out "
+               f"{shown}")

@@ -1,0 +1,835 @@
+"""The parity engine: run one backend over a stream's chunks, compare every chunk, judge the run, record it.
+
+Modes:
+    ``functional``: every chunk is fed the reference's inputs, caches included: each chunk is tested in isolation.
+    ``closed-loop``: stream inputs (audio, length) come from the reference; state inputs come from the backend's own
+    previous outputs through the contract's feedback map (`Backend.step`); the first chunk of the range starts from
+    the reference's inputs of that chunk.
+
+Against what: the reference outputs in the store, or (``baseline=``) another backend run side by side on the very
+same feeds (the seed compared TensorRT against ORT this way).
+
+Layouts: reference tensors are mapped into the model's layout with each TensorSpec's ``ref_perm``; comparison,
+invariants and hooks see model layout; outputs saved into the store go back to the reference layout.
+
+Per chunk, off the inference thread (a writer thread overlaps metrics and store writes with the next chunk's
+inference; a reader thread prefetches the next reference chunk): `inspector.metrics.compare_tensor` per output at
+the tolerance that applies (`contracts.rules.tolerance_for`, switched to the contract's tightened tolerances from the
+chunk where a tightening condition first holds), every invariant evaluated with ``prev``, and one *chunk record*
+committed atomically into the store's run (`RunWriter.write_chunk`):
+
+    {"stream", "chunk", "status": "ok" | "failed" | "error", "passed": bool, "error": str | None,
+     "inference_ms", "tightened": bool, "tightening_fired": [conditions] (first chunk only),
+     "tensors": {ref_name: TensorMetrics.to_dict()}, "invariants": {id: {"ok", "detail", "severity", "kind"}},
+     "failed_tensors": [...], "failed_invariants": [...], "note": str, "extra": {hook name: {...}}}
+
+A backend that raises, or returns NaN, fails that chunk (``status`` ``error`` / ``failed``, with the exception text)
+and the run goes on; in closed loop the state is then restarted from the reference's next chunk (noted).
+
+Runs are resumable: a run of the same backend, mode, stream, chunks, options, model and baseline that is still
+``running`` or ``interrupted`` in the store is continued; its committed chunks are kept, the closed-loop state (and
+``prev`` for the invariants) is rebuilt by replaying the finished chunks without re-recording them.
+
+Extension point: `ChunkHook` objects see every chunk on the inference thread (backend, feeds, outputs, state) and
+return extra figures for the record (issue 8's state trajectory, issue 5's diagnostics) and verdicts for the run.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import queue
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from backends.base import Backend, BackendInfo
+from contracts.model import Contract
+from inspector.acceptance import RunContext, Verdict, evaluate_run, run_passed
+from inspector.errors import InspectorError
+from inspector.metrics import compare_tensor, shape_failure
+
+MODES = ("functional", "closed-loop")
+
+ProgressFn = Callable[[int, int, Mapping[str, Any]], None]
+"""progress(done, total, record): called once per committed chunk (from the writer thread)."""
+
+
+# --- hooks -----------------------------------------------------------------------------------------------------------
+
+@dataclass
+class ChunkEvent:
+    """What a `ChunkHook` sees for one chunk (on the inference thread, right after the backend ran).
+
+    Attributes:
+        stream, index, mode: Where we are.
+        feeds: What the backend was fed (reference names, model layout).
+        outputs: What it returned (reference names, model layout); empty if it raised.
+        expected: Reference (or baseline) outputs, model layout.
+        state: Closed loop: the state the backend carries into the next chunk (opaque; `backend.state_arrays(state)`
+            gives host arrays). None in functional mode.
+        backend: The active backend (hooks may run extra chunks on it, e.g. a state probe).
+        error: The backend's exception text, if it raised.
+    """
+
+    stream: str
+    index: int
+    mode: str
+    feeds: Mapping[str, np.ndarray]
+    outputs: Mapping[str, np.ndarray]
+    expected: Mapping[str, np.ndarray]
+    state: Any
+    backend: Backend
+    error: str | None = None
+
+
+class ChunkHook:
+    """Per-chunk extra recorder. Subclass and override what you need; every method is optional.
+
+    The values `chunk` returns are stored in the chunk record under ``extra[hook.name]`` (JSON-ready values only);
+    `verdicts` adds rules to the run's verdicts (a verdict whose rule id equals a contract acceptance id, e.g.
+    ``state_carried``, replaces the engine's "not evaluated" placeholder for it).
+    """
+
+    name: str = "hook"
+
+    def start(self, run: "RunInfo") -> None:
+        """Called once before the first chunk (also when a run is resumed)."""
+
+    def chunk(self, event: ChunkEvent) -> Mapping[str, Any] | None:
+        """Called for every chunk that is recorded (not for replayed ones)."""
+        return None
+
+    def replay(self, event: ChunkEvent) -> None:
+        """Called for chunks replayed on resume (already recorded), so a hook can rebuild its own state."""
+
+    def verdicts(self, records: Sequence[Mapping[str, Any]], run: "RunInfo") -> Iterable[Verdict]:
+        """Called once at the end with every chunk record of the run (resumed ones included)."""
+        return ()
+
+
+# --- what a run is ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One backend × mode over one stream's chunks."""
+
+    backend: str
+    mode: str
+    stream: str
+    chunks: tuple[int, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    baseline: str | None = None
+    baseline_options: Mapping[str, Any] = field(default_factory=dict)
+    save_outputs: bool = False
+    resume: bool = True
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Identity of a run as hooks and reports see it."""
+
+    run_id: str
+    spec: RunSpec
+    contract: Contract
+    backend_info: BackendInfo
+    baseline_info: BackendInfo | None
+    reference: Mapping[str, Any]
+    model: str
+    model_sha256: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished (or interrupted) run: every chunk record and the verdicts.
+
+    ``bool(result)`` is whether every verdict passed.
+    """
+
+    run_id: str
+    spec: RunSpec
+    backend_info: BackendInfo
+    baseline_info: BackendInfo | None
+    records: tuple[Mapping[str, Any], ...]
+    verdicts: tuple[Verdict, ...]
+    status: str
+    started: str
+    finished: str
+    reference: Mapping[str, Any]
+    environment: Mapping[str, Any]
+    resumed_chunks: int = 0
+    notes: tuple[str, ...] = ()
+    wall_s: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "complete" and run_passed(self.verdicts)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    @property
+    def failing_verdicts(self) -> list[Verdict]:
+        return [v for v in self.verdicts if not v]
+
+
+# --- reference chunks ------------------------------------------------------------------------------------------------
+
+def to_model_layout(contract: Contract, name: str, array: np.ndarray) -> np.ndarray:
+    """A reference-layout tensor in the model's layout (``ref_perm`` of its TensorSpec), C-contiguous."""
+    try:
+        spec = contract.tensor(name)
+    except KeyError:
+        return array
+    if spec.ref_perm is not None:
+        array = np.transpose(array, spec.ref_perm)
+    return np.ascontiguousarray(array)
+
+
+def to_ref_layout(contract: Contract, name: str, array: np.ndarray) -> np.ndarray:
+    """The inverse of `to_model_layout`."""
+    try:
+        spec = contract.tensor(name)
+    except KeyError:
+        return array
+    if spec.ref_perm is not None:
+        array = np.transpose(array, np.argsort(spec.ref_perm))
+    return np.ascontiguousarray(array)
+
+
+@dataclass
+class RefChunk:
+    """One reference chunk in model layout: the contract's inputs and outputs."""
+
+    index: int
+    inputs: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]
+    meta: Mapping[str, Any]
+
+
+def load_chunk(store: Any, contract: Contract, stream: str, index: int) -> RefChunk:
+    """Read one reference chunk from the store into model layout.
+
+    Raises:
+        InspectorError: The chunk lacks an input the contract requires.
+    """
+    view = store.chunk(stream, index)
+    have_in = set(view.input_names())
+    missing = [n for n in contract.input_names if n not in have_in]
+    if missing:
+        raise InspectorError(
+            f"Store {store.path}: stream {stream!r} chunk {index} has no input tensor(s) {missing}; the contract "
+            f"{contract.name} needs {list(contract.input_names)} and the chunk holds {sorted(have_in)}. Check that "
+            "the store was converted from the reference made for this contract.")
+    inputs = {n: to_model_layout(contract, n, view.input(n)) for n in contract.input_names}
+    have_out = set(view.output_names())
+    outputs = {n: to_model_layout(contract, n, view.output(n)) for n in contract.output_names if n in have_out}
+    return RefChunk(index, inputs, outputs, dict(view.meta or {}))
+
+
+class _Prefetch:
+    """Reads reference chunks ahead of the inference loop on a thread (Zarr reads + decompression overlap)."""
+
+    def __init__(self, store: Any, contract: Contract, stream: str, chunks: Sequence[int], depth: int = 2):
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, args=(store, contract, stream, list(chunks)),
+                                        name="parity-prefetch", daemon=True)
+        self._thread.start()
+
+    def _work(self, store: Any, contract: Contract, stream: str, chunks: list[int]) -> None:
+        for i in chunks:
+            if self._stop.is_set():
+                return
+            try:
+                item: Any = load_chunk(store, contract, stream, i)
+            except BaseException as exc:  # noqa: BLE001 — handed to the consumer, re-raised there
+                item = exc
+            while not self._stop.is_set():
+                try:
+                    self._q.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(item, BaseException):
+                return
+
+    def __iter__(self) -> Iterator[RefChunk]:
+        return self
+
+    def __next__(self) -> RefChunk:
+        item = self._q.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+# --- the per-chunk judge (writer thread) ------------------------------------------------------------------------------
+
+@dataclass
+class _Job:
+    index: int
+    feeds: Mapping[str, np.ndarray]
+    outputs: Mapping[str, np.ndarray]
+    expected: Mapping[str, np.ndarray]
+    error: str | None
+    inference_s: float | None
+    extra: dict[str, Any]
+    note: str = ""
+
+
+class ChunkJudge:
+    """Turns one chunk's tensors into its record: metrics at the applicable tolerance, invariants, tightening.
+
+    Holds the run's per-chunk state (``prev`` for the invariants, whether tightening has fired), so chunks must be
+    judged in order.
+    """
+
+    def __init__(self, contract: Contract, mode: str, backend: str, precision: str, stream: str):
+        from contracts.rules import compile_rule
+
+        self.contract = contract
+        self.mode = mode
+        self.backend = backend
+        self.precision = precision
+        self.stream = stream
+        self.prev: dict[str, np.ndarray] | None = None
+        self.tightened = False
+        self._rules = [(inv, compile_rule(inv.check)) for inv in contract.invariants if mode in inv.modes]
+        frames = contract.frames_output
+        self._frame_axis = {frames.ref_name: frames.frame_axis} if frames is not None else {}
+
+    def tolerances(self) -> dict[str, tuple[float, float]]:
+        from contracts.rules import tolerance_for
+
+        out = {}
+        for spec in self.contract.outputs:
+            tol = tolerance_for(self.contract, spec.ref_name, self.backend, self.precision, self.tightened)
+            out[spec.ref_name] = (tol.atol, tol.rtol)
+        return out
+
+    def env(self, index: int, feeds: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        return {**feeds, **outputs, "chunk": index, "prev": self.prev}
+
+    def judge(self, job: _Job) -> dict[str, Any]:
+        from contracts.rules import tightening_triggered
+
+        env = self.env(job.index, job.feeds, job.outputs)
+        record: dict[str, Any] = {"stream": self.stream, "chunk": job.index}
+        fired = [] if self.tightened else tightening_triggered(self.contract, env)
+        if fired:
+            self.tightened = True
+            record["tightening_fired"] = fired
+        record["tightened"] = self.tightened
+        tensors: dict[str, Any] = {}
+        failed_tensors: list[str] = []
+        if job.error is None:
+            for spec in self.contract.outputs:
+                name = spec.ref_name
+                atol, rtol = self.tolerances()[name]
+                out, exp = job.outputs.get(name), job.expected.get(name)
+                if out is None:
+                    m = shape_failure(name, None, exp, f"{name}: the backend returned no such output", atol, rtol)
+                elif exp is None:
+                    m = shape_failure(name, out, None, f"{name}: nothing to compare with (absent from the "
+                                                       "reference/baseline)", atol, rtol)
+                else:
+                    m = compare_tensor(name, out, exp, atol, rtol, self._frame_axis.get(name))
+                tensors[name] = m.to_dict()
+                if not m.passed:
+                    failed_tensors.append(name)
+        invariants: dict[str, Any] = {}
+        failed_inv: list[str] = []
+        for inv, rule in self._rules:
+            res = rule.evaluate(env)
+            invariants[inv.id] = {"ok": res.ok, "detail": res.detail, "severity": inv.severity, "kind": inv.kind}
+            if res.ok is False and inv.severity == "error":
+                failed_inv.append(inv.id)
+        if job.error is not None:
+            status = "error"
+        elif failed_tensors or failed_inv:
+            status = "failed"
+        else:
+            status = "ok"
+        record.update({
+            "status": status, "passed": status == "ok", "error": job.error,
+            "inference_ms": None if job.inference_s is None else round(job.inference_s * 1e3, 4),
+            "tensors": tensors, "invariants": invariants, "failed_tensors": failed_tensors,
+            "failed_invariants": failed_inv,
+        })
+        if job.note:
+            record["note"] = job.note
+        if job.extra:
+            record["extra"] = job.extra
+        # prev for the next chunk: this chunk's tensors (a failed chunk leaves only its feeds)
+        self.prev = {**job.feeds, **job.outputs}
+        return record
+
+    def replay(self, index: int, feeds: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray],
+               record: Mapping[str, Any] | None) -> None:
+        """Advance the per-chunk state over an already-recorded chunk (resume)."""
+        if record is not None and record.get("tightened"):
+            self.tightened = True
+        self.prev = {**feeds, **outputs}
+
+
+class _Writer:
+    """The writer thread: judges each chunk and commits its record (and outputs) to the store, in order."""
+
+    def __init__(self, judge: ChunkJudge, writer: Any, contract: Contract, stream: str, save_outputs: bool,
+                 progress: ProgressFn | None, total: int, done_before: int):
+        self.judge = judge
+        self.writer = writer
+        self.contract = contract
+        self.stream = stream
+        self.save_outputs = save_outputs
+        self.progress = progress
+        self.total = total
+        self.done = done_before
+        self.records: list[dict[str, Any]] = []
+        self.error: BaseException | None = None
+        self._q: queue.Queue = queue.Queue(maxsize=2)
+        self._thread = threading.Thread(target=self._work, name="parity-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, job: _Job) -> None:
+        while True:
+            if self.error is not None:
+                raise self.error
+            try:
+                self._q.put(job, timeout=0.2)
+                return
+            except queue.Full:
+                if not self._thread.is_alive():
+                    raise RuntimeError("the parity writer thread stopped") from self.error
+
+    def _work(self) -> None:
+        while True:
+            job = self._q.get()
+            if job is None:
+                return
+            if self.error is not None:
+                continue  # drain
+            try:
+                record = self.judge.judge(job)
+                outputs = None
+                if self.save_outputs and job.outputs:
+                    outputs = {k: to_ref_layout(self.contract, k, v) for k, v in job.outputs.items()}
+                self.writer.write_chunk(self.stream, job.index, _jsonable(record), outputs)
+                self.records.append(record)
+                self.done += 1
+                if self.progress is not None:
+                    self.progress(self.done, self.total, record)
+            except BaseException as exc:  # noqa: BLE001 — re-raised on the inference thread
+                exc.add_note(f"while judging/writing stream {self.stream!r} chunk {job.index}")
+                self.error = exc
+
+    def close(self) -> None:
+        """Wait for every queued chunk to be committed; re-raise a writer failure."""
+        self._q.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+def _jsonable(x: Any) -> Any:
+    """Records hold numpy scalars in places (rule values, hook extras): make them plain JSON values."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    return x
+
+
+# --- environment -----------------------------------------------------------------------------------------------------
+
+def environment() -> dict[str, Any]:
+    """Where a run ran: host, Python, library versions and the environment variables that change numerics."""
+    from inspector import __version__
+
+    env: dict[str, Any] = {
+        "inspector": __version__, "python": sys.version.split()[0], "platform": platform.platform(),
+        "machine": platform.machine(), "numpy": np.__version__,
+        "cpu_count": os.cpu_count(),
+    }
+    try:
+        from backends.gpu import cpu_name, gpu_name
+
+        env["cpu"] = cpu_name()
+        env["gpu"] = gpu_name()
+    except Exception:  # noqa: BLE001
+        pass
+    for mod in ("onnxruntime", "torch", "tensorrt", "nemo"):
+        m = sys.modules.get(mod)
+        if m is not None:
+            env[mod] = getattr(m, "__version__", "")
+    env["env"] = {k: os.environ[k] for k in ("NVIDIA_TF32_OVERRIDE", "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES",
+                                             "ORT_CUDA_USE_TF32") if k in os.environ}
+    return env
+
+
+def reference_info(store: Any) -> dict[str, Any]:
+    """What produced the store's reference, with its math mode (precision, TF32), from the store header."""
+    attrs = dict(getattr(store, "attrs", {}) or {})
+    header = dict(attrs.get("header") or {})
+    enc = dict(header.get("encoder") or {})
+    math_mode = header.get("math_mode") or ""
+    if not math_mode and enc:
+        parts = [str(enc.get("precision", "")) or "fp32"]
+        if "tf32" in enc:
+            parts.append(f"tf32={'on' if enc['tf32'] else 'off'}")
+        if enc.get("device"):
+            parts.append(str(enc["device"]))
+        math_mode = ", ".join(parts)
+    return {
+        "math_mode": math_mode or "unknown (the store's header does not say)",
+        "producer": header.get("producer", ""), "model": header.get("model", ""),
+        "preset": header.get("preset", ""), "seed": header.get("seed"), "versions": header.get("versions", {}),
+        "source": attrs.get("source", {}), "first_chunk": header.get("first_chunk", ""),
+    }
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id(backend: str, mode: str) -> str:
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{backend}-{mode}-{uuid.uuid4().hex[:6]}"
+
+
+# --- the engine ------------------------------------------------------------------------------------------------------
+
+class ParityEngine:
+    """Runs backends over a store's chunks and records the results in it.
+
+    Args:
+        store: An open store (`store.Store.open(path, "a")`).
+        contract: The contract.
+        model: The model path recorded with runs (and hashed).
+        hooks: Extra per-chunk recorders.
+    """
+
+    def __init__(self, store: Any, contract: Contract, model: str | os.PathLike | None = None,
+                 hooks: Sequence[ChunkHook] = ()):
+        self.store = store
+        self.contract = contract
+        self.model = str(model) if model is not None else ""
+        self.hooks = list(hooks)
+        self._sha: str | None = None
+
+    @property
+    def model_sha256(self) -> str:
+        if self._sha is None:
+            from backends.modelfile import model_sha256
+
+            self._sha = model_sha256(self.model) if self.model and os.path.exists(self.model) else ""
+        return self._sha
+
+    # --- selecting chunks --------------------------------------------------------------------------------------------
+    def resolve_stream(self, stream: str | None) -> str:
+        streams = list(self.store.streams())
+        if not streams:
+            raise InspectorError(f"Store {self.store.path} holds no complete chunk: convert a reference into it first.")
+        if stream is None:
+            return streams[0]
+        if stream not in streams:
+            raise InspectorError(f"Store {self.store.path} has no stream {stream!r}. Note: valid choices are "
+                                 f"{', '.join(streams[:20])}{' …' if len(streams) > 20 else ''}.")
+        return stream
+
+    def resolve_chunks(self, stream: str, chunks: str | Sequence[int] | range | None) -> tuple[int, ...]:
+        """`chunks` as ``"A:B"`` (B exclusive, either side optional), ``"K"``, a sequence, or None for all."""
+        have = list(self.store.chunk_indices(stream))
+        if chunks is None or chunks == "" or chunks == ":":
+            sel = have
+        elif isinstance(chunks, str):
+            try:
+                if ":" in chunks:
+                    a, b = chunks.split(":", 1)
+                    lo = int(a) if a.strip() else have[0] if have else 0
+                    hi = int(b) if b.strip() else (have[-1] + 1 if have else 0)
+                    sel = [i for i in have if lo <= i < hi]
+                else:
+                    sel = [i for i in have if i == int(chunks)]
+            except ValueError:
+                raise InspectorError(f"--chunks {chunks!r}: expected A:B (B exclusive), A:, :B or K, with integers.") from None
+        else:
+            want = set(int(i) for i in chunks)
+            sel = [i for i in have if i in want]
+        if not sel:
+            raise InspectorError(f"Store {self.store.path}, stream {stream!r}: no chunk in {chunks!r} (the stream has "
+                                 f"chunks {have[0] if have else '-'}..{have[-1] if have else '-'}).")
+        return tuple(sel)
+
+    # --- running -----------------------------------------------------------------------------------------------------
+    def run(self, spec: RunSpec, backend: Backend, baseline: Backend | None = None,
+            progress: ProgressFn | None = None, log: Callable[[str], None] | None = None) -> RunResult:
+        """Run one backend × mode (backends already active) and record it.
+
+        Args:
+            spec: What to run.
+            backend: The active backend.
+            baseline: The active baseline backend (``spec.baseline``), or None to compare against the reference.
+            progress: Called after each committed chunk.
+            log: Where to say what happens (resume, replay, notes).
+
+        Returns:
+            The run's records and verdicts.
+        """
+        from store.api import RunRecord
+
+        if spec.mode not in MODES:
+            raise InspectorError(f"mode {spec.mode!r}. Note: valid choices are {', '.join(MODES)}.")
+        say = log or (lambda _m: None)
+        info = backend.info()
+        base_info = baseline.info() if baseline is not None else None
+        reference = reference_info(self.store)
+        env = environment()
+        env["model_sha256"] = self.model_sha256
+        options = {k: v for k, v in spec.options.items()}
+
+        writer, resumed_from = self._open_run(spec, info, base_info, env, reference, options, RunRecord)
+        run_id = writer.record.run_id
+        done = set(writer.done_chunks(spec.stream)) if resumed_from else set()
+        # Closed loop (and the invariants' prev) need the chunks before the first missing one: replay them.
+        todo = [i for i in spec.chunks if i not in done]
+        first_todo_pos = spec.chunks.index(todo[0]) if todo else len(spec.chunks)
+        replay = list(spec.chunks[:first_todo_pos])
+        todo = list(spec.chunks[first_todo_pos:])  # a gap after the first missing chunk is redone too
+        if resumed_from:
+            say(f"resuming run {run_id}: {len(replay)} chunks already recorded, {len(todo)} to go")
+
+        run_info = RunInfo(run_id, spec, self.contract, info, base_info, reference, self.model, self.model_sha256)
+        for hook in self.hooks:
+            hook.start(run_info)
+
+        judge = ChunkJudge(self.contract, spec.mode, spec.backend, info.precision, spec.stream)
+        started = time.perf_counter()
+        wr = _Writer(judge, writer, self.contract, spec.stream, spec.save_outputs, progress, len(spec.chunks),
+                     len(replay))
+        prefetch = _Prefetch(self.store, self.contract, spec.stream, replay + todo)
+        try:
+            loop = _Loop(spec, backend, baseline, self.hooks)
+            old_records = writer.all_metrics(spec.stream) if replay else {}
+            if replay and spec.mode == "closed-loop":
+                say(f"replaying {len(replay)} chunks to rebuild the closed-loop state")
+            for ref in _take(prefetch, len(replay)):
+                run_it = spec.mode == "closed-loop" or ref.index == replay[-1]
+                feeds, outputs, expected, error = loop.step(ref, run_backend=run_it)
+                judge.replay(ref.index, feeds, outputs, old_records.get(ref.index))
+                loop.replay_hooks(ref, feeds, outputs, expected, error)
+            for ref in _take(prefetch, len(todo)):
+                feeds, outputs, expected, error = loop.step(ref)
+                extra = loop.run_hooks(ref, feeds, outputs, expected, error)
+                wr.put(_Job(ref.index, feeds, outputs, expected, error, loop.last_time, extra, loop.note))
+                loop.note = ""
+        except BaseException as exc:
+            # Keep everything finished: the writer commits what is queued, the run is marked for resumption.
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            prefetch.close()
+            try:
+                wr.close()
+            except BaseException:  # noqa: BLE001 — the original exception is the one to report
+                pass
+            writer.update(status=status, finished=_now())
+            raise
+        prefetch.close()
+        try:
+            wr.close()
+        except BaseException:
+            writer.update(status="failed", finished=_now())
+            raise
+        status = "complete"
+        notes = list(getattr(backend, "notes", []) or [])
+        all_records = {int(k): v for k, v in writer.all_metrics(spec.stream).items()}
+        for r in wr.records:
+            all_records[r["chunk"]] = r
+        records = [all_records[i] for i in spec.chunks if i in all_records]
+        info = backend.info()  # notes gathered while running (e.g. host padding) are in it now
+        ctx = RunContext(self.contract, spec.mode, spec.backend, info.precision, judge_atols(self.contract, spec.backend,
+                                                                                            info.precision))
+        extra_verdicts: list[Verdict] = []
+        for hook in self.hooks:
+            extra_verdicts.extend(hook.verdicts(records, run_info) or ())
+        verdicts = evaluate_run(records, ctx, extra_verdicts)
+        finished = _now()
+        result = RunResult(
+            run_id=run_id, spec=spec, backend_info=info, baseline_info=base_info, records=tuple(records),
+            verdicts=tuple(verdicts), status=status, started=writer.record.started, finished=finished,
+            reference=reference, environment=env, resumed_chunks=len(replay), notes=tuple(notes),
+            wall_s=time.perf_counter() - started,
+        )
+        writer.update(backend_info=info.to_dict())
+        writer.finish("complete", summary=_jsonable(run_summary(result)))
+        return result
+
+    def _open_run(self, spec: RunSpec, info: BackendInfo, base_info: BackendInfo | None, env: dict[str, Any],
+                  reference: dict[str, Any], options: dict[str, Any], RunRecord: Any) -> tuple[Any, bool]:
+        baseline = spec.baseline or ""
+        if spec.resume:
+            for rec in self.store.runs():
+                if (rec.backend == spec.backend and rec.mode == spec.mode and rec.stream == spec.stream
+                        and list(rec.chunks) == list(spec.chunks) and rec.status in ("running", "interrupted")
+                        and rec.baseline == baseline and _same(rec.options, options)
+                        and rec.environment.get("model_sha256", "") == env.get("model_sha256", "")
+                        and rec.contract == self.contract.name
+                        and bool(rec.environment.get("save_outputs")) == spec.save_outputs):
+                    w = self.store.resume_run(rec.run_id)
+                    w.update(status="running")
+                    return w, True
+        env = {**env, "save_outputs": spec.save_outputs, "reference": reference,
+               "baseline_info": base_info.to_dict() if base_info else None}
+        record = RunRecord(
+            run_id=new_run_id(spec.backend, spec.mode), backend=spec.backend, mode=spec.mode, stream=spec.stream,
+            chunks=list(spec.chunks), backend_info=info.to_dict(), options=_jsonable(options),
+            environment=_jsonable(env), contract=self.contract.name, model=self.model, baseline=baseline,
+            status="running", started=_now(),
+        )
+        return self.store.create_run(record), False
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return {k: str(v) for k, v in dict(a).items()} == {k: str(v) for k, v in dict(b).items()}
+
+
+def _take(it: Iterator[RefChunk], n: int) -> Iterator[RefChunk]:
+    for _ in range(n):
+        yield next(it)
+
+
+def judge_atols(contract: Contract, backend: str, precision: str) -> dict[str, float]:
+    from contracts.rules import tolerance_for
+
+    return {s.ref_name: tolerance_for(contract, s.ref_name, backend, precision).atol for s in contract.outputs}
+
+
+class _Loop:
+    """The inference side of a run: feeds per mode, the backend call, the baseline, errors, closed-loop state."""
+
+    def __init__(self, spec: RunSpec, backend: Backend, baseline: Backend | None, hooks: Sequence[ChunkHook]):
+        self.spec = spec
+        self.backend = backend
+        self.baseline = baseline
+        self.hooks = hooks
+        self.contract = backend.contract
+        self.state: Any = None
+        self.last_time: float | None = None
+        self.note = ""
+        self._reset_state = True
+        stream_in = {s.ref_name for s in self.contract.inputs if s.ref_name not in self.contract.state_inputs}
+        self._stream_inputs = stream_in
+
+    def step(self, ref: RefChunk, run_backend: bool = True) -> tuple[dict, dict, dict, str | None]:
+        """Run the backend on one chunk; returns (feeds, outputs, expected, error text).
+
+        `run_backend=False` (replaying a functional run on resume) only returns the feeds.
+        """
+        closed = self.spec.mode == "closed-loop"
+        if not run_backend:
+            return dict(ref.inputs), {}, {}, None
+        outputs: dict[str, np.ndarray] = {}
+        error: str | None = None
+        self.last_time = None
+        if closed:
+            stream_feeds = {k: v for k, v in ref.inputs.items() if k in self._stream_inputs}
+            init = None
+            if self.state is None:
+                init = {k: v for k, v in ref.inputs.items() if k not in self._stream_inputs}
+            feeds = {**(init or self.backend.state_arrays(self.state)), **stream_feeds}
+            try:
+                outputs, self.state = self.backend.step(stream_feeds, self.state, init)
+                self.last_time = self.backend.inference_time
+            except Exception as exc:  # noqa: BLE001 — a failing chunk is a result, not a crash
+                error = _exc_text(exc)
+                self.state = None  # restart the loop from the reference's next chunk
+                self.note = "backend raised; closed-loop state restarts from the reference's next chunk"
+        else:
+            feeds = dict(ref.inputs)
+            try:
+                outputs = self.backend.run(feeds)
+                self.last_time = self.backend.inference_time
+            except Exception as exc:  # noqa: BLE001
+                error = _exc_text(exc)
+        expected = ref.outputs
+        if self.baseline is not None:
+            try:
+                expected = self.baseline.run(feeds)
+            except Exception as exc:  # noqa: BLE001
+                error = error or f"baseline {self.baseline.name} raised: {_exc_text(exc)}"
+                expected = {}
+        return feeds, outputs, expected, error
+
+    def replay_hooks(self, ref: RefChunk, feeds: dict, outputs: dict, expected: dict, error: str | None) -> None:
+        if not self.hooks:
+            return
+        ev = ChunkEvent(self.spec.stream, ref.index, self.spec.mode, feeds, outputs, expected,
+                        self.state if self.spec.mode == "closed-loop" else None, self.backend, error)
+        for hook in self.hooks:
+            hook.replay(ev)
+
+    def run_hooks(self, ref: RefChunk, feeds: dict, outputs: dict, expected: dict, error: str | None) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if not self.hooks:
+            return extra
+        ev = ChunkEvent(self.spec.stream, ref.index, self.spec.mode, feeds, outputs, expected,
+                        self.state if self.spec.mode == "closed-loop" else None, self.backend, error)
+        for hook in self.hooks:
+            try:
+                got = hook.chunk(ev)
+            except Exception as exc:  # noqa: BLE001 — a broken recorder must not lose the chunk
+                got = {"error": _exc_text(exc)}
+            if got:
+                extra[hook.name] = _jsonable(dict(got))
+        return extra
+
+
+def _exc_text(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    if len(text) > 2000:
+        text = text[:2000] + " …"
+    return text
+
+
+# --- summaries -------------------------------------------------------------------------------------------------------
+
+def run_summary(result: RunResult) -> dict[str, Any]:
+    """The run's summary as stored in its record and used by reports."""
+    recs = result.records
+    failed = [r["chunk"] for r in recs if not r.get("passed")]
+    return {
+        "passed": result.passed, "status": result.status, "n_chunks": len(recs),
+        "n_passed": len(recs) - len(failed), "failed_chunks": failed[:500],
+        "first_failing_chunk": failed[0] if failed else None,
+        "verdicts": [v.to_dict() for v in result.verdicts],
+        "baseline": result.spec.baseline or "reference",
+        "notes": list(result.notes), "resumed_chunks": result.resumed_chunks, "wall_s": round(result.wall_s, 3),
+        "mean_inference_ms": _mean([r.get("inference_ms") for r in recs]),
+    }
+
+
+def _mean(values: Iterable[Any]) -> float | None:
+    vals = [float(v) for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+__all__ = [
+    "ChunkEvent", "ChunkHook", "ChunkJudge", "ParityEngine", "RefChunk", "RunInfo", "RunResult", "RunSpec",
+    "environment", "load_chunk", "reference_info", "run_summary", "to_model_layout", "to_ref_layout",
+]

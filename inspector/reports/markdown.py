@@ -1,0 +1,85 @@
+"""A Markdown summary of a report document, for a CI job page: one table per backend × mode, failing rules first,
+each with its first failing chunk, worst chunk and tensor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+_ORDER = {"fail": 0, "warn": 1, "pass": 2, "skip": 3}
+_MARK = {"fail": "FAIL", "warn": "warn", "pass": "pass", "skip": "skip"}
+
+
+def _cell(x: Any) -> str:
+    if x is None or x == "":
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.3g}"
+    return str(x).replace("|", "\\|").replace("\n", " ")
+
+
+def build_markdown(report: Mapping[str, Any]) -> str:
+    lines: list[str] = []
+    verdict = "PASS" if report.get("passed") else "FAIL"
+    contract = report.get("contract", {})
+    model = report.get("model", {})
+    ref = report.get("reference", {})
+    lines.append(f"# Parity: {verdict}")
+    lines.append("")
+    sha = (model.get("sha256") or "")[:12]
+    lines.append(f"Contract **{contract.get('name', '')}** · model `{Path(str(model.get('path', ''))).name}`"
+                 + (f" (sha256 {sha}…)" if sha else "") + f" · store `{report.get('store', '')}` · reference math: "
+                 f"{ref.get('math_mode', 'unknown')}")
+    lines.append("")
+    lines.append("| backend | mode | compared with | math mode | chunks passed | result | failing rules |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for run in report.get("runs", []):
+        fails = [v["rule"] for v in run.get("verdicts", []) if v["status"] == "fail"]
+        lines.append(
+            f"| {run['backend']} | {run['mode']} | {_cell(run.get('baseline'))} | "
+            f"{_cell(run.get('math_mode', {}).get('backend'))} | {run.get('passed_chunks')}/{run.get('total_chunks')} | "
+            f"{'PASS' if run.get('passed') else 'FAIL'} | {_cell(', '.join(fails))} |")
+    for run in report.get("runs", []):
+        lines.append("")
+        lines.append(f"## {run['backend']} · {run['mode']}: {'PASS' if run.get('passed') else 'FAIL'}")
+        lines.append("")
+        info = run.get("backend_info", {})
+        lines.append(f"{info.get('runtime', '')} {info.get('version', '')} · {info.get('provider', '')} on "
+                     f"{info.get('device', '')} · precision {info.get('precision', '')} · math "
+                     f"{info.get('math_mode', '')} · compared with {run.get('baseline')} "
+                     f"({run.get('math_mode', {}).get('baseline', '')}) · stream `{run.get('stream')}` · run "
+                     f"`{run.get('run_id')}`")
+        for note in run.get("notes", []):
+            lines.append(f"> note: {note}")
+        lines.append("")
+        lines.append("| status | rule | tensor | first failing chunk | worst chunk | value | threshold | message |")
+        lines.append("|---|---|---|---|---|---|---|---|")
+        tensor_of = {f["rule"]: f.get("tensor", "") for f in run.get("failures_by_rule", [])}
+        for v in sorted(run.get("verdicts", []), key=lambda v: _ORDER.get(v["status"], 9)):
+            lines.append(
+                f"| {_MARK.get(v['status'], v['status'])} | {_cell(v['rule'])} | "
+                f"{_cell(v.get('tensor') or tensor_of.get(v['rule']))} | {_cell(v.get('first_failing_chunk'))} | "
+                f"{_cell(v.get('worst_chunk'))} | {_cell(v.get('value'))} | {_cell(v.get('threshold'))} | "
+                f"{_cell(v.get('message'))} |")
+        tensors = run.get("tensors", {})
+        if tensors:
+            lines.append("")
+            lines.append("| tensor | max-abs (worst chunk) | P95 max-abs | pass rate | first failing chunk | min cosine |")
+            lines.append("|---|---|---|---|---|---|")
+            for name, t in tensors.items():
+                rate = t.get("pass_rate")
+                lines.append(
+                    f"| {name} | {_cell(t.get('max_abs_max'))} (chunk {_cell(t.get('worst_chunk'))}) | "
+                    f"{_cell(t.get('max_abs_p95'))} | {'–' if rate is None else f'{rate:.0%}'} | "
+                    f"{_cell(t.get('first_failing_chunk'))} | {_cell(t.get('min_cosine'))} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_markdown(report: Mapping[str, Any], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(build_markdown(report), encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,341 @@
+"""The inspector's one door to the store: every read the app makes goes through `InspectorData`.
+
+Screens and widgets never touch `store.Store`; they ask this adapter for plain data (`RunInfo`, `ChunkRecord`,
+`TensorPair`, `RuleRow`) from worker threads. Reads are cached (small LRU caches, guarded by a lock) so stepping back
+and forth, switching tensors or views does not read Zarr again. `refresh()` re-reads the run list and the metrics of
+runs still in progress, so results written by a batch run (or, later, by a run started from the app) appear.
+
+No Textual import here: the tests and the benchmark use it directly as well.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable, Generic, Hashable, Mapping, TypeVar
+
+import numpy as np
+
+from inspector.tui.axes import TensorAxes, axes_for
+from inspector.tui.records import (
+    ChunkRecord, RuleRow, RunInfo, fmt, parse_chunk, parse_summary, summary_verdict,
+)
+from inspector.tui.tensors import TensorPair
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+FRAMES_OUTPUT = "encoder_output"
+
+
+class _LRU(Generic[K, V]):
+    """A tiny thread-safe LRU cache (workers fill it, the UI thread may read it)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._data: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> V:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+        return value
+
+    def get_or(self, key: K, make: Callable[[], V]) -> V:
+        value = self.get(key)
+        return value if value is not None else self.put(key, make())
+
+    def drop(self, predicate: Callable[[K], bool]) -> None:
+        with self._lock:
+            for key in [k for k in self._data if predicate(k)]:
+                del self._data[key]
+
+    def __contains__(self, key: K) -> bool:
+        with self._lock:
+            return key in self._data
+
+
+def _load_contract(contract: Any) -> Any:
+    """A `contracts.model.Contract` from a Contract, a path or a shipped name; None when it cannot be loaded."""
+    if contract is None or contract == "":
+        return None
+    if not isinstance(contract, (str, Path)):
+        return contract
+    from contracts.load import load_contract  # the contracts package is light, but only needed here
+
+    return load_contract(contract)
+
+
+class InspectorData:
+    """Read access to one store for the inspector.
+
+    Args:
+        store: An open `store.Store` (read mode is enough).
+        contract: A `Contract`, a path to a contract file or a shipped contract name; when None, the contract the
+            store names (its ``contract`` attribute) is tried, else the app runs without one (axis labels are
+            guessed, no thresholds in plots).
+        model: The ONNX model path, kept for on-demand runs (phase 2).
+    """
+
+    def __init__(self, store: Any, contract: Any = None, model: str | Path | None = None) -> None:
+        self.store = store
+        self.model = Path(model) if model else None
+        self.contract_error = ""
+        self.contract = None
+        try:
+            self.contract = _load_contract(contract)
+        except Exception as exc:  # noqa: BLE001 — a bad --contract is reported by the command before we get here
+            self.contract_error = str(exc)
+        if self.contract is None and contract is None:
+            name = (getattr(store, "attrs", {}) or {}).get("contract")
+            if isinstance(name, str) and name:
+                try:
+                    self.contract = _load_contract(name)
+                except Exception as exc:  # noqa: BLE001 — a store naming an unknown contract still opens
+                    self.contract_error = f"the store names contract {name!r}, which could not be loaded: {exc}"
+        self._lock = threading.Lock()
+        self._runs: list[RunInfo] | None = None
+        self._records: dict[str, Any] = {}
+        self._metrics = _LRU[tuple[str, str], dict[int, ChunkRecord]](64)
+        self._refs = _LRU[tuple[str, int, str], np.ndarray](24)
+        self._outs = _LRU[tuple[str, str, int], dict[str, np.ndarray]](8)
+        self._pairs = _LRU[tuple[str, str, int, str], TensorPair](16)
+        self._chunk_names: dict[str, tuple[str, ...]] = {}
+
+    # ---- opening ------------------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path, contract: Any = None, model: str | Path | None = None) -> "InspectorData":
+        """Open the store at `path` read-only (raises `store.StoreError` with the store's own message)."""
+        from store import Store
+
+        return cls(Store.open(path, mode="r"), contract=contract, model=model)
+
+    @property
+    def path(self) -> str:
+        return str(getattr(self.store, "path", ""))
+
+    @property
+    def contract_name(self) -> str:
+        return getattr(self.contract, "name", "") or ""
+
+    # ---- streams and chunks ---------------------------------------------------------------------------------------
+    def streams(self) -> list[str]:
+        return list(self.store.streams())
+
+    def chunk_indices(self, stream: str) -> list[int]:
+        return list(self.store.chunk_indices(stream))
+
+    def output_names(self, stream: str) -> tuple[str, ...]:
+        """The stream's output tensors, in the contract's order when there is one (frames first otherwise)."""
+        names = self._chunk_names.get(stream)
+        if names is None:
+            indices = self.chunk_indices(stream)
+            names = tuple(self.store.chunk(stream, indices[0]).output_names()) if indices else ()
+            if self.contract is not None:
+                order = {n: i for i, n in enumerate(self.contract.output_names)}
+                names = tuple(sorted(names, key=lambda n: (order.get(n, len(order)), n)))
+            elif FRAMES_OUTPUT in names:
+                names = (FRAMES_OUTPUT, *[n for n in names if n != FRAMES_OUTPUT])
+            self._chunk_names[stream] = names
+        return names
+
+    def chunk_meta(self, stream: str, index: int) -> Mapping[str, Any]:
+        return dict(self.store.chunk(stream, index).meta or {})
+
+    def axes(self, tensor: str, shape: tuple[int, ...]) -> TensorAxes:
+        labels = None
+        if self.contract is not None:
+            try:
+                labels = self.contract.tensor(tensor).axes
+            except KeyError:
+                labels = None
+        return axes_for(tensor, shape, labels)
+
+    # ---- runs ---------------------------------------------------------------------------------------------------
+    def runs(self, stream: str | None = None) -> list[RunInfo]:
+        """Recorded runs (of one stream when given), oldest first."""
+        with self._lock:
+            if self._runs is None:
+                infos = []
+                for rec in self.store.runs():
+                    self._records[rec.run_id] = rec
+                    infos.append(self._run_info(rec))
+                infos.sort(key=lambda r: (r.started, r.run_id))
+                self._runs = infos
+            runs = list(self._runs)
+        return [r for r in runs if stream is None or r.stream == stream]
+
+    def run_info(self, run_id: str) -> RunInfo | None:
+        return next((r for r in self.runs() if r.run_id == run_id), None)
+
+    @staticmethod
+    def _run_info(rec: Any) -> RunInfo:
+        info = rec.backend_info or {}
+        options = rec.options or {}
+        saves = options.get("save_outputs", (rec.environment or {}).get("save_outputs"))
+        return RunInfo(
+            run_id=rec.run_id, backend=rec.backend, mode=rec.mode, stream=rec.stream, status=rec.status,
+            n_chunks=len(rec.chunks or ()), baseline=rec.baseline or "",
+            precision=str(info.get("precision", "") or options.get("precision", "") or ""),
+            verdict=summary_verdict(rec.summary), saves_outputs=bool(saves) if saves is not None else None,
+            started=rec.started or "",
+        )
+
+    def refresh(self) -> bool:
+        """Re-read the run list and drop cached metrics of runs not complete; True when anything changed."""
+        with self._lock:
+            before = [(r.run_id, r.status, r.verdict) for r in (self._runs or [])]
+            unfinished = {r.run_id for r in (self._runs or []) if r.status != "complete"}
+            self._runs = None
+        after = [(r.run_id, r.status, r.verdict) for r in self.runs()]
+        changed = before != after
+        if unfinished:
+            self._metrics.drop(lambda k: k[0] in unfinished)
+            self._outs.drop(lambda k: k[0] in unfinished)
+            self._pairs.drop(lambda k: k[3] in unfinished)
+            changed = True
+        return changed
+
+    def chunk_records(self, run_id: str, stream: str) -> dict[int, ChunkRecord]:
+        """Every committed chunk's record of a run (read once; `refresh()` re-reads runs still in progress)."""
+        def load() -> dict[int, ChunkRecord]:
+            raw = self.store.run(run_id).all_metrics(stream)
+            return {int(i): parse_chunk(int(i), m) for i, m in raw.items()}
+
+        return self._metrics.get_or((run_id, stream), load)
+
+    def chunk_record(self, run_id: str, stream: str, index: int) -> ChunkRecord:
+        return self.chunk_records(run_id, stream).get(index) or parse_chunk(index, None)
+
+    def run_rules(self, run_id: str) -> tuple[RuleRow, ...]:
+        """The run's acceptance verdicts (and state/alarm verdicts) from its summary; empty while it runs."""
+        self.runs()
+        rec = self._records.get(run_id)
+        return parse_summary(rec.summary if rec is not None else None)
+
+    def run_record(self, run_id: str) -> Any:
+        self.runs()
+        return self._records.get(run_id)
+
+    def thresholds(self, run_id: str, tensor: str, metric: str = "max_abs") -> list[tuple[str, float]]:
+        """Lines to draw on the error plot: the tensor's atol and the acceptance rules' thresholds on `metric`."""
+        lines: list[tuple[str, float]] = []
+        if self.contract is None:
+            return lines
+        info = self.run_info(run_id)
+        backend, precision = (info.backend, info.precision) if info else ("", "")
+        try:
+            ts = self.contract.tolerance_set(backend, precision)
+            tol = ts.for_output(tensor)
+            overrides = dict(ts.acceptance_overrides)
+        except Exception:  # noqa: BLE001 — a partial contract simply draws fewer lines
+            tol, overrides = None, {}
+        if tol is not None and tol.atol > 0:
+            lines.append(("atol", float(tol.atol)))
+        mode = info.mode if info else ""
+        for acc in getattr(self.contract, "acceptance", ()):
+            if acc.kind != "quantile" or acc.tensor != tensor or acc.metric != metric:
+                continue
+            if mode in ("functional", "closed-loop") and mode not in acc.modes:
+                continue
+            value = float(overrides.get(acc.id, acc.threshold))
+            if value > 0:
+                lines.append((f"P{acc.q:g}", value))
+        return lines
+
+    # ---- tensors ------------------------------------------------------------------------------------------------
+    def reference(self, stream: str, index: int, tensor: str) -> np.ndarray:
+        return self._refs.get_or((stream, index, tensor),
+                                 lambda: np.asarray(self.store.chunk(stream, index).output(tensor)))
+
+    def backend_outputs(self, run_id: str, stream: str, index: int) -> dict[str, np.ndarray] | None:
+        """A run's saved outputs of a chunk, or None when it did not save them."""
+        key = (run_id, stream, index)
+        cached = self._outs.get(key)
+        if cached is not None:
+            return cached or None
+        outs = self.store.run(run_id).outputs(stream, index)
+        self._outs.put(key, dict(outs) if outs else {})
+        return dict(outs) if outs else None
+
+    def tensor_pair(self, stream: str, index: int, tensor: str, run_id: str = "") -> TensorPair:
+        """The reference and (when saved) the run's output of one tensor of one chunk.
+
+        A run compared against another run (its `baseline`) shows that run's saved output as the reference side
+        when it has one.
+        """
+        key = (stream, tensor, index, run_id)
+        cached = self._pairs.get(key)
+        if cached is not None:
+            return cached
+        ref = self.reference(stream, index, tensor)
+        backend = None
+        note = ""
+        worst = None
+        if run_id:
+            info = self.run_info(run_id)
+            outs = self.backend_outputs(run_id, stream, index)
+            if outs is None or tensor not in outs:
+                rec = self.chunk_record(run_id, stream, index)
+                if rec.status == "missing":
+                    note = f"run {info.label if info else run_id} has no result for chunk {index} yet"
+                elif rec.status == "error":
+                    note = f"the backend failed on chunk {index}: {rec.error}"
+                else:
+                    note = (f"run {info.label if info else run_id} kept metrics only; run with --save-outputs "
+                            "to see where the error sits")
+            else:
+                backend = np.asarray(outs[tensor])
+                if info is not None and info.baseline and info.baseline not in ("reference", run_id):
+                    # The run was judged against another backend; its outputs are not stored, so the heatmap
+                    # compares with the reference and says so.
+                    note = (f"judged against {info.baseline}; the heatmap compares with the reference")
+                if backend.shape != ref.shape:
+                    note = f"backend shape {list(backend.shape)} differs from the reference's {list(ref.shape)}"
+            fig = self.chunk_record(run_id, stream, index).tensors.get(tensor)
+            if fig is not None and fig.worst_index is not None and len(fig.worst_index) == ref.ndim:
+                worst = fig.worst_index
+        pair = TensorPair(name=tensor, stream=stream, chunk=index, run_id=run_id, reference=ref, backend=backend,
+                          axes=self.axes(tensor, tuple(ref.shape)), note=note, worst_index=worst)
+        return self._pairs.put(key, pair)
+
+    def is_cached(self, stream: str, index: int, tensor: str, run_id: str = "") -> bool:
+        return (stream, tensor, index, run_id) in self._pairs
+
+    # ---- plots --------------------------------------------------------------------------------------------------
+    def series(self, run_id: str, stream: str, tensor: str, metric: str = "max_abs") -> tuple[list[int], list[float]]:
+        """(chunk indices, values) of one metric of one tensor over a run, finite values only."""
+        xs, ys = [], []
+        for index, rec in sorted(self.chunk_records(run_id, stream).items()):
+            value = rec.figure(tensor, metric)
+            if value is not None and value == value and abs(value) != float("inf"):
+                xs.append(index)
+                ys.append(float(value))
+        return xs, ys
+
+    def describe_run(self, run_id: str) -> str:
+        info = self.run_info(run_id)
+        if info is None:
+            return "reference only"
+        bits = [info.label]
+        if info.precision:
+            bits.append(info.precision)
+        if info.status != "complete":
+            bits.append(info.status)
+        if info.baseline:
+            bits.append(f"vs {info.baseline}")
+        return " · ".join(bits)
+
+
+__all__ = ["InspectorData", "fmt"]

@@ -1,0 +1,83 @@
+"""Messages that workers post to the UI thread (`post_message` is thread-safe; nothing else in a worker touches
+widgets). Widget-local messages (`Heatmap.CursorMoved`, `ChunkList.ChunkChosen`) live with their widgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+from inspector.tui.imaging import HeatImage
+from inspector.tui.records import ChunkRecord, RuleRow, RunInfo
+from inspector.tui.tensors import TensorPair
+
+
+@dataclass
+class RowsLoaded(Message):
+    """The chunk list's data for a stream: every chunk index and every run's record of it."""
+
+    stream: str
+    indices: list[int]
+    runs: list[RunInfo]
+    records: dict[str, dict[int, ChunkRecord]]
+    generation: int
+
+
+@dataclass
+class ChunkLoaded(Message):
+    """One chunk's selected tensor (and its heatmap image, when the worker could make it) is ready."""
+
+    pair: TensorPair
+    image: HeatImage | None
+    chunk_rules: tuple[RuleRow, ...]
+    run_rules: tuple[RuleRow, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+    request: int = 0
+
+
+@dataclass
+class LoadFailed(Message):
+    """A worker could not read what it was asked for (the message says which stream/chunk/tensor and why)."""
+
+    what: str
+    error: str
+
+
+@dataclass
+class SeriesLoaded(Message):
+    """Per-chunk values of one tensor's metric over a run, for the error plot."""
+
+    run_id: str
+    tensor: str
+    metric: str
+    xs: list[int]
+    ys: list[float]
+    thresholds: list[tuple[str, float]]
+    other: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
+
+
+@dataclass
+class StoreChanged(Message):
+    """New runs or new chunk results appeared in the store (a batch run writing while the app is open)."""
+
+
+@dataclass
+class DiagnosticProgress(Message):
+    """Progress of a diagnostic running in a worker: `done` of `total` steps, and what it does now."""
+
+    name: str
+    done: int
+    total: int
+    text: str = ""
+
+
+@dataclass
+class DiagnosticFinished(Message):
+    """A diagnostic's result: a title, a verdict line and the body (rich-renderable text)."""
+
+    name: str
+    title: str
+    verdict: str
+    body: str
+    ok: bool | None = None

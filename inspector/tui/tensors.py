@@ -1,0 +1,174 @@
+"""One output tensor of one chunk, reference beside backend, and the views the heatmap draws of it (numpy only).
+
+Views:
+    error       |backend − reference|
+    relative    |backend − reference| / (|reference| + EPS), as `inspector.metrics` computes max_rel
+    reference   |reference|
+    backend     |backend|
+The error views need the backend's outputs, which a run keeps only when it was made with ``--save-outputs``; without
+them only the reference view exists. View arrays are computed once per tensor (in a worker) and kept, so switching
+layers is only pooling.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+
+from inspector.tui.axes import TensorAxes
+from inspector.tui.imaging import HeatImage, LogScale, finite_max, make_image, worst_in
+
+VIEWS: Final = ("error", "relative", "reference", "backend")
+VIEW_TITLES: Final = {
+    "error": "|error|",
+    "relative": "relative error",
+    "reference": "|reference|",
+    "backend": "|backend|",
+}
+EPS: Final = 1e-6
+"""Added to |reference| in the relative error (as `inspector.metrics.DEFAULT_EPS`), so zeros do not divide by zero."""
+
+
+@dataclass(frozen=True)
+class ElementValues:
+    """Reference, backend and error at one element of the original tensor."""
+
+    index: tuple[int, ...]
+    reference: float
+    backend: float | None
+
+    @property
+    def error(self) -> float | None:
+        return None if self.backend is None else abs(self.backend - self.reference)
+
+    @property
+    def relative(self) -> float | None:
+        err = self.error
+        return None if err is None else err / (abs(self.reference) + EPS)
+
+
+@dataclass
+class TensorPair:
+    """The reference and (when saved) backend values of one output tensor of one chunk.
+
+    Attributes:
+        name: Reference name of the tensor.
+        stream, chunk: Where it comes from.
+        run_id: The run whose backend output this is ("" for reference only).
+        reference: The reference array.
+        backend: The run's saved output, or None.
+        axes: How to slice it.
+        note: Why the backend side is missing, if it is.
+        worst_index: Index of the worst |error| element (from the run's metrics when recorded, else computed).
+    """
+
+    name: str
+    stream: str
+    chunk: int
+    run_id: str
+    reference: np.ndarray
+    backend: np.ndarray | None
+    axes: TensorAxes
+    note: str = ""
+    worst_index: tuple[int, ...] | None = None
+    _views: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _scales: dict[str, LogScale] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def key(self) -> tuple[str, str, int, str]:
+        return (self.stream, self.name, self.chunk, self.run_id)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.reference.shape)
+
+    @property
+    def has_backend(self) -> bool:
+        return self.backend is not None and self.backend.shape == self.reference.shape
+
+    def available_views(self) -> tuple[str, ...]:
+        return VIEWS if self.has_backend else ("reference",)
+
+    def view(self, name: str) -> np.ndarray:
+        """The full-tensor array of a view (computed once, thread-safe); unavailable views fall back to reference."""
+        if name not in self.available_views():
+            name = "reference"
+        with self._lock:
+            cached = self._views.get(name)
+            if cached is not None:
+                return cached
+            ref = self._as_float(self.reference)
+            if name == "reference":
+                arr = np.abs(ref)
+            elif name == "backend":
+                arr = np.abs(self._as_float(self.backend))
+            else:
+                err = self._views.get("error")
+                if err is None:
+                    err = np.abs(self._as_float(self.backend) - ref)
+                    self._views["error"] = err
+                arr = err if name == "error" else err / (np.abs(ref) + EPS)
+            self._views[name] = arr
+            return arr
+
+    def scale(self, view: str) -> LogScale:
+        """The colour scale of a view: its finite maximum over the whole tensor, so layers compare."""
+        if view not in self.available_views():
+            view = "reference"
+        cached = self._scales.get(view)
+        if cached is None:
+            cached = LogScale.for_max(finite_max(self.view(view)))
+            self._scales[view] = cached
+        return cached
+
+    def worst(self) -> tuple[int, ...] | None:
+        """Index of the worst |error| element; None without a backend output or when the two are identical."""
+        if not self.has_backend:
+            return None
+        if self.worst_index is None or len(self.worst_index) != self.reference.ndim:
+            self.worst_index = worst_in(self.view("error"))
+        if self.worst_index is None:
+            return None
+        value = float(self.view("error")[self.worst_index])
+        return self.worst_index if (value > 0.0 or value != value) else None
+
+    def values_at(self, index: tuple[int, ...]) -> ElementValues:
+        ref = float(self.reference[index]) if self.reference.ndim else float(self.reference)
+        back = None
+        if self.has_backend:
+            assert self.backend is not None
+            back = float(self.backend[index]) if self.backend.ndim else float(self.backend)
+        return ElementValues(index=tuple(index), reference=ref, backend=back)
+
+    @staticmethod
+    def _as_float(a: np.ndarray | None) -> np.ndarray:
+        assert a is not None
+        a = np.asarray(a)
+        if a.dtype.kind == "f" and a.dtype.itemsize >= 4:
+            return a
+        return a.astype(np.float64)
+
+
+def pair_image(pair: TensorPair, view: str, layer: int, batch: int, cell_cols: int, cell_rows: int) -> HeatImage:
+    """The heatmap image of one view of one layer/batch slice of `pair`, sized to `cell_cols × cell_rows` cells.
+
+    Heavy (reads the view array, pools, quantises): call it in a worker. The colour scale spans the whole tensor,
+    so layers compare; the worst element of the whole tensor is marked when it lies in this slice.
+    """
+    view = view if view in pair.available_views() else "reference"
+    layer = min(max(layer, 0), pair.axes.layers - 1)
+    batch = min(max(batch, 0), pair.axes.batches - 1)
+    values = pair.view(view)
+    slice2d = pair.axes.slice2d(values, layer, batch)
+    worst = pair.worst()
+    mark = None
+    if worst is not None:
+        w_layer, w_batch, w_row, w_col = pair.axes.locate(worst)
+        if (w_layer, w_batch) == (layer, batch) or pair.reference.ndim < 2:
+            mark = (w_row, w_col)
+    return make_image(slice2d, cell_cols, cell_rows, pair.scale(view), worst=mark,
+                      params=(pair.key, view, layer, batch, cell_cols, cell_rows))

@@ -1,0 +1,96 @@
+"""What lies under the heatmap cursor, and the line above the heatmap that says what is drawn."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from inspector.tui.imaging import HeatImage
+from inspector.tui.records import fmt
+from inspector.tui.tensors import VIEW_TITLES, ElementValues, TensorPair
+from inspector.tui.widgets.heatmap import CursorReport
+
+
+def _values(values: ElementValues) -> Text:
+    text = Text()
+    text.append(f"[{', '.join(str(i) for i in values.index)}]", style="bold")
+    text.append("  ref ")
+    text.append(fmt(values.reference), style="cyan")
+    if values.backend is not None:
+        text.append("  backend ")
+        text.append(fmt(values.backend), style="cyan")
+        text.append("  |err| ")
+        text.append(fmt(values.error), style="bold yellow")
+        text.append("  rel ")
+        text.append(fmt(values.relative), style="yellow")
+    return text
+
+
+class CursorInfo(Static):
+    """Three lines: the cell's range in the original tensor; its worst element's values; the tensor's worst."""
+
+    DEFAULT_CSS = """
+    CursorInfo {
+        height: 3;
+        width: 1fr;
+    }
+    """
+
+    def show(self, report: CursorReport | None) -> None:
+        if report is None:
+            self.update(Text("no tensor", style="dim"))
+            return
+        line1 = Text("cursor  ", style="dim")
+        line1.append(report.where)
+        rows, cols = report.cell_shape
+        if rows * cols > 1:
+            line1.append(f"   (cell pools {rows}×{cols}: worst of it shown)", style="dim")
+        line2 = Text("value   ", style="dim")
+        if report.element is not None:
+            line2.append_text(_values(report.element))
+        line3 = Text("worst   ", style="dim")
+        if report.worst is not None:
+            line3.append_text(_values(report.worst))
+            if report.worst_where:
+                line3.append(f"  in {report.worst_where} (w: go there)", style="dim")
+        elif report.note:
+            line3.append(report.note, style="italic")
+        else:
+            line3.append("identical to the reference" if report.view != "reference" else "reference only",
+                         style="dim")
+        self.update(Text("\n").join([line1, line2, line3]))
+
+
+class TensorHeader(Static):
+    """``encoder_output [1, 64, 3] · |error| · layer 3/24 · 120×80 px`` and the reason when a view is missing."""
+
+    DEFAULT_CSS = """
+    TensorHeader {
+        height: 1;
+        width: 1fr;
+    }
+    """
+
+    def show(self, pair: TensorPair | None, image: HeatImage | None) -> None:
+        if pair is None:
+            self.update(Text("loading…", style="dim"))
+            return
+        text = Text()
+        text.append(pair.name, style="bold")
+        text.append(f" [{', '.join(str(s) for s in pair.shape)}] {pair.reference.dtype}", style="dim")
+        if image is not None:
+            _, view, layer, batch, _, _ = image.params
+            text.append(" · ")
+            text.append(VIEW_TITLES.get(view, view), style="bold magenta")
+            axes = pair.axes
+            if axes.layer_axis is not None:
+                text.append(f" · {axes.labels[axes.layer_axis]} {layer + 1}/{axes.layers}")
+            if axes.batch_axis is not None and axes.batches > 1:
+                text.append(f" · batch {batch + 1}/{axes.batches}")
+            if axes.row_axis is not None and axes.col_axis is not None:
+                text.append(f" · ↕ {axes.labels[axes.row_axis]} ↔ {axes.labels[axes.col_axis]}", style="dim")
+            if axes.guessed and pair.reference.ndim >= 3:
+                text.append(" (axes guessed)", style="dim italic")
+        if pair.note:
+            text.append(f" · {pair.note}", style="italic yellow")
+        self.update(text)

@@ -1,0 +1,89 @@
+"""The heatmap's legend: a colour bar on the log scale with decade ticks, the tolerance marked, and the markers."""
+
+from __future__ import annotations
+
+import math
+
+from rich.color import Color as RichColor
+from rich.style import Style
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from inspector.tui.imaging import CURSOR, LEVELS, NONFINITE, PALETTE, WORST, ZERO, LogScale
+from inspector.tui.records import fmt
+
+
+def _swatch(index: int) -> Style:
+    return Style(bgcolor=RichColor.from_rgb(*PALETTE[index]))
+
+
+def tick_label(value: float) -> str:
+    """Compact decade label: ``1e-05``, ``0.01``, ``1``, ``100``."""
+    if value <= 0 or not math.isfinite(value):
+        return fmt(value)
+    exp = math.log10(value)
+    if abs(exp - round(exp)) < 1e-9:
+        e = int(round(exp))
+        return {-2: "0.01", -1: "0.1", 0: "1", 1: "10", 2: "100"}.get(e, f"1e{e:+03d}")
+    return f"{value:.2g}"
+
+
+class ColourLegend(Widget):
+    """Two lines: the colour bar (with the tolerance as ``┃``) and its tick labels plus the marker colours."""
+
+    DEFAULT_CSS = """
+    ColourLegend {
+        height: 2;
+        width: 1fr;
+    }
+    """
+
+    scale: reactive[LogScale | None] = reactive(None)
+    title: reactive[str] = reactive("")
+    tolerance: reactive[float | None] = reactive(None)
+
+    def set_scale(self, scale: LogScale | None, title: str, tolerance: float | None = None) -> None:
+        with self.app.batch_update():
+            self.scale = scale
+            self.title = title
+            self.tolerance = tolerance
+
+    def render(self) -> Text:
+        width = max(self.size.width, 20)
+        scale = self.scale
+        if scale is None:
+            return Text("no data", style="dim")
+        keys = Text.assemble(
+            (" ", _swatch(ZERO)), " 0 ", (" ", _swatch(NONFINITE)), " NaN/Inf ", (" ", _swatch(WORST)), " worst ",
+            (" ", _swatch(CURSOR)), " cursor",
+        )
+        title = f"{self.title} "
+        bar_width = max(width - len(title) - keys.cell_len - 2, 10)
+        bar = Text(title, style="bold")
+        tol_cell = None
+        if self.tolerance is not None and scale.lo <= self.tolerance <= scale.hi:
+            tol_cell = int(round(scale.position(self.tolerance) * (bar_width - 1)))
+        for i in range(bar_width):
+            level = 1 + int(round(i / max(bar_width - 1, 1) * (LEVELS - 1)))
+            if i == tol_cell:
+                bar.append("┃", Style(color="white", bold=True, bgcolor=RichColor.from_rgb(*PALETTE[level])))
+            else:
+                bar.append(" ", _swatch(level))
+        bar.append("  ")
+        bar.append_text(keys)
+
+        ticks = [" "] * (len(title) + bar_width + 12)
+        last_end = -1
+        for value in scale.ticks():
+            label = tick_label(value)
+            pos = len(title) + int(round(scale.position(value) * (bar_width - 1)))
+            start = min(max(pos - len(label) // 2, len(title)), len(title) + bar_width - len(label))
+            if start <= last_end + 1:
+                continue
+            ticks[start:start + len(label)] = list(label)
+            last_end = start + len(label) - 1
+        line2 = Text("".join(ticks).rstrip(), style="dim")
+        if tol_cell is not None:
+            line2.append(f"   ┃ atol {fmt(self.tolerance)}")
+        return Text("\n").join([bar, line2])

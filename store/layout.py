@@ -1,0 +1,117 @@
+"""Where things live inside a store directory, and the small atomic metadata writes that keep it consistent.
+
+Group metadata (``zarr.json`` of a group) is written here directly, atomically, instead of through zarr: it is a
+tiny JSON document and the commit protocol relies on it being replaced in one step. Arrays go through zarr.
+
+Commit protocol for a chunk (reference chunk or run outputs): everything is written under ``tmp/<name>.partial``
+first, then the directory is renamed into place (``os.rename`` of a directory is atomic on POSIX). A chunk directory
+with its final name is therefore always complete; ``*.partial`` leftovers of a killed writer are deleted on resume.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+from store.api import StoreError
+from store.jsonsafe import atomic_write_json, read_json
+
+FORMAT = "parity-store"
+VERSION = 1
+STREAMS = "streams"
+RUNS = "runs"
+TMP = "tmp"
+PARTIAL_SUFFIX = ".partial"
+CHUNK_DIGITS = 6
+
+_SAFE = "-_"  # plus ASCII letters and digits (quote's default); '.' is escaped so names never start with a dot
+
+
+def stream_dirname(stream: str) -> str:
+    """The directory name of a stream: its name, percent-encoded so any string is a safe, reversible path part."""
+    if not isinstance(stream, str) or not stream:
+        raise StoreError(f"stream names must be non-empty strings, got {stream!r}.")
+    return quote(stream, safe=_SAFE).replace(".", "%2E")
+
+
+def stream_name(dirname: str) -> str:
+    """Inverse of `stream_dirname`."""
+    return unquote(dirname)
+
+
+def chunk_dirname(index: int) -> str:
+    """``000012`` for chunk 12 (zero-padded so a plain listing sorts; larger indices simply get longer)."""
+    if int(index) < 0:
+        raise StoreError(f"chunk indices count from 0, got {index}.")
+    return f"{int(index):0{CHUNK_DIGITS}d}"
+
+
+def parse_chunk_dirname(name: str) -> int | None:
+    """The chunk index of a committed chunk directory name, or None for anything else (partials, tmp files)."""
+    return int(name) if name.isdigit() else None
+
+
+def group_meta_path(folder: Path) -> Path:
+    return Path(folder) / "zarr.json"
+
+
+def write_group(folder: Path, attributes: dict[str, Any]) -> None:
+    """Create or replace the Zarr v3 group metadata of `folder`, atomically."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(group_meta_path(folder), {"zarr_format": 3, "node_type": "group", "attributes": attributes})
+
+
+def ensure_group(folder: Path, attributes: dict[str, Any] | None = None) -> None:
+    """`write_group` unless the group exists already (idempotent; concurrent callers write identical content)."""
+    if not group_meta_path(folder).exists():
+        write_group(folder, attributes or {})
+
+
+def read_group_attrs(folder: Path) -> dict[str, Any]:
+    """The attributes of the group at `folder` ({} when it has none)."""
+    return dict(read_json(group_meta_path(folder)).get("attributes") or {})
+
+
+def is_store(path: Path) -> bool:
+    """Whether `path` is a parity store (a Zarr group whose attrs say ``format: parity-store``)."""
+    try:
+        return read_group_attrs(Path(path)).get("format") == FORMAT
+    except (OSError, ValueError):
+        return False
+
+
+def new_partial_dir(root: Path, name: str) -> Path:
+    """A fresh, unique ``tmp/<name>-<pid>-<rand>.partial`` directory under the store root."""
+    tmp = Path(root) / TMP
+    tmp.mkdir(parents=True, exist_ok=True)
+    path = tmp / f"{name}-{os.getpid()}-{os.urandom(4).hex()}{PARTIAL_SUFFIX}"
+    path.mkdir()
+    return path
+
+
+def clean_partials(root: Path) -> int:
+    """Delete every ``*.partial`` directory and stray temporary file a killed writer left; returns how many."""
+    removed = 0
+    tmp = Path(root) / TMP
+    if tmp.is_dir():
+        for entry in tmp.iterdir():
+            if entry.name.endswith(PARTIAL_SUFFIX) or entry.name.endswith(".tmp"):
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def commit_dir(partial: Path, final: Path) -> None:
+    """Move a finished ``*.partial`` directory to its final name in one atomic rename.
+
+    Raises:
+        FileExistsError: `final` exists already (the caller decides whether that is a duplicate or a redo).
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        raise FileExistsError(final)
+    os.rename(partial, final)

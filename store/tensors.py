@@ -1,0 +1,336 @@
+"""Decoding one tensor of a reference line into a numpy array, fast and without holding much memory.
+
+Big values are decoded straight from the line's bytes (an mmap of the file), piece by piece, into one preallocated
+output array, so memory stays near the tensor's own size whatever the line's size:
+
+* number arrays (nested JSON lists, or the flat ``data`` list): the nesting is checked exactly from the structure
+  characters alone (``[``, ``]``, ``,``) against the regular nesting of the derived shape (so ragged lists are an
+  error, never silently flattened); the numbers are parsed with simdjson in ~4 MB pieces of the flattened text.
+  Pieces holding the tokens ``NaN`` / ``Infinity`` go through numpy's text parser, which keeps them.
+* base64 strings: decoded with pybase64 in pieces straight from the mmap, with the byte count checked against
+  shape × dtype before anything is decoded.
+* ``npy_path``: loaded with numpy (``allow_pickle=False``) after checking that the path stays inside the JSONL's
+  folder, symlinks resolved.
+
+Small values arrive as Python objects (lists, strings) from the line's skeleton and are converted directly.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from store.errors import TensorProblem
+
+PIECE = 4 << 20  # bytes of text parsed at a time
+_STRUCT_DELETE = bytes(c for c in range(256) if c not in b"[],")
+_BRACKETS_TO_SPACE = bytes.maketrans(b"[]", b"  ")
+_NONFINITE = (b"NaN", b"Infinity")
+_PAGE = mmap.PAGESIZE
+
+FLOAT_DTYPES = ("float16", "float32", "float64")
+INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+KNOWN_DTYPES = (*FLOAT_DTYPES, *INT_DTYPES, "bool")
+
+
+class ParserPool:
+    """One reusable simdjson parser; replaced after any error (a parser that raised while a document was still
+    referenced refuses every later parse)."""
+
+    def __init__(self) -> None:
+        self._parser: Any = None
+
+    def get(self) -> Any:
+        if self._parser is None:
+            import simdjson
+
+            self._parser = simdjson.Parser()
+        return self._parser
+
+    def reset(self) -> None:
+        self._parser = None
+
+
+def release(buf: Any, start: int, end: int) -> None:
+    """Tell the kernel we are done with these pages of an mmap, so they stop counting in our RSS."""
+    if isinstance(buf, mmap.mmap) and end > start:
+        lo = (start // _PAGE) * _PAGE
+        try:
+            buf.madvise(mmap.MADV_DONTNEED, lo, end - lo)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+def check_dtype(name: Any) -> np.dtype:
+    """The numpy dtype for a dtype name from a file or contract (``float32``, ``int64`` …)."""
+    if not isinstance(name, str) or name not in KNOWN_DTYPES:
+        raise TensorProblem(f"dtype {name!r} is not supported; expected one of {', '.join(KNOWN_DTYPES)}.")
+    return np.dtype(name)
+
+
+def check_shape(shape: Any) -> tuple[int, ...]:
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                                              for d in shape):
+        raise TensorProblem(f"'shape' must be a list of non-negative integers, got {shape!r}.")
+    return tuple(shape)
+
+
+# --- number arrays ---------------------------------------------------------------------------------------------
+def _structure(buf: Any, start: int, end: int) -> bytes:
+    """Only the ``[``, ``]`` and ``,`` characters of buf[start:end], in order."""
+    parts = []
+    for p in range(start, end, PIECE):
+        parts.append(buf[p:min(end, p + PIECE)].translate(None, _STRUCT_DELETE))
+    return b"".join(parts)
+
+
+def _shape_from_structure(st: bytes) -> tuple[int, ...] | None:
+    """The shape a regular nested list with this structure string has, or None when it cannot be regular.
+
+    The first array at nesting level j starts at index j and ends at the first run of (rank - j) closing brackets;
+    its length L_j satisfies L_j = 1 + d_{j+1} * (L_{j+1} + 1), which gives each dimension from the lengths.
+    """
+    rank = len(st) - len(st.lstrip(b"["))
+    if rank == 0:
+        return None
+    lengths = []
+    for j in range(rank):
+        k = st.find(b"]" * (rank - j))
+        if k < 0:
+            return None
+        lengths.append(k + (rank - j) - j)
+    lengths.append(0)  # numbers have no structure characters
+    dims = []
+    for j in range(rank):
+        d, rem = divmod(lengths[j] - 1, lengths[j + 1] + 1)
+        if rem or d < 1:
+            return None
+        dims.append(d)
+    return tuple(dims)
+
+
+def _regular_structure(shape: tuple[int, ...]) -> bytes:
+    inner = b""
+    for d in reversed(shape):
+        inner = b"[" + b",".join([inner] * d) + b"]"
+    return inner
+
+
+def _parse_piece(text: bytes, integer: bool, parsers: ParserPool) -> np.ndarray:
+    """Flat numbers in `text` (commas, spaces) → float64 or int64 array."""
+    wrapped = b"[" + text + b"]"
+    try:
+        doc = parsers.get().parse(wrapped)
+        try:
+            if integer:
+                try:
+                    return np.frombuffer(doc.as_buffer(of_type="i"), dtype=np.int64).copy()
+                except TypeError:  # floats among the numbers: checked for integrality by the caller
+                    pass
+            return np.frombuffer(doc.as_buffer(of_type="d"), dtype=np.float64).copy()
+        finally:
+            del doc
+    except (ValueError, TypeError) as exc:
+        parsers.reset()
+        if any(tok in text for tok in _NONFINITE):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                try:
+                    values = np.fromstring(text, dtype=np.float64, sep=",")
+                except (ValueError, DeprecationWarning):
+                    values = None
+            if values is not None and len(values) == text.count(b",") + 1:
+                return values
+        raise TensorProblem(f"invalid number list ({str(exc).split(':')[0]}): {_excerpt(text)}") from None
+
+
+def _excerpt(text: bytes, width: int = 60) -> str:
+    """A short, readable excerpt around the first thing that is not number syntax."""
+    allowed = set(b"0123456789+-.eE, \t\r\n")
+    for i, c in enumerate(text):
+        if c not in allowed:
+            lo = max(0, i - width // 2)
+            return repr(text[lo:lo + width].decode("utf-8", "replace").strip())
+    return repr(text[:width].decode("utf-8", "replace"))
+
+
+def _cast(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype.kind in "iub":
+        if values.dtype.kind == "f":
+            if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+                raise TensorProblem(f"holds non-integer numbers but its dtype is {dtype}.")
+        if dtype.kind in "iu" and values.size:
+            info = np.iinfo(dtype)
+            if values.min() < info.min or values.max() > info.max:
+                raise TensorProblem(f"holds numbers outside the range of {dtype}.")
+    return values.astype(dtype, copy=False)
+
+
+def _looks_float(buf: Any, start: int, end: int) -> bool:
+    return any(buf.find(tok, start, end) >= 0 for tok in (b".", b"e", b"E", b"N", b"I"))
+
+
+def parse_number_span(buf: Any, start: int, end: int, dtype: np.dtype | None, parsers: ParserPool,
+                      shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A JSON number array at buf[start:end] → array.
+
+    Args:
+        buf: The line's bytes (bytes or an mmap of the file).
+        start, end: The array text, ``[`` to the matching ``]``.
+        dtype: Target dtype; None → float32 if any number has a fraction/exponent/non-finite token, else int64.
+        parsers: The simdjson parser to use.
+        shape: For a flat ``data`` list: the declared shape (the text must be one flat list of that many
+            numbers). None for a nested list, whose shape comes from its nesting.
+
+    Raises:
+        TensorProblem: Ragged nesting, wrong count, invalid numbers, integers out of range.
+    """
+    st = _structure(buf, start, end)
+    if shape is None:
+        nested = _shape_from_structure(st)
+        if nested is None or st != _regular_structure(nested):
+            raise TensorProblem(
+                "is a ragged or malformed nested list: its sub-lists do not all have the same length"
+                + (f" (the first ones suggest shape {list(nested)})" if nested else "") + "."
+            )
+        total = math.prod(nested)
+        out_shape = nested
+    else:
+        total = math.prod(shape)
+        flat = _regular_structure((total,)) if total else b"[]"
+        if st != flat:
+            raise TensorProblem(
+                f"'data' must be one flat list of {total} numbers for shape {list(shape)}; "
+                f"it has {st.count(b',') + 1 if st.count(b'[') == 1 else 'nested lists and'} "
+                f"{'numbers' if st.count(b'[') == 1 else 'is not flat'}."
+            )
+        out_shape = shape
+    del st
+    if dtype is None:
+        dtype = np.dtype(np.float32) if _looks_float(buf, start, end) else np.dtype(np.int64)
+    out = np.empty(total, dtype=dtype)
+    integer = dtype.kind in "iub"
+    filled, pos = 0, start
+    while pos < end:
+        cut = end
+        if end - pos > PIECE:
+            cut = buf.rfind(b",", pos, pos + PIECE)
+            if cut < 0:
+                cut = buf.find(b",", pos + PIECE, end)
+                cut = end if cut < 0 else cut
+        values = _parse_piece(buf[pos:cut].translate(_BRACKETS_TO_SPACE), integer, parsers)
+        if filled + len(values) > total:
+            raise TensorProblem(f"holds more than the {total} numbers its shape {list(out_shape)} needs.")
+        out[filled:filled + len(values)] = _cast(values, dtype)
+        filled += len(values)
+        release(buf, pos, cut)
+        pos = cut + 1
+    if filled != total:
+        raise TensorProblem(f"holds {filled} numbers; its shape {list(out_shape)} needs {total}.")
+    return out.reshape(out_shape)
+
+
+def from_python(value: Any, dtype: np.dtype | None, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A small value already parsed to Python (nested list, flat list, number) → array.
+
+    The strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` inside numeric lists become the non-finite floats.
+    """
+    try:
+        if dtype is not None:
+            arr = np.array(value, dtype=np.float64 if dtype.kind == "f" else None)
+        else:
+            arr = np.array(value)
+    except ValueError as exc:
+        if "inhomogeneous" in str(exc) or "sequence" in str(exc):
+            raise TensorProblem("is a ragged nested list: its sub-lists do not all have the same length.") from None
+        raise TensorProblem(f"holds something that is not a number ({exc}).") from None
+    if arr.dtype.kind in "UO":
+        try:
+            arr = np.array(value, dtype=np.float64)
+        except ValueError as exc:
+            raise TensorProblem(f"holds something that is not a number ({exc}).") from None
+    if arr.dtype.kind not in "biuf":
+        raise TensorProblem(f"holds values of type {arr.dtype} where numbers were expected.")
+    if dtype is None:
+        dtype = np.dtype(np.float32) if arr.dtype.kind == "f" else (np.dtype(np.bool_) if arr.dtype.kind == "b"
+                                                                      else np.dtype(np.int64))
+    if shape is not None:
+        if arr.ndim != 1:
+            raise TensorProblem(f"'data' must be one flat list for shape {list(shape)}, got nesting "
+                                f"{list(arr.shape)}.")
+        if arr.size != math.prod(shape):
+            raise TensorProblem(f"'data' holds {arr.size} numbers; shape {list(shape)} needs {math.prod(shape)}.")
+        arr = arr.reshape(shape)
+    return _cast(arr, dtype)
+
+
+# --- base64 ----------------------------------------------------------------------------------------------------
+def _b64_length(n_chars: int, tail: bytes) -> int:
+    if n_chars % 4:
+        raise TensorProblem(f"is broken base64: {n_chars} characters is not a multiple of 4 (truncated?).")
+    return n_chars // 4 * 3 - len(tail) + len(tail.rstrip(b"="))
+
+
+def decode_b64_span(buf: Any, start: int, end: int, dtype: np.dtype, shape: tuple[int, ...], *,
+                    json_escapes: bool = True) -> np.ndarray:
+    """Base64 text at buf[start:end] (no quotes) → array of `shape`, decoded in pieces straight from `buf`.
+
+    Args:
+        json_escapes: The text is still JSON-escaped (as in a line); a backslash means it must be unescaped first.
+    """
+    import pybase64
+
+    expected = math.prod(shape) * dtype.itemsize
+    if json_escapes and buf.find(b"\\", start, end) >= 0:  # escaped characters, e.g. wrapped lines
+        import orjson
+
+        return decode_b64_text(orjson.loads(b'"' + buf[start:end] + b'"'), dtype, shape)
+    n = _b64_length(end - start, buf[max(start, end - 2):end])
+    if n != expected:
+        raise TensorProblem(f"base64 data holds {n} bytes; shape {list(shape)} × {dtype} needs {expected}.")
+    out = np.empty(expected, dtype=np.uint8)
+    filled, pos, step = 0, start, (PIECE // 4) * 4
+    while pos < end:
+        cut = min(end, pos + step)
+        try:
+            piece = pybase64.b64decode(buf[pos:cut], validate=True)
+        except ValueError as exc:
+            raise TensorProblem(f"is broken base64 near character {pos - start}: {exc}.") from None
+        out[filled:filled + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+        filled += len(piece)
+        release(buf, pos, cut)
+        pos = cut
+    return out.view(dtype.newbyteorder("<")).astype(dtype, copy=False).reshape(shape)
+
+
+def decode_b64_text(text: str, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """A base64 string (already JSON-decoded; line breaks allowed) → array of `shape`."""
+    raw = "".join(text.split()).encode("ascii", "replace")
+    return decode_b64_span(raw, 0, len(raw), dtype, shape, json_escapes=False)
+
+
+# --- npy files -------------------------------------------------------------------------------------------------
+def load_npy(rel: Any, base_dir: Path) -> np.ndarray:
+    """The array in ``base_dir/rel``, refusing absolute paths and anything that leaves `base_dir` (symlinks too)."""
+    if not isinstance(rel, str) or not rel:
+        raise TensorProblem(f"'npy_path' must be a non-empty relative path string, got {rel!r}.")
+    if os.path.isabs(rel) or rel.startswith("~"):
+        raise TensorProblem(f"'npy_path' {rel!r} is absolute; only paths relative to the JSONL's folder "
+                            f"{base_dir} are allowed (for safety).")
+    root = os.path.realpath(base_dir)
+    target = os.path.realpath(os.path.join(root, rel))
+    if os.path.commonpath([root, target]) != root:
+        raise TensorProblem(f"'npy_path' {rel!r} leads outside the JSONL's folder {root} (to {target}); "
+                            f"only files inside that folder are read.")
+    if not os.path.isfile(target):
+        raise TensorProblem(f"'npy_path' {rel!r} does not exist (looked for {target}).")
+    try:
+        return np.load(target, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise TensorProblem(f"'npy_path' {rel!r} is not a readable .npy file: {exc}.") from None
