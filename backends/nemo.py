@@ -38,7 +38,12 @@ REF_OUTPUTS: tuple[str, ...] = (
     "encoder_output", "encoded_lengths", "cache_last_channel_out", "cache_last_time_out",
     "cache_last_channel_len_out",
 )
-FIRST_CHUNK_MODES: tuple[str, ...] = ("export", "nemo")
+FIRST_CHUNK_MODES: tuple[str, ...] = ("export", "nemo", "padded")
+"""How chunk 0 is fed. ``export``: `chunk_size[0]` frames, pre-encoded frames dropped as on every chunk (what the
+ONNX graph does to whatever it is given). ``nemo``: the same frames, nothing dropped (NeMo's streaming buffer; differs
+from the export: a planted fault). ``padded``: `pre_encode_cache_size[1]` zeros + `chunk_size[1]` frames, dropped as
+on every chunk (NeMo's ``pad_and_drop_preencoded``): the only consistent choice where the short first chunk leaves a
+negative cache length (the seed set-up, see `Preset.first_chunk`)."""
 INSTALL_HINT = 'pip install torch==2.13.0 && pip install "nemo_toolkit[asr]"   (or: pip install -e ".[nemo]")'
 
 
@@ -117,18 +122,21 @@ def _pair(value: Any) -> tuple[int, int]:
 
 
 def chunk_schedule(streaming: Mapping[str, Any], n_frames: int | None = None,
-                   n_chunks: int | None = None) -> list[ChunkSpan]:
+                   n_chunks: int | None = None, first_chunk: str = "export") -> list[ChunkSpan]:
     """Split a feature sequence into the export's chunks, as NeMo's `CacheAwareStreamingAudioBuffer` does.
 
     The first chunk is `chunk_size[0]` frames (41 for parakeet's set-up) with no left context; every later chunk
     takes `pre_encode_cache_size[1]` frames of left context plus `chunk_size[1]` frames (9 + 48 = 57), and the start
     advances by `shift_size[0]` after the first chunk and `shift_size[1]` after each later one (chunks overlap: the
-    overlap is the look-ahead whose outputs `cache_drop_size` discards). Only whole chunks are scheduled.
+    overlap is the look-ahead whose outputs `cache_drop_size` discards). Only whole chunks are scheduled. With
+    ``first_chunk="padded"`` chunk 0 is shaped like the others: `pre_encode_cache_size[1]` zero frames in front of
+    `chunk_size[1]` frames, then the start advances by `shift_size[1]`.
 
     Args:
         streaming: `streaming_cfg` as a dict (chunk_size, shift_size, pre_encode_cache_size).
         n_frames: Frames available; None = unlimited (then `n_chunks` is required).
         n_chunks: At most this many chunks.
+        first_chunk: One of `FIRST_CHUNK_MODES`.
 
     Returns:
         The chunk spans, in order.
@@ -138,8 +146,9 @@ def chunk_schedule(streaming: Mapping[str, Any], n_frames: int | None = None,
     chunk, shift, pre = (_pair(streaming[k]) for k in ("chunk_size", "shift_size", "pre_encode_cache_size"))
     spans: list[ChunkSpan] = []
     start = 0
+    padded = first_chunk == "padded"
     while n_chunks is None or len(spans) < n_chunks:
-        first = not spans
+        first = not spans and not padded
         size = chunk[0] if first else chunk[1]
         context = pre[0] if first else pre[1]
         if n_frames is not None and start + size > n_frames:
@@ -150,9 +159,9 @@ def chunk_schedule(streaming: Mapping[str, Any], n_frames: int | None = None,
     return spans
 
 
-def frames_needed(streaming: Mapping[str, Any], n_chunks: int) -> int:
+def frames_needed(streaming: Mapping[str, Any], n_chunks: int, first_chunk: str = "export") -> int:
     """Mel frames an utterance needs for `n_chunks` whole chunks."""
-    return chunk_schedule(streaming, None, n_chunks)[-1].stop
+    return chunk_schedule(streaming, None, n_chunks, first_chunk)[-1].stop
 
 
 @dataclass
@@ -167,6 +176,7 @@ class ReferenceModel:
         device: ``cpu`` or ``cuda[:n]``.
         contract: The shipped contract its export matches (presets only; ``""`` otherwise).
         preprocessor_config: The preprocessor's keyword arguments (recorded in file headers).
+        first_chunk: The default first-chunk mode (`FIRST_CHUNK_MODES`): the preset's, else ``export``.
     """
 
     encoder: Any
@@ -176,6 +186,7 @@ class ReferenceModel:
     device: str = "cpu"
     contract: str = ""
     preprocessor_config: dict[str, Any] = field(default_factory=dict)
+    first_chunk: str = "export"
     _subsampled: dict[int, int] = field(default_factory=dict, repr=False)
 
     # --- facts -----------------------------------------------------------------------------------------------------
@@ -283,8 +294,12 @@ class ReferenceModel:
             "cache_last_channel_len_out": _host(ln, np.int64),
         }
 
-    def schedule(self, n_frames: int | None = None, n_chunks: int | None = None) -> list[ChunkSpan]:
-        return chunk_schedule(self.streaming, n_frames, n_chunks)
+    def schedule(self, n_frames: int | None = None, n_chunks: int | None = None,
+                 first_chunk: str | None = None) -> list[ChunkSpan]:
+        return chunk_schedule(self.streaming, n_frames, n_chunks, first_chunk or self.first_chunk)
+
+    def frames_needed(self, n_chunks: int, first_chunk: str | None = None) -> int:
+        return frames_needed(self.streaming, n_chunks, first_chunk or self.first_chunk)
 
     def chunk_input(self, features: np.ndarray, span: ChunkSpan) -> np.ndarray:
         """The `audio_signal` `[1, feat_in, frames]` of one chunk: zeros, left context, then the chunk's frames."""
@@ -301,29 +316,48 @@ class ReferenceModel:
         drop = int(self.encoder.streaming_cfg.drop_extra_pre_encoded)
         return 0 if (mode == "nemo" and index == 0) else drop
 
+    def _negative_length_message(self, index: int, mode: str, state: Mapping[str, np.ndarray]) -> str:
+        value = int(np.min(state["cache_last_channel_len"]))
+        cfg = self.streaming
+        return (f"chunk {index} returned cache_last_channel_len_out = {value}: with this streaming set-up "
+                f"(chunk_size {cfg['chunk_size']}, cache_drop_size {cfg['cache_drop_size']}, "
+                f"drop_extra_pre_encoded {cfg['drop_extra_pre_encoded']}) and first-chunk mode {mode!r}, the step "
+                "keeps fewer frames than it drops, and a negative length cannot be fed to the next step (NeMo and "
+                "ONNX Runtime both fail on it; exporters that clamp it to 0 stop carrying state). Use --first-chunk "
+                "padded (chunk 0 = zeros + a full chunk, dropped like every other: NeMo's pad_and_drop_preencoded) "
+                "or --first-chunk nemo.")
+
     def stream(self, features: np.ndarray, n_chunks: int | None = None,
-               first_chunk: str = "export") -> Iterator["ChunkResult"]:
+               first_chunk: str | None = None) -> Iterator["ChunkResult"]:
         """Run one utterance chunk by chunk, carrying NeMo's own caches from each step to the next.
 
         Args:
             features: `[feat_in, T]` mel features of the whole utterance.
             n_chunks: Stop after this many chunks (None: every whole chunk the features hold).
-            first_chunk: ``export`` (drop pre-encoded frames on chunk 0 too, as the ONNX graph does) or ``nemo``.
+            first_chunk: One of `FIRST_CHUNK_MODES`; None = the model's default (`self.first_chunk`).
 
         Yields:
             One `ChunkResult` per chunk: the exact inputs given and the outputs produced.
+
+        Raises:
+            BackendError: Too few frames for `n_chunks`; or a step left a negative cache length that the next step
+                cannot consume (NeMo and ONNX Runtime both fail on it), with what to do instead.
         """
-        spans = self.schedule(features.shape[1], n_chunks)
+        mode = first_chunk or self.first_chunk
+        self.first_chunk_drop(mode, 0)  # validates the mode
+        spans = self.schedule(features.shape[1], n_chunks, mode)
         if n_chunks is not None and len(spans) < n_chunks:
+            need = self.frames_needed(n_chunks, mode)
             raise BackendError(f"the utterance has {features.shape[1]} feature frames: enough for {len(spans)} "
-                               f"chunk(s), not {n_chunks} (needs {frames_needed(self.streaming, n_chunks)} frames, "
-                               f"{frames_needed(self.streaming, n_chunks) / 100:.1f} s). Use a longer recording or "
-                               "fewer --chunks.")
+                               f"chunk(s), not {n_chunks} (needs {need} frames, {need / 100:.1f} s). Use a longer "
+                               "recording or fewer --chunks.")
         state = self.initial_state()
         for span in spans:
+            if int(np.min(state["cache_last_channel_len"])) < 0:
+                raise BackendError(self._negative_length_message(span.index - 1, mode, state))
             audio = self.chunk_input(features, span)
             feeds = {"audio_signal": audio, "length": np.array([audio.shape[-1]], np.int64), **state}
-            drop = self.first_chunk_drop(first_chunk, span.index)
+            drop = self.first_chunk_drop(mode, span.index)
             t0 = time.perf_counter()
             outputs = self.step(feeds, drop_extra_pre_encoded=drop)
             elapsed = time.perf_counter() - t0
@@ -492,8 +526,22 @@ def _finish(encoder: Any, pre_cfg: dict[str, Any], setup: StreamingSetup, device
 
         pre = AudioToMelSpectrogramPreprocessor(**pre_cfg).eval()
     encoder = encoder.to(device)
-    return ReferenceModel(encoder=encoder, preprocessor=pre, source=source, setup=setup, device=device,
-                          contract=contract, preprocessor_config=dict(pre_cfg))
+    model = ReferenceModel(encoder=encoder, preprocessor=pre, source=source, setup=setup, device=device,
+                           contract=contract, preprocessor_config=dict(pre_cfg))
+    model.first_chunk = default_first_chunk(model)
+    return model
+
+
+def default_first_chunk(model: ReferenceModel) -> str:
+    """``export``, unless a short first chunk would leave a negative cache length (then ``padded``).
+
+    NeMo keeps ``T' - drop_extra_pre_encoded - cache_drop_size`` frames of a step in the attention cache (T' = frames
+    after subsampling). For parakeet's stateful set-up chunk 0 keeps 6 - 2 - 3 = 1; for the seed set-up (577 frames,
+    cache_drop_size 72) it keeps 73 - 2 - 72 = -1, which no later step can consume.
+    """
+    cfg = model.streaming
+    first = _pair(cfg["chunk_size"])[0] + _pair(cfg["pre_encode_cache_size"])[0]
+    return "padded" if model._cache_keep(first, int(cfg["drop_extra_pre_encoded"])) < 0 else "export"
 
 
 # --- the backend ----------------------------------------------------------------------------------------------------
@@ -541,7 +589,7 @@ class NemoBackend(Backend):
         model = source or self.options.get("preset", "tiny")
         self.ref = load_reference_model(model, seed=int(self.options.get("seed", 0)),
                                         device=str(self.options.get("device", "cpu")))
-        self._first_chunk = str(self.options.get("first_chunk", "export"))
+        self._first_chunk = str(self.options.get("first_chunk", self.ref.first_chunk))
         self.ref.first_chunk_drop(self._first_chunk, 0)  # validates the mode
         self._in_ref = {s.name: s.ref_name for s in self.contract.inputs}
         self._out_model = {s.ref_name: s.name for s in self.contract.outputs}

@@ -112,6 +112,9 @@ PRESETS: dict[str, Preset] = {
         streaming=SEED_STREAMING,
         contract="encoder_streaming",
         description="the same encoder in the seed report's set-up (577/593 frames, 1 frame out per chunk)",
+        # A 577-frame first chunk with 2 pre-encoded frames dropped keeps 73 - 2 - 72 = -1 frames: the cache length
+        # goes to -1 and the next step fails in NeMo and in ONNX Runtime. `backends.nemo` therefore defaults this
+        # set-up to a padded first chunk (9 zeros + 584 frames), which the export runs consistently (1, 2, 3, …).
     ),
 }
 

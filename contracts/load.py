@@ -337,8 +337,8 @@ class _Validator:
             if isinstance(v, float) and v.is_integer():
                 v = int(v)
             else:
-                self.err(path, f"must be an integer, got {_kind(v)} {json.dumps(v) if _kind(v) != 'an object' else ''}"
-                         .rstrip())
+                shown = f" {json.dumps(v)}" if isinstance(v, (int, float, str, bool)) or v is None else ""
+                self.err(path, f"must be an integer, got {_kind(v)}{shown}")
                 return None
         if minimum is not None and v < minimum:
             self.err(path, f"must be >= {minimum}, got {v}")
@@ -526,8 +526,8 @@ class _Validator:
         else:
             for j, dim in enumerate(d["shape"]):
                 r = self.dim(dim, f"{path}.shape[{j}]")
-                if r is not None:
-                    shape.append(r)
+                # A placeholder keeps the rank, so one bad dim does not cascade into rank errors elsewhere.
+                shape.append(r if r is not None else "_invalid")
         rank = len(d["shape"]) if isinstance(d["shape"], list) else 0
         role = self.choice(d.get("role", "other"), f"{path}.role", roles, "a role here") or "other"
         axes = None
@@ -551,10 +551,13 @@ class _Validator:
             if frame_axis is not None and not -rank <= frame_axis < rank:
                 self.err(f"{path}.frame_axis", f"axis {frame_axis} is out of range for rank {rank}")
         description = self.string(d.get("description", ""), f"{path}.description", empty=True) or ""
-        if len(self.errors) > n_err or name is None or dtype is None:
+        if name is None:
             return None
-        return TensorSpec(name=name, dtype=dtype, shape=tuple(shape), ref_name=ref_name or name, role=role, axes=axes,
-                          ref_perm=ref_perm, frame_axis=frame_axis, description=description)
+        # With errors, still return a best-effort spec so references to this tensor do not cascade into more
+        # errors; the contract is not built anyway.
+        return TensorSpec(name=name, dtype=dtype or "float32", shape=tuple(shape), ref_name=ref_name or name,
+                          role=role, axes=axes if len(self.errors) == n_err else None, ref_perm=ref_perm,
+                          frame_axis=frame_axis, description=description)
 
     def unique_names(self, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...]) -> None:
         seen_model: dict[str, str] = {}

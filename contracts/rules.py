@@ -144,8 +144,9 @@ def _fmt_scalar(x: Any) -> str:
     return repr(x)
 
 
-def fmt_value(v: Any) -> str:
-    """A value as a user reads it in a detail: ``4``, ``[4]``, ``(1, 64, 3)``, or a summary of a large array."""
+def fmt_value(v: Any, light: bool = False) -> str:
+    """A value as a user reads it in a detail: ``4``, ``[4]``, ``(1, 64, 3)``, or a summary of a large array
+    (with min/max/non-finite counts unless `light`: a passing rule need not scan a 6-million-element cache)."""
     if isinstance(v, tuple):
         return "(" + ", ".join(_fmt_scalar(x) for x in v) + ("," if len(v) == 1 else "") + ")"
     if isinstance(v, np.ndarray):
@@ -153,6 +154,8 @@ def fmt_value(v: Any) -> str:
             return _fmt_scalar(v.item())
         if v.size <= _SHORT:
             return _nested(v.tolist())
+        if light:
+            return f"{v.dtype} array of shape [{', '.join(map(str, v.shape))}]"
         return _summary_text(v)
     return _fmt_scalar(v)
 
@@ -348,7 +351,7 @@ class _Node:
         return f"{self.src} failed: {_values_text(self, ctx)}"
 
 
-def _values_text(node: _Node, ctx: _Ctx, extra: list[_Node] | None = None) -> str:
+def _values_text(node: _Node, ctx: _Ctx, extra: list[_Node] | None = None, light: bool = False) -> str:
     """``a = [4], prev.a = [1]; min(a + 3, 256) = [7]`` for the names (and given non-trivial sub-expressions)."""
     parts: list[str] = []
     seen: set[str] = set()
@@ -358,7 +361,7 @@ def _values_text(node: _Node, ctx: _Ctx, extra: list[_Node] | None = None) -> st
             continue
         seen.add(key)
         try:
-            parts.append(f"{key} = {fmt_value(n.value(ctx))}")
+            parts.append(f"{key} = {fmt_value(n.value(ctx), light)}")
         except (_Missing, _EvalFailure):
             continue
     text = ", ".join(parts) if parts else "no tensor values involved"
@@ -367,7 +370,7 @@ def _values_text(node: _Node, ctx: _Ctx, extra: list[_Node] | None = None) -> st
         if e.is_leaf:
             continue
         try:
-            more.append(f"{e.src} = {fmt_value(e.value(ctx))}")
+            more.append(f"{e.src} = {fmt_value(e.value(ctx), light)}")
         except (_Missing, _EvalFailure):
             continue
     return text + ("; " + ", ".join(more) if more else "")
@@ -519,10 +522,17 @@ class _Compare(_Node):
             a_node, a = b_node, b
 
     def value(self, ctx: _Ctx) -> Any:
+        # Elementwise result (so any(x > 2) works); truth is taken with all() where a boolean is needed.
+        out: Any = True
         for *_, r in self._links(ctx):
-            if not _truth(r):
-                return False
-        return True
+            if isinstance(r, np.ndarray) or isinstance(out, np.ndarray):
+                try:
+                    out = np.logical_and(out, r)
+                except ValueError:
+                    out = _truth(out) and _truth(r)
+            else:
+                out = bool(out) and bool(r)
+        return out
 
     def explain(self, ctx: _Ctx) -> str:
         for a_node, op, b_node, a, b, r in self._links(ctx):
@@ -854,7 +864,8 @@ class Rule:
         except _EvalFailure as exc:
             return RuleResult(False, f"{self.text} could not be evaluated: {exc}", self._values(ctx, True))
         if ok:
-            return RuleResult(True, f"{self.text} holds: {_values_text(self._root, ctx)}", self._values(ctx, False))
+            return RuleResult(True, f"{self.text} holds: {_values_text(self._root, ctx, light=True)}",
+                              self._values(ctx, False))
         try:
             detail = self._root.explain(ctx)
         except (_Missing, _EvalFailure) as exc:  # pragma: no cover - explain re-walks what value() already did

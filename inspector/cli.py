@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     from inspector.errors import InspectorError
 
     try:
-        cli.main(args=argv, standalone_mode=False)
+        # With standalone_mode=False click returns a command's `ctx.exit(code)` instead of exiting.
+        result = cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         click.echo(f"error: {exc}", err=True)
         sys.exit(code)
-    sys.exit(0)
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 def _user_error_code(exc: Exception) -> int | None:

@@ -424,7 +424,8 @@ class _Writer:
                 record = self.judge.judge(job)
                 outputs = None
                 if self.save_outputs and job.outputs:
-                    outputs = {k: to_ref_layout(self.contract, k, v) for k, v in job.outputs.items()}
+                    # canonical dtypes: ORT returns int64 as numpy's LongLong type, which Zarr does not map
+                    outputs = {k: _canonical(to_ref_layout(self.contract, k, v)) for k, v in job.outputs.items()}
                 self.writer.write_chunk(self.stream, job.index, _jsonable(record), outputs)
                 self.records.append(record)
                 self.done += 1
@@ -440,6 +441,12 @@ class _Writer:
         self._thread.join()
         if self.error is not None:
             raise self.error
+
+
+def _canonical(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    want = np.dtype(a.dtype.str)
+    return a if a.dtype.char == want.char else a.view(want)
 
 
 def _jsonable(x: Any) -> Any:

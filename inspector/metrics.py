@@ -117,8 +117,12 @@ def compare_tensor(name: str, out: np.ndarray, ref: np.ndarray, atol: float | No
     Returns:
         The figures; ``bool(result)`` says whether the tensor passed.
     """
-    out = np.asarray(out)
-    ref = np.asarray(ref)
+    with np.errstate(all="ignore"):  # NaN/Inf are data here, counted and reported, not warnings
+        return _compare(name, np.asarray(out), np.asarray(ref), atol, rtol, frame_axis, eps)
+
+
+def _compare(name: str, out: np.ndarray, ref: np.ndarray, atol: float | None, rtol: float | None,
+             frame_axis: int | None, eps: float) -> TensorMetrics:
     if out.shape != ref.shape:
         return shape_failure(
             name, out, ref, f"{name}: shape {list(out.shape)} differs from the reference's {list(ref.shape)}",

@@ -23,6 +23,14 @@ from inspector import __version__
 from inspector.errors import InspectorError
 
 FORMATS: tuple[str, ...] = ("ours", "seed")
+FIRST_CHUNK_NOTES = {
+    "export": "chunk 0 is chunk_size[0] frames; drop_extra_pre_encoded applied on every chunk, the first included "
+              "(as the ONNX export does)",
+    "nemo": "chunk 0 is chunk_size[0] frames with no pre-encoded frames dropped (NeMo's streaming buffer); later "
+            "chunks drop them: differs from the export on chunk 0",
+    "padded": "chunk 0 is pre_encode_cache_size[1] zero frames + chunk_size[1] frames, dropped like every other "
+              "chunk (NeMo's pad_and_drop_preencoded; the export runs it consistently)",
+}
 HEADER_FORMAT = "parity-reference"
 
 
@@ -247,9 +255,7 @@ def build_header(model: Any, sources: Sequence[AudioSource], n_chunks: int, firs
         "format": HEADER_FORMAT, "version": 1, "producer": f"parity-inspector {__version__} (inspector reference)",
         "model": desc["model"], "preset": desc["preset"], "seed": desc["seed"], "nemo_path": desc["nemo_path"],
         "contract": desc["contract"], "first_chunk": first_chunk,
-        "first_chunk_note": ("drop_extra_pre_encoded applied on every chunk, the first included (as the ONNX export)"
-                             if first_chunk == "export" else
-                             "no pre-encoded frames dropped on chunk 0 (NeMo's streaming buffer); later chunks drop"),
+        "first_chunk_note": FIRST_CHUNK_NOTES[first_chunk],
         "layout": {"cache_last_channel": "[B, layers, cache, d_model] (batch-first, export layout)",
                    "cache_last_time": "[B, layers, d_model, time_ctx] (batch-first, export layout)"},
         "streaming": desc["streaming"], "streaming_setup": desc["streaming_setup"],
@@ -263,7 +269,7 @@ def build_header(model: Any, sources: Sequence[AudioSource], n_chunks: int, firs
 
 
 def write_reference(model: Any, sink_factory: Callable[[dict[str, Any]], Any], sources: Sequence[AudioSource],
-                    n_chunks: int, *, first_chunk: str = "export", fmt: str = "ours",
+                    n_chunks: int, *, first_chunk: str | None = None, fmt: str = "ours",
                     progress: Progress | None = None) -> ReferenceResult:
     """Stream every source through the model and hand each chunk to a sink.
 
@@ -272,20 +278,20 @@ def write_reference(model: Any, sink_factory: Callable[[dict[str, Any]], Any], s
         sink_factory: Builds the sink from the header (called once, after the header is known).
         sources: One `AudioSource` per stream.
         n_chunks: Chunks per stream (whole chunks only).
-        first_chunk: ``export`` or ``nemo`` (see `backends.nemo`).
+        first_chunk: ``export``, ``nemo`` or ``padded`` (`backends.nemo.FIRST_CHUNK_MODES`); None = the model's
+            default (``export``, or ``padded`` where a short first chunk would leave a negative cache length).
         fmt: ``ours``, ``seed`` or ``store`` (recorded in the result).
         progress: Called after each chunk.
 
     Returns:
         What was written, with the cache-length sequences the model produced.
     """
-    from backends.nemo import frames_needed
-
+    first_chunk = first_chunk or model.first_chunk
     start = time.perf_counter()
     header = build_header(model, sources, n_chunks, first_chunk, "seed" if fmt == "seed" else "ours")
     # enough audio for n_chunks whole chunks, plus a window's worth of margin for the STFT's edges
     hop = float(model.preprocessor_config.get("window_stride", 0.01))
-    seconds = (frames_needed(model.streaming, n_chunks) + 4) * hop + 0.05
+    seconds = (model.frames_needed(n_chunks, first_chunk) + 4) * hop + 0.05
     sink = sink_factory(header)
     cache_lengths: dict[str, tuple[int, ...]] = {}
     enc_lengths: dict[str, tuple[int, ...]] = {}
@@ -319,7 +325,7 @@ def write_reference(model: Any, sink_factory: Callable[[dict[str, Any]], Any], s
 
 def make_reference(model_name: str | Path, *, output: str | Path | None = None, store: str | Path | None = None,
                    seed: int = 0, n_chunks: int = 50, n_streams: int = 1, wavs: Sequence[str | Path] = (),
-                   fmt: str = "ours", first_chunk: str = "export", model: Any = None,
+                   fmt: str = "ours", first_chunk: str | None = None, model: Any = None,
                    progress: Progress | None = None, device: str = "cpu") -> ReferenceResult:
     """Build the model (unless given), run it, and write JSONL (`output`) or a store (`store`).
 
@@ -343,6 +349,7 @@ def make_reference(model_name: str | Path, *, output: str | Path | None = None, 
         from backends.nemo import load_reference_model
 
         model = load_reference_model(model_name, seed=seed, device=device)
+    first_chunk = first_chunk or model.first_chunk
     if store is not None:
         return write_reference(model, lambda h: StoreSink(store, h, first_chunk), sources, n_chunks,
                                first_chunk=first_chunk, fmt="store", progress=progress)

@@ -44,7 +44,7 @@ def write_arrays(root: Path, tensors: Mapping[str, Mapping[str, np.ndarray]], co
     compressors = _compressors(codec)
     for kind, named in tensors.items():
         for name, array in named.items():
-            data = np.ascontiguousarray(array)
+            data = np.asarray(array, order="C")  # (ascontiguousarray would turn a 0-d array into 1-d)
             fill: Any = False if data.dtype == np.bool_ else 0
             zarr.create_array(
                 zstore, name=f"{kind}/{name}", data=data, chunks=tuple(max(1, d) for d in data.shape),

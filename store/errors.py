@@ -33,7 +33,8 @@ class Where:
         if self.chunk is not None:
             bits.append(f"chunk {self.chunk}")
         if self.tensor is not None:
-            bits.append(f"{(self.kind or 'tensor')[:-1] if self.kind else 'tensor'} {self.tensor!r}")
+            label = {"inputs": "input", "outputs": "output"}.get(self.kind or "", "tensor")
+            bits.append(f"{label} {self.tensor!r}")
         return f"{text} ({', '.join(bits)})" if bits else text
 
 

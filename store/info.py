@@ -107,6 +107,7 @@ def store_info(store: Store) -> dict[str, Any]:
         "source": attrs.get("source"), "source_format": attrs.get("source_format"),
         "header": attrs.get("header"), "contract": attrs.get("contract"),
         "conversion": attrs.get("conversion"), "skipped": attrs.get("skipped") or [],
+        "warnings": attrs.get("warnings") or [],
         "streams": streams,
         "total_chunks": sum(s["chunks"] for s in streams),
         "tensor_bytes": sum(t["nbytes"] for s in streams for t in s["tensors"]),

@@ -21,7 +21,7 @@ NONFINITE_STRINGS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.i
 
 def _float(value: float) -> float | str:
     if math.isfinite(value):
-        return value
+        return float(value)  # np.float64 is a float subclass that orjson refuses
     if math.isnan(value):
         return "NaN"
     return "Infinity" if value > 0 else "-Infinity"
@@ -36,8 +36,14 @@ def to_jsonable(value: Any) -> Any:
     Returns:
         A structure orjson (or `json`) can write without loss or error.
     """
-    if value is None or isinstance(value, (bool, str, int)):
+    if value is None or type(value) in (bool, str, int):
         return value
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
     if isinstance(value, float):
         return _float(value)
     if isinstance(value, dict):

@@ -18,7 +18,7 @@ import numpy as np
 from store import layout
 from store.api import RunRecord, StoreError, TensorInfo
 from store.arrays import DEFAULT_CODEC, array_meta, read_array, write_arrays
-from store.jsonsafe import to_jsonable
+from store.jsonsafe import restore_nonfinite, to_jsonable
 
 KINDS = ("inputs", "outputs")
 
@@ -29,7 +29,8 @@ class Chunk:
     Attributes:
         stream: The stream (utterance) name.
         index: The chunk index within the stream.
-        meta: The line's ``meta`` / ``metadata`` object, as written (non-finite numbers as strings, see jsonsafe).
+        meta: The line's ``meta`` / ``metadata`` object (non-finite numbers are stored as strings and read back as
+            floats, see `store.jsonsafe`).
         line: Where the chunk came from in the source JSONL (``{"number", "offset", "size"}``), or None.
     """
 
@@ -40,7 +41,7 @@ class Chunk:
         self._cache: dict[tuple[str, str], np.ndarray] = {}
         self.stream = stream
         self.index = index
-        self.meta: Mapping[str, Any] = attrs.get("meta") or {}
+        self.meta: Mapping[str, Any] = restore_nonfinite(attrs.get("meta") or {})
         self.line: Mapping[str, Any] | None = attrs.get("line")
 
     def __repr__(self) -> str:

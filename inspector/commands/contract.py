@@ -47,6 +47,7 @@ def check(model: str, contract_ref: str, json_out: str | None) -> None:
 def _print_table(io, spec, diffs) -> None:  # noqa: ANN001 - types from contracts.check, imported lazily
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     by_tensor: dict[tuple[str, str], list] = {}
     for d in diffs:
@@ -62,11 +63,14 @@ def _print_table(io, spec, diffs) -> None:  # noqa: ANN001 - types from contract
         model_text = f"{decl.dtype} {decl.shape_text()}" if decl is not None else "absent"
         contract_text = f"{s.dtype} [{', '.join(map(str, s.shape))}]"
         name = s.name if s.ref_name == s.name else f"{s.name} ({s.ref_name})"
-        table.add_row(kind, name, contract_text, model_text, status)
+        table.add_row(kind, Text(name), Text(contract_text), Text(model_text), status)
     for (kind, name), found in by_tensor.items():  # extra tensors
         decl = io.find(name)
-        table.add_row(kind, name, "absent", f"{decl.dtype} {decl.shape_text()}" if decl else "?", _status(found))
+        table.add_row(kind, Text(name), "absent", Text(f"{decl.dtype} {decl.shape_text()}" if decl else "?"),
+                      _status(found))
     console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal:  # logs and pipes: wide enough that names and shapes never wrap
+        console = Console(highlight=False, soft_wrap=False, width=160)
     console.print(table)
     for d in diffs:
         if d.severity == "info":

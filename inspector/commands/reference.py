@@ -22,14 +22,16 @@ MODEL_HELP = f"A preset ({', '.join(preset_names())}) or the path of a .nemo che
 @click.option("--format", "fmt", type=click.Choice(["ours", "seed"]), default="ours", show_default=True,
               help="ours: reference JSONL v1 with a header line; seed: the seed team's {chunk_idx, inputs, outputs, "
                    "metadata} lines with data_b64 tensors.")
-@click.option("--first-chunk", type=click.Choice(["export", "nemo"]), default="export", show_default=True,
-              help="export: drop the extra pre-encoded frames on chunk 0 too, as the ONNX export does; nemo: NeMo's "
-                   "own first-chunk handling (differs from the export: a planted fault).")
+@click.option("--first-chunk", type=click.Choice(["export", "nemo", "padded"]), default=None,
+              help="export: chunk_size[0] frames, extra pre-encoded frames dropped on chunk 0 too, as the ONNX export "
+                   "does; nemo: NeMo's own first-chunk handling (differs from the export: a planted fault); padded: "
+                   "zeros + a full chunk, dropped like every other (NeMo's pad_and_drop_preencoded). Default: export, "
+                   "or padded where a short first chunk would leave a negative cache length (the -seed preset).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="The reference JSONL to write.")
 @click.option("--store", "store_path", type=click.Path(file_okay=False), help="Write a Zarr store instead of JSONL.")
 def reference(model_name: str, seed: int, wavs: tuple[str, ...], synthetic: bool, n_chunks: int, n_streams: int,
-              fmt: str, first_chunk: str, device: str, output: str | None, store_path: str | None) -> None:
+              fmt: str, first_chunk: str | None, device: str, output: str | None, store_path: str | None) -> None:
     """Run NeMo's streaming encoder chunk by chunk and write what each chunk was given and produced."""
     from inspector.errors import InspectorError
     from inspector.reference import make_reference, rich_progress

@@ -82,6 +82,59 @@ class GraphIndex:
                 types[vi.name] = vi.type.tensor_type.elem_type
         return types
 
+    def static_bytes(self, feeds: Mapping[str, np.ndarray]) -> dict[str, int]:
+        """Bytes of each tensor whose shape ONNX shape inference (with data propagation) resolves once the graph
+        inputs are fixed to the shapes of `feeds`; tensors it cannot resolve are left out."""
+        import onnx
+        from onnx import helper
+
+        m = self._skeleton()
+        for vi in m.graph.input:
+            if vi.name in feeds:
+                dims = vi.type.tensor_type.shape.dim
+                shape = np.shape(feeds[vi.name])
+                if len(dims) == len(shape):
+                    for d, v in zip(dims, shape):
+                        d.ClearField("dim_param")
+                        d.dim_value = int(v)
+        try:
+            inferred = onnx.shape_inference.infer_shapes(m, strict_mode=False, data_prop=True)
+        except Exception:  # noqa: BLE001 — sizes only steer slicing; measured sizes take over
+            return {}
+        sizes = {}
+        for vi in (*inferred.graph.value_info, *inferred.graph.output):
+            tt = vi.type.tensor_type
+            if not tt.elem_type or not tt.HasField("shape"):
+                continue
+            dims = [d.dim_value if d.HasField("dim_value") else -1 for d in tt.shape.dim]
+            if any(d < 0 for d in dims):
+                continue
+            try:
+                item = np.dtype(helper.tensor_dtype_to_np_dtype(tt.elem_type)).itemsize
+            except Exception:  # noqa: BLE001 — exotic types: unknown size
+                continue
+            sizes[vi.name] = int(np.prod(dims, dtype=np.int64)) * item
+        return sizes
+
+    def _skeleton(self) -> Any:
+        """The model with its large initializers reduced to their metadata (dims, type) — enough for shape
+        inference; small ones (shape constants that data propagation reads) keep their values."""
+        import onnx
+
+        m = onnx.ModelProto()
+        m.CopyFrom(self.model)
+        for t in m.graph.initializer:
+            if int(np.prod(t.dims, dtype=np.int64)) < 4096 and t.data_location != 1:
+                continue
+            t.ClearField("raw_data")
+            t.ClearField("float_data")
+            t.ClearField("int64_data")
+            t.ClearField("int32_data")
+            t.ClearField("double_data")
+            t.ClearField("external_data")
+            t.data_location = 0
+        return m
+
     def pruned(self, outputs: list[str]) -> Any:
         """A copy of the graph that computes exactly `outputs` (as its graph outputs) and nothing after them."""
         import onnx

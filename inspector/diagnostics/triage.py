@@ -37,7 +37,7 @@ DEFAULT_FLOOR = 1e-5
 DEFAULT_BATCH_BYTES = 512 << 20
 """Target bytes of exposed tensors per slice and side; the slice size adapts to what earlier slices measured."""
 DEFAULT_FIRST_BATCH = 256
-"""Tensors in the first slice, before any size is known."""
+"""Before any tensor is measured, a tensor whose size shape inference cannot tell counts as batch_bytes / this."""
 
 
 @dataclass(frozen=True)
@@ -269,8 +269,9 @@ def triage(model: str | Path, feeds: Mapping[str, np.ndarray], *, backend: str =
         backend_options, baseline_options: Runtime options (as for the backends: ``graph_optimization``,
             ``use_tf32`` …).
         factor, floor: The "clearly diverges" rule (see the module docstring).
-        batch_bytes: Target bytes of exposed tensors per slice and side.
-        first_batch: Tensors in the first slice.
+        batch_bytes: Target bytes of exposed tensors per slice and side (a single larger tensor gets a slice of its
+            own).
+        first_batch: Sets the first guess for tensors of unknown size: ``batch_bytes / first_batch`` each.
         stream, chunk: For the report only.
         progress: Called with a short message per slice.
     """
@@ -293,25 +294,34 @@ def triage(model: str | Path, feeds: Mapping[str, np.ndarray], *, backend: str =
     order = m_index.tensors_in_order()
     in_baseline = set(b_index.producer)
     stats: dict[str, TensorError] = {}
+    # Slice sizes: bytes from shape inference at this chunk's input shapes where it resolves them; for the rest,
+    # the largest size measured so far of a tensor it did not resolve (a first guess before any is measured).
+    known = m_index.static_bytes(feeds)
+    unknown_guess = batch_bytes / max(1, first_batch)
     n_slices = 0
     pos = 0
-    size = max(1, first_batch)
     try:
         while pos < len(order):
-            chunk_names = order[pos:pos + size]
+            chunk_names, total = [], 0.0
+            while pos + len(chunk_names) < len(order):
+                name = order[pos + len(chunk_names)]
+                est = known.get(name, unknown_guess)
+                if chunk_names and total + est > batch_bytes:
+                    break
+                chunk_names.append(name)
+                total += est
             n_slices += 1
-            say(f"slice {n_slices}: tensors {pos + 1}..{pos + len(chunk_names)} of {len(order)}")
+            say(f"slice {n_slices}: tensors {pos + 1}..{pos + len(chunk_names)} of {len(order)} "
+                f"(~{total / 2**20:.0f} MB a side)")
             got_a = tap_a.run(feeds, chunk_names)
             got_b = tap_b.run(feeds, [n for n in chunk_names if n in in_baseline])
-            nbytes = 0
+            measured = [a.nbytes for n, a in got_a.items() if n not in known]
+            if measured:
+                unknown_guess = max(measured) if n_slices == 1 else max(unknown_guess, max(measured))
             for name in chunk_names:
-                a, b = got_a.get(name), got_b.get(name)
-                nbytes += (a.nbytes if a is not None else 0) + (b.nbytes if b is not None else 0)
-                stats[name] = compare_tensors(name, a, b)
+                stats[name] = compare_tensors(name, got_a.get(name), got_b.get(name))
             del got_a, got_b
             pos += len(chunk_names)
-            per_tensor = max(1.0, nbytes / (2 * len(chunk_names)))
-            size = int(max(1, min(len(order), batch_bytes / per_tensor)))
     finally:
         tap_a.close()
         tap_b.close()

@@ -36,7 +36,8 @@ class RuleOutcome:
         outcome: ``pass``, ``fail``, ``undetermined`` (the report's data bracket the threshold) or ``skip``.
         message: One sentence, with the figures (and their bounds when undetermined).
         verdict: The `acceptance.Verdict` as a dict, as stored for live runs (status ``skip`` when undetermined).
-        lower, upper: The rule's figure at the favourable and unfavourable ends (equal when exact).
+        lower, upper: The smallest and largest value the rule's figure can take given the report's data (equal
+            when exact; None where the rule has no figure).
     """
 
     rule: str
@@ -277,13 +278,21 @@ def _combine(rule: str, g: Any, b: Any, all_known: bool, report: ParsedReport) -
         verdict = {**proof, "message": message}
         if not exact:
             verdict["details"] = {**verdict.get("details", {}), "bounds": [_jf(g.value), _jf(b.value)]}
-        return RuleOutcome(rule, g.status, message, verdict, _num(g.value), _num(b.value))
+        ends = [v for v in (_num(g.value), _num(b.value)) if v is not None]
+        return RuleOutcome(rule, g.status, message, verdict, min(ends) if ends else None,
+                           max(ends) if ends else None)
     # The favourable and unfavourable readings disagree: the report cannot decide this rule.
     lo, hi = sorted((g.value, b.value))
-    what = "pass rate" if g.kind == "pass_rate" else (f"P{g.details.get('q', '')}".rstrip() if g.kind == "quantile"
+    q = g.details.get("q")
+    what = "pass rate" if g.kind == "pass_rate" else (f"P{q:g}" if g.kind == "quantile" and q is not None
                                                        else g.kind)
-    why = ("chunks not listed among failures carry no number (only that they passed at the report's tolerance)"
-           if not report.all_frames_known else "the report does not decide the tolerance of some chunks")
+    if g.kind == "pass_rate":
+        why = (f"chunks not listed among failures passed at the report's own tolerance (atol {_fmt(report.atol)}, "
+               f"rtol {_fmt(report.rtol)}) and carry no number, so whether they meet the contract's is unknown")
+    elif not report.all_frames_known:
+        why = "chunks not listed among failures carry no number, only that they passed at the report's tolerance"
+    else:
+        why = "the report does not decide the tolerance of some chunks"
     message = (f"{rule}: undetermined from this report: the {what} lies between {_fmt(lo)} and {_fmt(hi)} "
                f"against {_fmt(g.threshold)}, because {why}")
     verdict = {**gd, "status": "skip", "value": None, "message": message,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
@@ -94,6 +94,11 @@ def import_file(path: str | Path, store_path: str | Path, contract: str | Path |
 
 def _detect_kind(src: SourceFile, kind: Kind) -> Literal["report", "summary"]:
     where = str(src.path)
+    first = src.data[0] if isinstance(src.data, list) and src.data else src.data
+    if isinstance(first, dict) and "outputs" in first and ("inputs" in first or "chunk_idx" in first):
+        raise InspectorError(f"{where}: this is a reference JSONL (lines hold 'inputs'/'outputs' tensors), not a parity "
+                             f"report or streaming summary; convert it with `inspector convert {src.path.name} -o "
+                             f"STORE`.")
     if kind == "report":
         detect_schema(src.data, where)
         return "report"
@@ -104,10 +109,6 @@ def _detect_kind(src: SourceFile, kind: Kind) -> Literal["report", "summary"]:
         return "report"
     if looks_like_summary(src.data):
         return "summary"
-    if isinstance(src.data, list) and src.data and isinstance(src.data[0], dict) and "outputs" in src.data[0]:
-        raise InspectorError(f"{where}: this is a reference JSONL (lines hold 'inputs'/'outputs' tensors), not a parity "
-                             f"report or streaming summary; convert it with `inspector convert {src.path.name} -o "
-                             f"STORE`.")
     raise InspectorError(
         f"{where}: not a format import-run knows. Expected a parity report (one JSON object, the seed's ORT schema "
         f"with total_chunks, failures … or the TensorRT schema with engine, chunk_stats …) or a streaming summary "
@@ -134,11 +135,15 @@ def _resolve_contract(st: Any, contract: str | Path | None) -> tuple[Contract | 
     return None, "no contract given (--contract) and the store names none: figures only, no verdict"
 
 
-def _previous_import(st: Any, sha256: str, importer: str) -> Any | None:
+def _previous_import(st: Any, sha256: str, importer: str, contract: str) -> Any | None:
+    """The run an earlier import of the same bytes, judged by the same contract, recorded (None if none).
+
+    The same file judged by another contract is another run: both verdicts are kept.
+    """
     for rec in st.runs():
         src = (rec.options or {}).get("source") or {}
         if rec.mode == "imported" and (rec.options or {}).get("importer") == importer and \
-                src.get("sha256") == sha256:
+                src.get("sha256") == sha256 and (rec.contract or "") == contract:
             return rec
     return None
 
@@ -169,15 +174,17 @@ def _environment() -> dict[str, Any]:
 def _again(st: Any, rec: Any, kind: str) -> ImportOutcome:
     summary = dict(rec.summary or {})
     outcome = str(summary.get("outcome", "not judged"))
+    judged = f"judged by contract {rec.contract}" if rec.contract else "with no contract"
     lines = [f"already imported: {rec.options.get('source', {}).get('path', '?')} (sha256 "
-             f"{rec.options.get('source', {}).get('sha256', '')[:12]}…) is run {rec.run_id}; nothing written.",
+             f"{rec.options.get('source', {}).get('sha256', '')[:12]}…), {judged}, is run {rec.run_id}; nothing "
+             f"written.",
              *summary.get("lines", [])]
     return ImportOutcome(rec.run_id, True, kind, outcome, summary, tuple(lines))
 
 
 def _write_run(st: Any, record: Any, records: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) -> str:
     """Create the run, commit every chunk, finish it; resume an earlier interrupted import of the same file."""
-    existing = _previous_import(st, record.options["source"]["sha256"], record.options["importer"])
+    existing = _previous_import(st, record.options["source"]["sha256"], record.options["importer"], record.contract)
     if existing is not None and existing.status != "complete":
         writer = st.resume_run(existing.run_id)
     else:
@@ -203,7 +210,7 @@ def _import_report(st: Any, src: SourceFile, contract: Contract | None, contract
     report = parse_report(src.data, str(src.path))
     if backend:
         report = dataclasses.replace(report, backend=backend)
-    prev = _previous_import(st, src.sha256, REPORT_IMPORTER)
+    prev = _previous_import(st, src.sha256, REPORT_IMPORTER, contract.name if contract else "")
     if prev is not None and prev.status == "complete":
         return _again(st, prev, "report")
     stream_name = _default_stream(st, stream, None)
@@ -288,7 +295,8 @@ def _report_summary(src: SourceFile, report: ParsedReport, j: ImportJudgement, c
         "outcome": j.outcome, "imported": True, "kind": "report", "schema": report.schema,
         "source": src.to_dict(), "backend": report.backend, "precision": report.precision,
         "math_mode": report.math_mode, "judged_mode": mode, "contract": contract.name if contract else None,
-        "tolerance": dict(j.tolerance), "undetermined_chunks": unknown[:500], "rules": [r.to_dict() for r in j.rules],
+        "tolerance": dict(j.tolerance), "undetermined_chunks": unknown[:500],
+        "rule_outcomes": [r.to_dict() for r in j.rules],
         "figures": dict(j.figures), "failures_per_tensor": report.failures_per_tensor(),
         "report_claims": dict(report.claims), "timing_ms": dict(report.timing_ms) if report.timing_ms else None,
         "error_distribution": report.error_distribution, "lines": list(lines),
@@ -380,7 +388,7 @@ def _import_summary(st: Any, src: SourceFile, contract: Contract | None, contrac
     from store.api import RunRecord
 
     steps = parse_summary(src.data, str(src.path))
-    prev = _previous_import(st, src.sha256, SUMMARY_IMPORTER)
+    prev = _previous_import(st, src.sha256, SUMMARY_IMPORTER, contract.name if contract else "")
     if prev is not None and prev.status == "complete":
         return _again(st, prev, "summary")
     stream_name = _default_stream(st, stream, summary_stream(steps))

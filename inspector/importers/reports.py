@@ -502,9 +502,9 @@ def parse_report(doc: Mapping[str, Any], where: str = "the report") -> ParsedRep
         if stat_pass is True and (errors or slot["unparsed"]):
             stat_disagree.append(idx)
         if stat_max is not None:
-            bound = Bound(stat_max, stat_max, "chunk_stats")
+            bound = _exact(stat_max, "chunk_stats")
         elif frames_err is not None and frames_err.max_abs is not None:
-            bound = Bound(frames_err.max_abs, frames_err.max_abs, "failure string")
+            bound = _exact(frames_err.max_abs, "failure string")
         elif frames_err is not None:
             bound = Bound(atol or 0.0, math.inf, "encoder_output failed with no max_abs given: above atol")
         elif atol is not None and not rtol:
@@ -548,6 +548,13 @@ def parse_report(doc: Mapping[str, Any], where: str = "the report") -> ParsedRep
         chunks=tuple(chunks), timing_ms=timing, error_distribution=doc.get("encoder_output_error_distribution"),
         zero_feed_cache=zero_feed, model=str(doc.get("onnx") or ""), engine=engine_path, ref=str(doc.get("ref") or ""),
         notes=tuple(notes), extra=extra)
+
+
+def _exact(value: float, source: str) -> Bound:
+    """A known max-abs; NaN (an FP16 engine's overflow) is as bad as it gets: +inf, as live runs count it."""
+    if math.isnan(value):
+        return Bound(math.inf, math.inf, f"{source}: NaN (non-finite output), counted as +inf")
+    return Bound(value, value, source)
 
 
 def _chunk_index(entry: Any, where: str) -> int:

@@ -69,3 +69,9 @@ def make_app(store: str | Path | Any, contract: Any = None, model: str | Path | 
     else:
         data = InspectorData(store, contract=contract, model=model)
     return InspectorApp(data, StartAt(stream=stream, run=run, chunk=chunk, tensor=tensor), poll_interval)
+
+
+def run_app(store: str | Path, contract: Any = None, model: str | Path | None = None, **start: Any) -> None:
+    """Open the inspector on `store` in this terminal and return when the user quits (what `inspector tui` and
+    `inspector demo` call). Keyword arguments are `make_app`'s (stream, run, chunk, tensor, poll_interval)."""
+    make_app(store, contract=contract, model=model, **start).run()

@@ -126,6 +126,11 @@ class InspectorData:
         return str(getattr(self.store, "path", ""))
 
     @property
+    def name(self) -> str:
+        """The store's folder name (titles show it; the full path is in `path`)."""
+        return Path(self.path).name if self.path else ""
+
+    @property
     def contract_name(self) -> str:
         return getattr(self.contract, "name", "") or ""
 

@@ -246,10 +246,10 @@ def parse_chunk(index: int, raw: Mapping[str, Any] | None) -> ChunkRecord:
     for fig in tensors.values():
         if fig.atol is None and fig.passed is None:
             continue
-        tol = f"atol {fmt(fig.atol)}" + (f" rtol {fmt(fig.rtol)}" if fig.rtol else "")
+        threshold = fmt(fig.atol) + (f"+{fmt(fig.rtol)}·|ref|" if fig.rtol else "")
         rules.append(RuleRow(
-            id=f"{fig.name} ≤ {tol}" if fig.atol is not None else fig.name, kind="tolerance", ok=fig.passed,
-            detail=fig.message, value=fmt(fig.max_abs), threshold=fmt(fig.atol)))
+            id=fig.name, kind="tolerance", ok=fig.passed, detail=fig.message, value=fmt(fig.max_abs),
+            threshold=threshold))
     if raw.get("tightened"):
         fired = raw.get("tightening_fired") or []
         rules.append(RuleRow(

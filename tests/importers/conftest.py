@@ -1,17 +1,12 @@
-"""Fixtures for the importer tests: sample files written from issue 9's description, an empty store, the CLI."""
+"""Fixtures for the importer tests: an empty store and the CLI run in-process (samples live in data/)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-DATA = Path(__file__).parent / "data"
-TEST_CONTRACT = DATA / "seed_trt_test.contract.json"
-"""The seed report's TensorRT acceptance (P95 < 5e-4, P100 < 1e-3, no growth), stateful set-up, no FP16 override."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +43,3 @@ def cli(capsys: pytest.CaptureFixture[str]):
         return CliResult(int(exc.value.code or 0), captured.out, captured.err)
 
     return run
-
-
-def load_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())

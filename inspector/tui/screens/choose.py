@@ -48,7 +48,10 @@ class Choose(ModalScreen[str | None]):
             yield OptionList(*[Option(label, id=f"choice-{i}") for i, (_, label) in enumerate(self.choices)])
 
     def on_mount(self) -> None:
-        options = self.query_one(OptionList)
+        found = self.query(OptionList)
+        if not found:  # dismissed (or the app quit) before it was composed
+            return
+        options = found.first()
         keys = [key for key, _ in self.choices]
         options.highlighted = keys.index(self.current) if self.current in keys else (0 if keys else None)
         options.focus()

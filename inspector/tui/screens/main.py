@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Tab, Tabs
+from textual.widgets import Footer, Header
 from textual.worker import get_current_worker
 
 from inspector.tui.data import InspectorData
@@ -35,6 +35,7 @@ from inspector.tui.widgets.diagnostics import DiagnosticsPanel
 from inspector.tui.widgets.heatmap import Heatmap
 from inspector.tui.widgets.legend import ColourLegend
 from inspector.tui.widgets.plots import ErrorPlot
+from inspector.tui.widgets.tensor_bar import TensorBar
 
 PLOT_DEBOUNCE_S = 0.15
 """The plot's chunk marker moves this long after the last step (plotext redraws the whole plot)."""
@@ -91,6 +92,7 @@ class MainScreen(Screen[None]):
         self._request = 0
         self._rows_generation = 0
         self._loaded_key: tuple | None = None
+        self._requested_key: tuple | None = None
         self._plot_timer: Timer | None = None
         self._atol: float | None = None
         self._pending_chunk: int | None = start.chunk
@@ -109,17 +111,15 @@ class MainScreen(Screen[None]):
         return self.query_one(ErrorPlot)
 
     @property
-    def tabs(self) -> Tabs:
-        return self.query_one("#tensor-tabs", Tabs)
+    def tensor_bar(self) -> TensorBar:
+        return self.query_one(TensorBar)
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="body"):
             yield ChunkList(id="chunks")
             with Vertical(id="centre"):
-                tabs = Tabs(id="tensor-tabs")
-                tabs.can_focus = False
-                yield tabs
+                yield TensorBar(id="tensor-bar")
                 yield TensorHeader(id="tensor-header")
                 yield Heatmap(id="heatmap")
                 yield ColourLegend(id="legend")
@@ -172,31 +172,18 @@ class MainScreen(Screen[None]):
         return (with_outputs or runs)[-1].run_id
 
     def _fill_tabs(self) -> None:
-        tabs = self.tabs
-        tabs.clear()
-        for i, name in enumerate(self.tensors):
-            tabs.add_tab(Tab(name, id=f"tensor-{i}"))
-        if self.tensor in self.tensors:
-            tabs.active = f"tensor-{self.tensors.index(self.tensor)}"
+        self.tensor_bar.set_tensors(self.tensors, self.tensor)
 
     def _update_titles(self) -> None:
         self.title = "parity-inspector"
-        bits = [self.data.path, f"stream {self.stream}", self.data.describe_run(self.run_id)]
+        bits = [self.data.name, f"stream {self.stream}", self.data.describe_run(self.run_id)]
         if self.data.contract_name:
             bits.append(f"contract {self.data.contract_name}")
         self.sub_title = " · ".join(b for b in bits if b)
 
-    @on(Tabs.TabActivated, "#tensor-tabs")
-    def _tab_activated(self, event: Tabs.TabActivated) -> None:
-        event.stop()
-        if event.tab is None or event.tab.id is None:
-            return
-        name = self.tensors[int(event.tab.id.split("-")[-1])]
-        if name != self.tensor:
-            self.tensor = name
-            self._refresh_rows_only()
-            self._load_series()
-            self._load_current()
+    @on(TensorBar.Selected)
+    def _tensor_clicked(self, message: TensorBar.Selected) -> None:
+        self.select_tensor(message.name)
 
     def select_run(self, run_id: str) -> None:
         """Show run `run_id` ("" = the reference only)."""
@@ -215,8 +202,14 @@ class MainScreen(Screen[None]):
             self._open_stream(stream)
 
     def select_tensor(self, name: str) -> None:
-        if name in self.tensors:
-            self.tabs.active = f"tensor-{self.tensors.index(name)}"
+        """Show output tensor `name` of the current chunk."""
+        if name not in self.tensors or name == self.tensor:
+            return
+        self.tensor = name
+        self.tensor_bar.set_tensors(self.tensors, name)
+        self._refresh_rows_only()
+        self._load_series()
+        self._load_current()
 
     # ---- rows ---------------------------------------------------------------------------------------------------
     def _load_rows(self) -> None:
@@ -268,7 +261,7 @@ class MainScreen(Screen[None]):
         self._select_chunk(message.index)
 
     def _select_chunk(self, index: int) -> None:
-        if index == self.chunk and self._loaded_key == self._want_key():
+        if index == self.chunk and self._requested_key == self._want_key():
             return
         self.chunk = index
         self._load_current()
@@ -282,6 +275,7 @@ class MainScreen(Screen[None]):
             return
         self._request += 1
         self._loaded_key = None
+        self._requested_key = self._want_key()
         self._chunk_worker(self.stream, self.chunk, self.tensor, self.run_id, self.heatmap.image_params(),
                            self._request, tuple(self.chunk_list.listed))
 
@@ -311,7 +305,9 @@ class MainScreen(Screen[None]):
                 if nxt is None or worker.is_cancelled:
                     continue
                 try:
-                    self.data.tensor_pair(stream, nxt, tensor, run_id).view(params[0])
+                    ahead = self.data.tensor_pair(stream, nxt, tensor, run_id)
+                    ahead.scale(params[0])
+                    ahead.worst()
                 except Exception:  # noqa: BLE001 — read-ahead is best effort; the real load reports errors
                     return
 
@@ -336,6 +332,7 @@ class MainScreen(Screen[None]):
 
     @on(LoadFailed)
     def _load_failed(self, message: LoadFailed) -> None:
+        self._requested_key = None  # stepping back onto the chunk tries again
         self.notify(f"Could not read {message.what}: {message.error}", title="Read error", severity="error",
                     timeout=15)
         self.log.error(f"read error: {message.what}: {message.error}")
@@ -380,10 +377,11 @@ class MainScreen(Screen[None]):
             return
         self._atol = next((v for label, v in message.thresholds if label == "atol"), None)
         info = self.data.run_info(message.run_id)
-        title = f"{message.tensor} max|err| per chunk · {info.short if info else message.run_id}"
+        title = f"{message.tensor} max|err| per chunk"
         if message.thresholds:
             title += " · " + "  ".join(f"{label} {fmt(v)}" for label, v in message.thresholds)
-        self.plot.set_series(title, message.xs, message.ys, message.thresholds, message.other, current=self.chunk)
+        self.plot.set_series(title, message.xs, message.ys, message.thresholds, message.other, current=self.chunk,
+                             label=info.short if info else "")
         if self.heatmap.image is not None:
             self._image_changed(Heatmap.ImageChanged(self.heatmap, self.heatmap.image))
 

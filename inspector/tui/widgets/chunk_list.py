@@ -141,6 +141,8 @@ class ChunkList(Vertical):
         style = "red" if fig is not None and fig.passed is False else ""
         if value is None and rec is not None and rec.status == "error":
             cells.append(Text("error", style="magenta"))
+        elif fig is not None and fig.nonfinite:
+            cells.append(Text(f"{fig.nonfinite} NaN", style="bold red", justify="right"))
         elif value is None or (isinstance(value, float) and math.isnan(value)):
             cells.append(Text("–" if value is None else "NaN", style="dim" if value is None else "bold red"))
         else:

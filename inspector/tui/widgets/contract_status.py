@@ -17,21 +17,23 @@ OK_MARK = {True: ("✓", "green"), False: ("✗", "bold red"), None: ("–", "di
 
 
 def rule_table(rows: Iterable[RuleRow], empty: str) -> Table | Text:
-    """A compact table: mark, rule, value (vs threshold); the detail on its own dim line when there is one."""
-    rows = list(rows)
+    """One line per rule (mark, id, value / threshold), failures first and with their detail below them."""
+    order = {False: 0, None: 1, True: 2}
+    rows = sorted(rows, key=lambda r: order.get(r.ok, 1))  # failures first: what triage needs (stable otherwise)
     if not rows:
         return Text(empty, style="dim italic")
     table = Table.grid(padding=(0, 1), expand=True)
     table.add_column(width=1)
-    table.add_column(ratio=1, overflow="fold")
+    table.add_column(ratio=1)
     table.add_column(justify="right", no_wrap=True)
     for row in rows:
         mark, style = OK_MARK.get(row.ok, ("?", ""))
         if row.ok is False and row.severity != "error":
             style = "yellow"
         value = row.value + (f" / {row.threshold}" if row.threshold and row.threshold != row.value else "")
-        table.add_row(Text(mark, style=style), Text(row.id), Text(value, style="bold" if row.ok is False else ""))
-        if row.detail and (row.ok is False or row.kind in ("acceptance", "state")):
+        label = Text(row.id, no_wrap=True, overflow="ellipsis")
+        table.add_row(Text(mark, style=style), label, Text(value, style="bold" if row.ok is False else ""))
+        if row.detail and row.ok is False:
             table.add_row("", Text(row.detail, style="dim"), "")
     return table
 

@@ -75,22 +75,22 @@ class TensorHeader(Static):
         if pair is None:
             self.update(Text("loading…", style="dim"))
             return
-        text = Text()
+        text = Text(no_wrap=True, overflow="ellipsis")
         text.append(pair.name, style="bold")
-        text.append(f" [{', '.join(str(s) for s in pair.shape)}] {pair.reference.dtype}", style="dim")
+        text.append(f" [{','.join(str(s) for s in pair.shape)}]", style="dim")
         if image is not None:
             _, view, layer, batch, _, _ = image.params
             text.append(" · ")
             text.append(VIEW_TITLES.get(view, view), style="bold magenta")
             axes = pair.axes
             if axes.layer_axis is not None:
-                text.append(f" · {axes.labels[axes.layer_axis]} {layer + 1}/{axes.layers}")
+                text.append(f" · {axes.labels[axes.layer_axis]} {layer} of {axes.layers}")
             if axes.batch_axis is not None and axes.batches > 1:
-                text.append(f" · batch {batch + 1}/{axes.batches}")
+                text.append(f" · batch {batch} of {axes.batches}")
             if axes.row_axis is not None and axes.col_axis is not None:
-                text.append(f" · ↕ {axes.labels[axes.row_axis]} ↔ {axes.labels[axes.col_axis]}", style="dim")
+                text.append(f" · ↕{axes.labels[axes.row_axis]} ↔{axes.labels[axes.col_axis]}", style="dim")
             if axes.guessed and pair.reference.ndim >= 3:
-                text.append(" (axes guessed)", style="dim italic")
+                text.append(" (guessed)", style="dim italic")
         if pair.note:
             text.append(f" · {pair.note}", style="italic yellow")
         self.update(text)

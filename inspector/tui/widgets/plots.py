@@ -33,14 +33,16 @@ class ErrorPlot(PlotextPlot):
         self.xs: list[int] = []
         self.ys: list[float] = []
         self.title = ""
+        self.label = ""
         self.thresholds: list[tuple[str, float]] = []
         self.other: dict[str, tuple[list[int], list[float]]] = {}
         self.current: int | None = None
 
     def set_series(self, title: str, xs: list[int], ys: list[float], thresholds: list[tuple[str, float]],
-                   other: dict[str, tuple[list[int], list[float]]] | None = None, current: int | None = None) -> None:
+                   other: dict[str, tuple[list[int], list[float]]] | None = None, current: int | None = None,
+                   label: str = "") -> None:
         """Replace the plotted data and redraw."""
-        self.title, self.xs, self.ys = title, list(xs), list(ys)
+        self.title, self.xs, self.ys, self.label = title, list(xs), list(ys), label
         self.thresholds = list(thresholds)
         self.other = dict(other or {})
         self.current = current
@@ -69,7 +71,13 @@ class ErrorPlot(PlotextPlot):
                 plt.plot(xs, [max(y, floor) for y in ys], color=OTHER_COLOURS[n % len(OTHER_COLOURS)], label=label,
                          marker="dot")
         if self.xs:
-            plt.plot(self.xs, [max(y, floor) for y in self.ys], color=RUN_COLOUR, marker="braille")
+            plt.plot(self.xs, [max(y, floor) for y in self.ys], color=RUN_COLOUR, marker="braille",
+                     label=self.label or None)
+        xs_all = self.xs + [x for xs, _ in self.other.values() for x in xs]
+        if xs_all:
+            lo, hi = min(xs_all), max(xs_all)
+            step = max(1, -(-(hi - lo) // 8))
+            plt.xticks(list(range(lo, hi + 1, step)))
         for label, value in self.thresholds:
             if value > 0 and math.isfinite(value):
                 plt.hline(value, THRESHOLD_COLOURS.get(label, "red"))

@@ -1,0 +1,57 @@
+"""`inspector convert REF.jsonl -o STORE.zarr`: reference JSONL → Zarr store (parallel, resumable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+@click.command("convert")
+@click.argument("reference", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Store directory to write (or to resume).")
+@click.option("--contract", "contract", default=None,
+              help="Contract file or shipped name: check every tensor's presence, dtype and shape against it.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: all cores; 1 = parse in this process).")
+@click.option("--overwrite", is_flag=True, help="Start over even if the output holds a store already.")
+@click.option("--skip-invalid", is_flag=True,
+              help="Convert every valid line, list the bad ones (also kept in the store), instead of stopping.")
+@click.option("--codec", type=click.Choice(["blosc-zstd", "blosc-lz4", "zstd", "none"]), default="blosc-zstd",
+              show_default=True, help="Compression of the stored arrays (new stores only).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def convert(reference: Path, output: Path, contract: str | None, workers: int | None, overwrite: bool,
+            skip_invalid: bool, codec: str, quiet: bool) -> None:
+    """Convert a reference JSONL (ours or the seed team's format) into a Zarr store.
+
+    One line = one chunk; every tensor keeps its true shape, non-finite values survive. Interrupted at any
+    moment (even kill -9), the same command resumes where it stopped; on a complete store it does nothing.
+    Exit 2 on a bad line (chunks converted before it are kept).
+    """
+    from store.convert import convert as run_convert
+
+    result = run_convert(reference, output, contract=contract, workers=workers, overwrite=overwrite,
+                         skip_invalid=skip_invalid, codec=codec, progress=not quiet)
+    if result.status == "up-to-date":
+        click.echo(f"{output}: already complete ({result.chunks_total} chunks in {len(result.streams)} "
+                   f"stream(s) from {reference}); nothing to do. Pass --overwrite to convert again.")
+    else:
+        resumed = f", {result.chunks_before} were already there (resumed)" if result.chunks_before else ""
+        click.echo(f"{output}: {result.chunks_new} chunks converted{resumed}; {result.chunks_total} chunks in "
+                   f"{len(result.streams)} stream(s) from {result.lines} lines; {_mb(result.bytes)} parsed in "
+                   f"{result.seconds:.1f} s ({result.mb_per_s:.0f} MB/s, {result.workers} worker(s)).")
+    if result.warnings:
+        click.echo(f"{len(result.warnings)} warning(s) (chunks kept):", err=True)
+        for w in result.warnings:
+            click.echo(f"  line {w.get('line')}: {w.get('problem')}", err=True)
+    if result.skipped:
+        click.echo(f"{len(result.skipped)} line(s) skipped (listed in the store's 'skipped' attribute too):",
+                   err=True)
+        for s in result.skipped:
+            where = ", ".join(f"{k} {s[k]!r}" for k in ("stream", "chunk", "tensor") if s.get(k) is not None)
+            click.echo(f"  line {s.get('line')}{f' ({where})' if where else ''}: {s.get('problem')}", err=True)

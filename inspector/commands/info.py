@@ -1,0 +1,109 @@
+"""`inspector info STORE`: streams, chunks, tensors, metadata keys, source, skipped lines and recorded runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def _shape(shape: list[int] | None) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]" if shape is not None else "?"
+
+
+def _chunks(first: int, last: int) -> str:
+    return f"chunk {first}" if first == last else f"chunks {first}..{last}"
+
+
+def _tensor_line(t: dict[str, Any], width: int) -> str:
+    per_chunk = t["nbytes"] / max(1, t["chunks"])
+    dtype = t["dtype"] if len(t["dtypes"]) == 1 else "/".join(t["dtypes"])
+    if t["shape_varies"]:
+        shapes = "; ".join(f"{_shape(r['shape'])} {_chunks(r['first'], r['last'])}" for r in t["shapes"][:4])
+        more = f"; … ({len(t['shapes'])} runs of shapes)" if len(t["shapes"]) > 4 else ""
+        shape = f"varies: {shapes}{more}"
+    else:
+        shape = _shape(t["shape"])
+    missing = f"  (in {t['chunks']} chunks only)" if t.get("partial") else ""
+    return f"    {t['name']:<{width}}  {dtype:<8}  {shape}  {_size(per_chunk)}/chunk, {_size(t['nbytes'])} total{missing}"
+
+
+def render(info: dict[str, Any]) -> str:
+    """The human-readable text of `Store.info()`."""
+    lines = [f"store   {info['path']}  ({info['format']} v{info['version']}, codec {info['codec']}, "
+             f"{_size(info['disk_bytes'])} on disk for {_size(info['tensor_bytes'])} of tensors)"]
+    src = info.get("source")
+    if src:
+        fmt = {"seed": "seed team's format", "parity": "parity-reference format"}.get(info.get("source_format") or "", "")
+        lines.append(f"source  {src.get('path')}  ({_size(src.get('size', 0))}{', ' + fmt if fmt else ''})")
+    conv = info.get("conversion") or {}
+    if conv:
+        text = f"conversion {conv.get('status')}"
+        if conv.get("status") == "complete":
+            text += f": {conv.get('lines')} lines → {conv.get('chunks')} chunks"
+        elif conv.get("error"):
+            text += f" at line {conv['error'].get('line')}: {conv['error'].get('problem')} (rerun convert to resume)"
+        else:
+            text += " (rerun the same convert command to resume)"
+        lines.append(text)
+    if info.get("contract"):
+        lines.append(f"contract {info['contract']}")
+    if info.get("header"):
+        lines.append(f"header  {json.dumps(info['header'], sort_keys=True)[:300]}")
+    for s in info["streams"]:
+        span = f" ({s['first']}..{s['last']})" if s["chunks"] else ""
+        missing = f", missing {', '.join(map(str, s['missing'][:20]))}" + ("…" if len(s["missing"]) > 20 else "") \
+            if s["missing"] else ""
+        lines.append(f"stream {s['name']!r}: {s['chunks']} chunks{span}{missing}")
+        width = max((len(t["name"]) for t in s["tensors"]), default=8)
+        for kind in ("inputs", "outputs"):
+            tensors = [t for t in s["tensors"] if t["kind"] == kind]
+            if tensors:
+                lines.append(f"  {kind}")
+                lines.extend(_tensor_line(t, width) for t in tensors)
+        if s["meta_keys"]:
+            lines.append(f"  metadata keys: {', '.join(s['meta_keys'])}")
+    if info.get("skipped"):
+        lines.append(f"skipped lines ({len(info['skipped'])}):")
+        for sk in info["skipped"][:50]:
+            lines.append(f"  line {sk.get('line')}: {sk.get('problem')}")
+    if info.get("warnings"):
+        lines.append(f"warnings ({len(info['warnings'])}):")
+        for w in info["warnings"][:50]:
+            lines.append(f"  line {w.get('line')}: {w.get('problem')}")
+    runs = info.get("runs") or []
+    lines.append(f"runs ({len(runs)})" + (":" if runs else ": none recorded yet"))
+    if runs:
+        width = max(len(r["run_id"]) for r in runs)
+        lines.append(f"  {'run id':<{width}}  {'backend':<12} {'mode':<11} {'status':<11} {'chunks':>9}  verdict")
+        for r in runs:
+            chunks = f"{r['chunks_done']}/{r['chunks_planned']}"
+            lines.append(f"  {r['run_id']:<{width}}  {r['backend']:<12} {r['mode']:<11} {r['status']:<11} "
+                         f"{chunks:>9}  {r['verdict'] if r['verdict'] is not None else '-'}")
+    return "\n".join(lines)
+
+
+@click.command("info")
+@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the information as JSON.")
+def info(store_path: Path, as_json: bool) -> None:
+    """Show a store's streams, chunk counts, tensors (shapes, dtypes, sizes), metadata keys, source file,
+    skipped lines and recorded runs."""
+    from store import Store
+    from store.jsonsafe import dumps
+
+    data = Store.open(store_path).info()
+    if as_json:
+        click.echo(dumps(data, indent=True).decode())
+    else:
+        click.echo(render(data))

@@ -1,0 +1,106 @@
+"""Per-tensor figures: exact on small arrays, robust to NaN/Inf and shape mismatches, exact P99 on large ones."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from inspector.metrics import compare_tensor
+
+
+def test_figures_and_worst_index_are_in_the_tensors_shape():
+    ref = np.zeros((1, 2, 3, 4), dtype=np.float32)
+    out = ref.copy()
+    out[0, 1, 2, 3] = 0.5
+    out[0, 0, 1, 1] = -0.25
+    m = compare_tensor("x", out, ref, atol=0.1)
+    assert not m and m.n_fail == 2
+    assert m.max_abs == pytest.approx(0.5)
+    assert m.worst_index == (0, 1, 2, 3)
+    assert m.worst_out == pytest.approx(0.5) and m.worst_ref == 0.0
+    assert m.mean_abs == pytest.approx(0.75 / 24)
+    assert "x:" in m.message and "[0, 1, 2, 3]" in m.message
+
+
+def test_identical_tensors_pass_with_cosine_one_and_zero_errors():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((3, 64, 5)).astype(np.float32)
+    m = compare_tensor("enc", a, a.copy(), atol=0.0, frame_axis=2)
+    assert m and m.max_abs == 0 and m.rel_l2 == 0 and m.cosine == pytest.approx(1.0)
+    assert m.diverging_frames == 0 and m.n_frames == 5 and len(m.frame_cosine) == 5
+
+
+def test_relative_figures_and_rtol():
+    ref = np.array([1.0, 2.0, 0.0, 4.0], dtype=np.float32)
+    out = np.array([1.1, 2.0, 0.0, 4.0], dtype=np.float32)
+    m = compare_tensor("x", out, ref, atol=0.0, rtol=0.2)
+    assert m  # 0.1 <= 0 + 0.2 * 1.0
+    assert m.max_rel == pytest.approx(0.1, rel=1e-4)
+    assert m.rel_l2 == pytest.approx(0.1 / math.sqrt(21), rel=1e-4)
+    assert not compare_tensor("x", out, ref, atol=0.0, rtol=0.05)
+
+
+def test_frames_output_counts_diverging_frames_and_per_frame_cosine():
+    rng = np.random.default_rng(1)
+    ref = rng.standard_normal((1, 16, 4)).astype(np.float32)
+    out = ref.copy()
+    out[0, :, 2] = -ref[0, :, 2]  # frame 2 flipped: cosine -1
+    m = compare_tensor("encoder_output", out, ref, atol=1e-4, frame_axis=2)
+    assert m.diverging_frames == 1
+    assert m.frame_cosine[2] == pytest.approx(-1.0)
+    assert m.min_frame_cosine == pytest.approx(-1.0)
+    assert all(c == pytest.approx(1.0) for i, c in enumerate(m.frame_cosine) if i != 2)
+
+
+def test_nan_in_the_backend_fails_with_counts_and_finite_figures():
+    ref = np.arange(10, dtype=np.float32)
+    out = ref.copy()
+    out[3] = np.nan
+    out[7] += 0.5
+    m = compare_tensor("x", out, ref, atol=1.0)
+    assert not m
+    assert m.nonfinite_out == 1 and m.nonfinite_ref == 0 and m.nonfinite_mismatch == 1
+    assert m.max_abs == pytest.approx(0.5) and m.worst_index == (7,)
+    assert "non-finite" in m.message
+    d = m.to_dict()
+    assert d["nonfinite_out"] == 1
+
+
+def test_nan_where_the_reference_has_it_too_is_not_a_backend_error():
+    ref = np.array([1.0, np.nan, np.inf], dtype=np.float32)
+    assert compare_tensor("x", ref.copy(), ref, atol=0.0)
+    assert not compare_tensor("x", np.array([1.0, np.nan, -np.inf], np.float32), ref, atol=0.0)
+
+
+def test_all_nan_output_is_a_clear_failure_not_a_crash():
+    ref = np.ones(4, np.float32)
+    m = compare_tensor("x", np.full(4, np.nan, np.float32), ref, atol=1.0)
+    assert not m and m.nonfinite_out == 4
+    assert m.to_dict()["max_abs"] is None  # strict JSON: no NaN
+
+
+def test_shape_mismatch_is_a_failure_with_a_message():
+    m = compare_tensor("cache", np.zeros((1, 2, 3)), np.zeros((1, 3, 2)), atol=1.0)
+    assert not m and "shape [1, 2, 3] differs from the reference's [1, 3, 2]" in m.message
+
+
+def test_integer_lengths_compare_exactly():
+    assert compare_tensor("len", np.array([4]), np.array([4]), atol=0.0)
+    m = compare_tensor("len", np.array([7]), np.array([4]), atol=0.0)
+    assert not m and m.max_abs == 3.0
+
+
+def test_p99_and_cosine_exact_on_a_parakeet_sized_cache():
+    rng = np.random.default_rng(2)
+    ref = rng.standard_normal((1, 4, 256, 1024)).astype(np.float32)  # 1 M values: the large-array paths
+    out = ref + (rng.standard_normal(ref.shape) * 1e-3).astype(np.float32)
+    m = compare_tensor("cache", out, ref, atol=1.0)
+    d = np.abs(out.astype(np.float64) - ref.astype(np.float64)).ravel()
+    assert m.p99_abs == pytest.approx(np.percentile(np.abs(out - ref).ravel(), 99, method="higher"), rel=1e-6)
+    assert m.max_abs == pytest.approx(d.max(), rel=1e-6)
+    assert m.mean_abs == pytest.approx(d.mean(), rel=1e-4)
+    a, b = out.astype(np.float64).ravel(), ref.astype(np.float64).ravel()
+    cos = a @ b / np.linalg.norm(a) / np.linalg.norm(b)
+    assert 1 - m.cosine == pytest.approx(1 - cos, rel=1e-3)

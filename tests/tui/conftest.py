@@ -1,0 +1,78 @@
+"""Fixtures of the inspector's tests: a deterministic synthetic store written by the real `store.Store` with runs
+recorded by the real parity engine (`inspector.tui.synthetic`), an app factory, and `settle` (wait until every
+worker is done and every message handled)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import pytest
+
+STREAMS = ("utt-0001", "utt-0002")
+CHUNKS = 12
+FAULTY_CHUNKS = (3, 5, 7, 9)
+"""`inspector.tui.synthetic.DEFAULT_RUNS`: spike in cache_last_channel_out on 3, encoder_output over atol on 5,
+NaN in encoder_output on 7, the backend raises on 9."""
+
+
+@pytest.fixture(scope="session")
+def synthetic_store(tmp_path_factory: pytest.TempPathFactory):
+    """`SyntheticStore` (path ends in ``synthetic.zarr``; runs: planted-clean closed-loop without saved outputs,
+    planted-faults functional with them)."""
+    from inspector.tui.synthetic import build_synthetic_store
+
+    folder = tmp_path_factory.mktemp("tui-store")
+    return build_synthetic_store(folder / "synthetic.zarr", chunks=CHUNKS, streams=STREAMS)
+
+
+@pytest.fixture
+def make_inspector(synthetic_store) -> Callable[..., Any]:
+    """Build an `InspectorApp` on the synthetic store (no store polling, so runs are deterministic)."""
+    from inspector.tui.app import make_app
+
+    def make(**kwargs: Any):
+        kwargs.setdefault("poll_interval", 0)
+        return make_app(synthetic_store.path, **kwargs)
+
+    return make
+
+
+async def settle_app(pilot: Any, rounds: int = 200) -> None:
+    """Wait until no worker is pending or running and the message queues are drained."""
+    from textual.worker import WorkerCancelled, WorkerState
+
+    app = pilot.app
+    active = (WorkerState.PENDING, WorkerState.RUNNING)
+    for _ in range(rounds):
+        await pilot.pause()
+        busy = [w for w in app.workers if w.state in active]
+        if not busy:
+            await pilot.pause()
+            if not any(w.state in active for w in app.workers):
+                return
+            continue
+        try:
+            await app.workers.wait_for_complete(busy)
+        except WorkerCancelled:
+            pass
+    raise AssertionError("the app did not settle")
+
+
+@pytest.fixture
+def settle() -> Callable[[Any], Awaitable[None]]:
+    return settle_app
+
+
+def store_path(synthetic_store: Any) -> Path:
+    return Path(synthetic_store.path)
+
+
+def screen_text(app: Any) -> str:
+    """What the terminal shows right now, as plain text (the compositor's lines of the top screen)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+@pytest.fixture
+def shown() -> Callable[[Any], str]:
+    return screen_text
