@@ -56,7 +56,7 @@ def bench_preset(name: str, n_chunks: int, workdir: Path, threads: int) -> dict:
 
     from backends.nemo import _conformer_class
 
-    row: dict = {"preset": name, "chunks": n_chunks}
+    row: dict = {"preset": name, "chunks": n_chunks, "loadavg_start": os.getloadavg()[0]}
     t = time.perf_counter()
     _conformer_class()  # NeMo's import (~7-10 s the first time) is not part of the build
     row["import_s"] = time.perf_counter() - t
@@ -140,6 +140,7 @@ def bench_preset(name: str, n_chunks: int, workdir: Path, threads: int) -> dict:
     row["max_abs"] = worst
     row["encoder_output_closed_loop_first_last"] = [per_chunk_enc["closed-loop"][0], per_chunk_enc["closed-loop"][-1]]
     row["peak_rss_gb"] = peak_rss_gb()
+    row["loadavg_end"] = os.getloadavg()[0]  # other processes on the same cores inflate every time above
     del sess, model
     gc.collect()
     for p in workdir.glob(f"{name}.onnx*"):
@@ -147,16 +148,23 @@ def bench_preset(name: str, n_chunks: int, workdir: Path, threads: int) -> dict:
     return row
 
 
+def _load(r: dict) -> str:
+    if "loadavg_start" not in r:
+        return "not recorded"
+    return f"{r['loadavg_start']:.1f}→{r['loadavg_end']:.1f}"
+
+
 def markdown(rows: list[dict]) -> str:
-    out = ["| preset | params | build | RSS (model) | torch step | ORT step | export | export size | JSONL line (ours / seed) | cache len |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+    out = ["| preset | params | build | RSS (model / peak) | torch step | ORT step | export | export size | "
+           "JSONL line (ours / seed) | cache len | load avg |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(
             f"| {r['preset']} | {r['params'] / 1e6:.1f} M | {r['build_s']:.1f} s | {r['rss_model_gb']:.2f} GB | "
             f"{r['torch_step_s'] * 1e3:.0f} ms | {r['ort_step_s'] * 1e3:.0f} ms | {r['export_s']:.1f} s | "
             f"{r['export_bytes'] / 1e6:.1f} MB ({' + '.join(r['export_files'])}) | "
             f"{r['jsonl_line_bytes_ours'] / 1e6:.2f} / {r['jsonl_line_bytes_seed'] / 1e6:.2f} MB | "
-            f"{', '.join(map(str, r['cache_len_sequence']))} |")
+            f"{', '.join(map(str, r['cache_len_sequence']))} | {_load(r)} |")
     out += ["", "ORT CPU vs NeMo reference, max-abs over all chunks (functional / closed loop):", "",
             "| preset | chunks | encoder_output | cache_last_channel_out | cache_last_time_out | encoded_lengths | "
             "cache_last_channel_len_out |", "|---|---|---|---|---|---|---|"]
@@ -180,10 +188,21 @@ def main() -> None:
     ap.add_argument("--presets", default="tiny,parakeet-tdt-0.6b-v3,parakeet-tdt-0.6b-v3-seed")
     ap.add_argument("--chunks", type=int, default=50)
     ap.add_argument("--seed-chunks", type=int, default=None, help="chunks for the -seed preset (default --chunks)")
-    ap.add_argument("--threads", type=int, default=2, help="ORT intra-op threads (torch uses its default)")
+    ap.add_argument("--threads", type=int, default=2, help="ORT intra-op threads")
+    ap.add_argument("--torch-threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--json", default=None, help="write the rows as JSON here")
     ap.add_argument("--workdir", default=None, help="where exports go (deleted after each preset)")
+    ap.add_argument("--markdown-from", default=None, metavar="JSON",
+                    help="only print the tables of earlier --json files (comma-separated)")
     args = ap.parse_args()
+    if args.markdown_from:
+        rows = [row for f in args.markdown_from.split(",") for row in json.loads(Path(f).read_text())]
+        print(markdown(rows))
+        return
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-nemo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     rows = []

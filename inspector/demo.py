@@ -201,9 +201,12 @@ def _call_convert(convert: Callable[..., Any], source: Path, dest: Path) -> None
     params = inspect.signature(convert).parameters
     kwargs: dict[str, Any] = {}
     if "contract" in params:
-        kwargs["contract"] = DEMO_CONTRACT
+        contract = _contract_path()
+        kwargs["contract"] = str(contract) if isinstance(contract, Path) else contract
     if "workers" in params:
         kwargs["workers"] = 1  # tiny lines: a second process costs more than it saves
+    if "progress" in params:
+        kwargs["progress"] = False  # the demo prints its own step lines
     convert(source, dest, **kwargs)
 
 

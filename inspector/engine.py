@@ -306,6 +306,7 @@ class ChunkJudge:
         self.prev: dict[str, np.ndarray] | None = None
         self.tightened = False
         self._rules = [(inv, compile_rule(inv.check)) for inv in contract.invariants if mode in inv.modes]
+        self._executor: Any = None
         frames = contract.frames_output
         self._frame_axis = {frames.ref_name: frames.frame_axis} if frames is not None else {}
 
@@ -333,21 +334,16 @@ class ChunkJudge:
         record["tightened"] = self.tightened
         tensors: dict[str, Any] = {}
         failed_tensors: list[str] = []
+        futures = {}
         if job.error is None:
+            tols = self.tolerances()
+            # Tensors are compared on a small pool (numpy releases the GIL): the big cache and everything else run
+            # side by side, and the invariants are evaluated meanwhile on this thread.
             for spec in self.contract.outputs:
                 name = spec.ref_name
-                atol, rtol = self.tolerances()[name]
-                out, exp = job.outputs.get(name), job.expected.get(name)
-                if out is None:
-                    m = shape_failure(name, None, exp, f"{name}: the backend returned no such output", atol, rtol)
-                elif exp is None:
-                    m = shape_failure(name, out, None, f"{name}: nothing to compare with (absent from the "
-                                                       "reference/baseline)", atol, rtol)
-                else:
-                    m = compare_tensor(name, out, exp, atol, rtol, self._frame_axis.get(name))
-                tensors[name] = m.to_dict()
-                if not m.passed:
-                    failed_tensors.append(name)
+                atol, rtol = tols[name]
+                futures[name] = self._pool().submit(self._compare, name, job.outputs.get(name),
+                                                    job.expected.get(name), atol, rtol)
         invariants: dict[str, Any] = {}
         failed_inv: list[str] = []
         for inv, rule in self._rules:
@@ -355,6 +351,11 @@ class ChunkJudge:
             invariants[inv.id] = {"ok": res.ok, "detail": res.detail, "severity": inv.severity, "kind": inv.kind}
             if res.ok is False and inv.severity == "error":
                 failed_inv.append(inv.id)
+        for name, fut in futures.items():
+            m = fut.result()
+            tensors[name] = m.to_dict()
+            if not m.passed:
+                failed_tensors.append(name)
         if job.error is not None:
             status = "error"
         elif failed_tensors or failed_inv:
@@ -374,6 +375,28 @@ class ChunkJudge:
         # prev for the next chunk: this chunk's tensors (a failed chunk leaves only its feeds)
         self.prev = {**job.feeds, **job.outputs}
         return record
+
+    def _compare(self, name: str, out: np.ndarray | None, exp: np.ndarray | None, atol: float,
+                 rtol: float) -> Any:
+        if out is None:
+            return shape_failure(name, None, exp, f"{name}: the backend returned no such output", atol, rtol)
+        if exp is None:
+            return shape_failure(name, out, None, f"{name}: nothing to compare with (absent from the "
+                                                  "reference/baseline)", atol, rtol)
+        return compare_tensor(name, out, exp, atol, rtol, self._frame_axis.get(name))
+
+    def _pool(self) -> Any:
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(max_workers=max(1, min(4, (os.cpu_count() or 2) - 1)),
+                                                thread_name_prefix="parity-metrics")
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def replay(self, index: int, feeds: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray],
                record: Mapping[str, Any] | None) -> None:
@@ -439,6 +462,7 @@ class _Writer:
         """Wait for every queued chunk to be committed; re-raise a writer failure."""
         self._q.put(None)
         self._thread.join()
+        self.judge.close()
         if self.error is not None:
             raise self.error
 

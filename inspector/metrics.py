@@ -33,7 +33,7 @@ DEFAULT_EPS = 1e-6
 """Added to ``|ref|`` before the relative difference, so zeros in the reference do not divide by zero."""
 
 _BLOCK = 1 << 16
-"""Elements per float32 dot product before the partial sums are accumulated in float64."""
+"""Arrays up to this size are summed in float64; larger ones with numpy's pairwise float32 summation."""
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def _compare(name: str, out: np.ndarray, ref: np.ndarray, atol: float | None, rt
     max_abs = float(d[worst_flat])
     mean_abs = float(d.sum(dtype=np.float64 if d.size <= _BLOCK else None)) / d.size  # numpy sums pairwise
     p99 = _p99(d)
-    dd, rr, oo = _sumsq(d), _sumsq(r), _sumsq(o)
+    dd, rr, oo = _sumsq(d, scratch[1]), _sumsq(r, scratch[1]), _sumsq(o, scratch[1])
     rel_l2 = math.sqrt(dd / rr) if rr > 0 else (0.0 if dd == 0 else float("inf"))
     cosine = _cosine(oo, rr, dd)
     t = np.abs(r, out=scratch[1][: d.size])
@@ -257,12 +257,13 @@ def _p99(d: np.ndarray) -> float:
     return float(np.partition(d, k)[k])
 
 
-def _sumsq(x: np.ndarray) -> float:
-    """Sum of squares with float32 BLAS dot products per block, accumulated in float64."""
-    if x.dtype == np.float64 or x.size <= _BLOCK:
-        xx = x.astype(np.float64, copy=False)
-        return float(np.dot(xx, xx))
-    return math.fsum(float(np.dot(x[i:i + _BLOCK], x[i:i + _BLOCK])) for i in range(0, x.size, _BLOCK))
+def _sumsq(x: np.ndarray, tmp: np.ndarray) -> float:
+    """Sum of squares: squares in the work dtype, then numpy's pairwise sum (float64 for small arrays).
+
+    No BLAS dot: on a machine whose cores are busy, BLAS threads waking per call cost more than the arithmetic.
+    """
+    sq = np.square(x, out=tmp[: x.size])
+    return float(sq.sum(dtype=np.float64 if x.size <= _BLOCK or x.dtype == np.float64 else None))
 
 
 def _cosine(oo: float, rr: float, dd: float) -> float:

@@ -188,25 +188,28 @@ class StoreSink:
             raise InspectorError(f"--store needs the store package ({exc}); write JSONL with -o and run "
                                  "`inspector convert` instead.") from exc
         self.path = Path(path)
-        attrs = {"header": dict(header), "source": {"producer": header.get("producer"), "path": None}}
+        attrs = {"header": dict(header),
+                 "source": {"path": f"inspector reference --model {header.get('model')} (written directly, no JSONL)",
+                            "size": 0, "producer": header.get("producer")}}
         if header.get("contract"):
             attrs["contract"] = header["contract"]
         self.store = Store.create(self.path, attrs=attrs)
         self.first_chunk = first_chunk
         self.bytes_written = 0
         self.line_bytes: list[int] = []
+        self.chunks = 0
 
     def write(self, stream: str, result: Any) -> None:
         meta = {**result.meta(), "first_chunk": self.first_chunk}
         self.store.write_chunk(stream, result.span.index, result.inputs, result.outputs, meta)
+        self.chunks += 1
 
-    def close(self) -> None:
-        close = getattr(self.store, "close", None)
-        if close:
-            close()
+    def close(self, status: str = "complete") -> None:
+        self.store.update_attrs(conversion={"status": status, "producer": "inspector reference --store",
+                                            "lines": self.chunks, "chunks": self.chunks})
 
     def abort(self) -> None:
-        self.close()
+        self.close("interrupted")
 
 
 # --- the run ---------------------------------------------------------------------------------------------------------

@@ -55,21 +55,29 @@ def close_worker() -> None:
 
 
 def convert_line(span: LineSpan) -> LineResult:
-    """Parse one line and write its chunk under ``tmp/*.partial`` (never commits)."""
-    from store.zarr_store import write_chunk_folder
+    """Parse one line and write its chunk under ``tmp/*.partial`` (never commits).
+
+    Each tensor is compressed and written as soon as it is decoded, so a worker holds about one tensor at a time.
+    """
+    from store.arrays import write_arrays
+    from store.zarr_store import write_chunk_attrs
 
     ref: ReferenceFile = _STATE["ref"]
-    try:
-        parsed = ref.parse(span)
-    except JsonlError as exc:
-        return LineResult(span, error=exc.to_dict())
-    if isinstance(parsed, Header):
-        return LineResult(span, LineSummary(span.number, "header", header=dict(parsed.fields)))
-    summary = parsed.summary()
+    codec = _STATE["codec"]
     partial = layout.new_partial_dir(_STATE["root"], f"line{span.number}")
     try:
-        write_chunk_folder(
-            partial, parsed.inputs, parsed.outputs, parsed.meta, codec=_STATE["codec"],
+        try:
+            parsed = ref.parse(span, sink=lambda kind, name, array: write_arrays(partial, {kind: {name: array}},
+                                                                                codec))
+        except JsonlError as exc:
+            shutil.rmtree(partial, ignore_errors=True)
+            return LineResult(span, error=exc.to_dict())
+        if isinstance(parsed, Header):
+            shutil.rmtree(partial, ignore_errors=True)
+            return LineResult(span, LineSummary(span.number, "header", header=dict(parsed.fields)))
+        summary = parsed.summary()
+        write_chunk_attrs(
+            partial, list(parsed.infos["inputs"]), list(parsed.infos["outputs"]), parsed.meta,
             line={"number": span.number, "offset": span.offset, "size": span.size},
             extra={"stream": parsed.stream, "chunk_index": parsed.chunk_index, "format": parsed.format,
                    "dtypes": {k: dict(v) for k, v in summary.dtypes.items()}},

@@ -27,7 +27,7 @@ import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -85,10 +85,12 @@ class ReferenceLine:
     Attributes:
         stream: Stream name (``"default"`` when the line has none).
         chunk_index: Index within the stream (``chunk_index`` / ``chunk_idx``).
-        inputs, outputs: Tensors by reference name, in the file's layout and their true shapes.
+        inputs, outputs: Tensors by reference name, in the file's layout and their true shapes (empty when the
+            line was parsed with a `sink`, which received them one by one instead).
         meta: The line's ``meta`` / ``metadata`` object ({} if none).
         span: Where the line is in the file.
         format: ``"parity"`` (ours) or ``"seed"``.
+        infos: kind → name → (shape, dtype name) of every tensor, in the line's order.
     """
 
     stream: str
@@ -98,14 +100,16 @@ class ReferenceLine:
     meta: dict[str, Any]
     span: LineSpan
     format: str
+    infos: dict[str, dict[str, tuple[tuple[int, ...], str]]]
 
     def summary(self) -> LineSummary:
         return LineSummary(self.span.number, "chunk", self.format, self.stream, self.chunk_index,
-                           {"inputs": {n: str(a.dtype) for n, a in self.inputs.items()},
-                            "outputs": {n: str(a.dtype) for n, a in self.outputs.items()}})
+                           {kind: {n: dtype for n, (_, dtype) in named.items()} for kind, named in self.infos.items()})
 
 
 Parsed = Header | ReferenceLine
+Sink = Callable[[str, str, np.ndarray], None]
+"""Receives each decoded tensor as (kind, name, array) so that the parser need not hold them all."""
 
 
 # --- the file --------------------------------------------------------------------------------------------------
@@ -131,7 +135,7 @@ def iter_line_spans(path: str | os.PathLike, block: int = _SCAN_BLOCK) -> Iterat
     buf = bytearray(block)
     view = memoryview(buf)
     number, line_start, file_pos = 0, 0, 0
-    tail: bytes | None = None
+    carried: bytes | None = b""  # the part of the current line read so far from earlier blocks, while short
     with open(path, "rb", buffering=0) as f:
         while True:
             n = f.readinto(view)
@@ -144,20 +148,17 @@ def iter_line_spans(path: str | os.PathLike, block: int = _SCAN_BLOCK) -> Iterat
                     break
                 number += 1
                 size = file_pos + j - line_start
-                blank = size == 0 or (line_start >= file_pos and size < 256 and not buf[line_start - file_pos:j].strip())
+                head = carried if line_start < file_pos else b""
+                blank = size < 256 and head is not None and not (head + bytes(buf[i:j])).strip()
                 yield LineSpan(number, line_start, size, True, blank)
-                line_start = file_pos + j + 1
-                i = j + 1
-            # the start of a line that continues in the next block, kept only while short (for `blank`)
-            if file_pos <= line_start and file_pos + n - line_start < 256:
-                tail = bytes(buf[line_start - file_pos:n])
-            else:
-                tail = None
+                line_start, i, carried = file_pos + j + 1, j + 1, b""
+            if carried is not None:
+                rest = bytes(buf[i:n]) if n - i < 256 else None
+                carried = None if rest is None or len(carried) + len(rest) >= 256 else carried + rest
             file_pos += n
     if line_start < file_pos:
-        size = file_pos - line_start
-        blank = tail is not None and not tail.strip()
-        yield LineSpan(number + 1, line_start, size, False, blank)
+        yield LineSpan(number + 1, line_start, file_pos - line_start, False,
+                       carried is not None and not carried.strip())
 
 
 def fingerprint(path: str | os.PathLike, samples: int = 32, sample_size: int = 64 << 10) -> dict[str, Any]:
@@ -203,25 +204,31 @@ class LineParser:
         return self._err(span, f"is not valid JSON ({detail}{near}).", "invalid_json")
 
     # entry point
-    def parse(self, buf: Any, span: LineSpan) -> Parsed:
+    def parse(self, buf: Any, span: LineSpan, sink: Sink | None = None) -> Parsed:
         """Parse one line of `buf` (the file's bytes or an mmap of it).
+
+        Args:
+            buf: The file's bytes, or an mmap of the file.
+            span: Which line.
+            sink: If given, receives each tensor as soon as it is decoded (and the result holds none), so that
+                memory stays near one tensor's size; a `JsonlError` may still come after some tensors were sunk.
 
         Raises:
             JsonlError: Anything wrong with the line, located to the tensor where possible.
         """
         start, end = span.offset, span.end
         try:
-            if any(buf.find(tok, start, end) >= 0 for tok in _NONFINITE_STRINGS):
-                return self._parse_slow(buf, span)
             try:
                 skeleton, spans = skeletonize(buf, start, end)
             except SkeletonError as exc:
                 raise self._invalid_json(span, str(exc)) from None
+            if any(tok in skeleton for tok in _NONFINITE_STRINGS):  # "NaN" strings sit in the small skeleton
+                return self._parse_slow(buf, span, sink)
             doc = self._load_skeleton(skeleton, span)
             try:
-                return self._build(doc, buf, spans, span)
+                return self._build(doc, buf, spans, span, sink)
             except _NeedsSlowPath:
-                return self._parse_slow(buf, span)
+                return self._parse_slow(buf, span, sink)
         finally:
             release(buf, start, end)
 
@@ -239,16 +246,16 @@ class LineParser:
             text = skeleton[max(0, pos - 30):pos + 30].decode("utf-8", "replace").replace("\\u0000pi:", "<data#")
             raise self._invalid_json(span, getattr(exc, "msg", str(exc)), repr(text)) from None
 
-    def _parse_slow(self, buf: Any, span: LineSpan) -> Parsed:
+    def _parse_slow(self, buf: Any, span: LineSpan, sink: Sink | None) -> Parsed:
         """Python's json on the whole line: keeps "NaN"/"Infinity" strings and bare tokens; slow, rare."""
         try:
             doc = json.loads(bytes(buf[span.offset:span.end]))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise self._invalid_json(span, getattr(exc, "msg", str(exc))) from None
-        return self._build(doc, buf, [], span)
+        return self._build(doc, buf, [], span, sink)
 
     # the document
-    def _build(self, doc: Any, buf: Any, spans: list[Span], span: LineSpan) -> Parsed:
+    def _build(self, doc: Any, buf: Any, spans: list[Span], span: LineSpan, sink: Sink | None) -> Parsed:
         if not isinstance(doc, dict):
             raise self._err(span, f"is not a JSON object but {_json_type(doc)}; each line must be one object "
                                   f"{{\"stream\", \"chunk_index\", \"inputs\", \"outputs\", \"meta\"}} (or the seed "
@@ -275,20 +282,27 @@ class LineParser:
             raise self._err(span, f"has a {meta_key!r} that is {_json_type(meta)}, not an object.", "meta",
                             stream, index)
         tensors: dict[str, dict[str, np.ndarray]] = {}
+        infos: dict[str, dict[str, tuple[tuple[int, ...], str]]] = {}
         for kind in KINDS:
             group = doc.get(kind)
             if not isinstance(group, dict):
                 what = "has no" if group is None else f"has a non-object ({_json_type(group)})"
                 raise self._err(span, f"{what} {kind!r}; each line needs an object of {kind} by name (keys "
                                       f"present: {', '.join(doc) or 'none'}).", "missing_tensor", stream, index)
-            tensors[kind] = {}
+            tensors[kind], infos[kind] = {}, {}
             for name, value in group.items():
                 try:
-                    tensors[kind][name] = self._tensor(value, kind, name, buf, spans)
+                    array = self._tensor(value, kind, name, buf, spans)
                 except TensorProblem as exc:
                     raise self._err(span, str(exc), "tensor", stream, index, name, kind) from None
+                infos[kind][name] = (tuple(array.shape), str(array.dtype))
+                if sink is None:
+                    tensors[kind][name] = array
+                else:
+                    sink(kind, name, array)
+                del array
         if self.rules is not None:
-            problems = self.rules.check(tensors)
+            problems = self.rules.check(infos)
             if problems:
                 kind, name, problem = problems[0]
                 code = ("missing_tensor" if problem.startswith("is missing") else
@@ -296,7 +310,7 @@ class LineParser:
                         "dtype" if problem.startswith("has dtype") else "shape")
                 raise self._err(span, problem, code, stream, index, name, kind)
         return ReferenceLine(stream, index, tensors["inputs"], tensors["outputs"],
-                             self._restore(meta, buf, spans), span, fmt)
+                             self._restore(meta, buf, spans), span, fmt, infos)
 
     def _tensor(self, value: Any, kind: str, name: str, buf: Any, spans: list[Span]) -> np.ndarray:
         contract_dtype = self.rules.dtype_of(kind, name) if self.rules is not None else None
@@ -409,8 +423,8 @@ class ReferenceFile:
     def spans(self) -> Iterator[LineSpan]:
         return iter_line_spans(self.path)
 
-    def parse(self, span: LineSpan) -> Parsed:
-        return self.parser.parse(self._mm, span)
+    def parse(self, span: LineSpan, sink: Sink | None = None) -> Parsed:
+        return self.parser.parse(self._mm, span, sink)
 
     def close(self) -> None:
         self._mm.close()

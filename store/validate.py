@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import numpy as np
-
 from store.errors import JsonlError, TensorProblem, Where
 
 KINDS = ("inputs", "outputs")
@@ -54,8 +52,12 @@ class ContractRules:
                 return rule.dtype
         return None
 
-    def check(self, tensors: Mapping[str, Mapping[str, np.ndarray]]) -> list[tuple[str, str | None, str]]:
+    def check(self, tensors: Mapping[str, Mapping[str, tuple[tuple[int, ...], str]]]
+              ) -> list[tuple[str, str | None, str]]:
         """Problems of one chunk's tensors against the contract, as (kind, tensor or None, problem) triples.
+
+        Args:
+            tensors: kind → reference name → (shape, dtype name) of every tensor of the chunk.
 
         Symbolic dimensions (``"B"``, ``"T"``) match any size but must be the same size everywhere they appear
         within the chunk.
@@ -76,11 +78,11 @@ class ContractRules:
             for rule in self.of(kind):
                 if rule.name not in have:
                     continue
-                array = have[rule.name]
-                if str(array.dtype) != rule.dtype:
-                    problems.append((kind, rule.name, f"has dtype {array.dtype}; the contract {self.name!r} says "
+                shape, dtype = have[rule.name]
+                if dtype != rule.dtype:
+                    problems.append((kind, rule.name, f"has dtype {dtype}; the contract {self.name!r} says "
                                      f"{rule.dtype}."))
-                shape = tuple(array.shape)
+                shape = tuple(shape)
                 if rule.perm is not None and len(rule.perm) == len(shape):
                     shape = tuple(shape[p] for p in rule.perm)
                 problem = _shape_problem(shape, rule, symbols, f"{kind[:-1]} {rule.name!r}")

@@ -315,13 +315,18 @@ def write_chunk_folder(folder: Path, inputs: Mapping[str, np.ndarray], outputs: 
                        codec: str = DEFAULT_CODEC, extra: Mapping[str, Any] | None = None) -> None:
     """Write one chunk's arrays and group metadata into `folder` (a ``*.partial`` directory, committed later)."""
     write_arrays(folder, {"inputs": inputs, "outputs": outputs}, codec)
-    attrs = {"meta": to_jsonable(dict(meta or {})), "inputs": list(inputs), "outputs": list(outputs)}
+    write_chunk_attrs(folder, list(inputs), list(outputs), meta, line=line, extra=extra)
+
+
+def write_chunk_attrs(folder: Path, inputs: list[str], outputs: list[str], meta: Mapping[str, Any] | None, *,
+                      line: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None) -> None:
+    """The chunk group's metadata (tensor names in order, meta, source line), once its arrays are written."""
+    attrs: dict[str, Any] = {"meta": to_jsonable(dict(meta or {})), "inputs": inputs, "outputs": outputs}
     if line is not None:
         attrs["line"] = dict(line)
     if extra:
         attrs.update(to_jsonable(dict(extra)))
     layout.write_group(folder, attrs)
-    for kind, named in (("inputs", inputs), ("outputs", outputs)):
-        if not named:
-            continue
-        layout.ensure_group(folder / kind, {})
+    for kind, names in (("inputs", inputs), ("outputs", outputs)):
+        if names:
+            layout.ensure_group(folder / kind, {})

@@ -22,7 +22,7 @@ def _mb(n: float) -> str:
 @click.option("--overwrite", is_flag=True, help="Start over even if the output holds a store already.")
 @click.option("--skip-invalid", is_flag=True,
               help="Convert every valid line, list the bad ones (also kept in the store), instead of stopping.")
-@click.option("--codec", type=click.Choice(["blosc-zstd", "blosc-lz4", "zstd", "none"]), default="blosc-zstd",
+@click.option("--codec", type=click.Choice(["blosc-lz4", "blosc-zstd", "zstd", "none"]), default="blosc-lz4",
               show_default=True, help="Compression of the stored arrays (new stores only).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def convert(reference: Path, output: Path, contract: str | None, workers: int | None, overwrite: bool,

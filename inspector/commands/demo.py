@@ -34,7 +34,12 @@ def demo(batch: bool, cache_dir: str | None, rebuild: bool) -> None:
     if interactive and art.store is not None and open_inspector(art):
         return
     if summary is not None:
-        click.echo(summary if isinstance(summary, str) else _format_summary(summary))
+        click.echo(_format_summary(summary))
+        if not bool(summary):
+            from inspector.errors import CheckFailed
+
+            failure = getattr(summary, "failure_summary", None)
+            raise CheckFailed(failure() if callable(failure) else "demo parity checks failed.")
 
 
 def run_checks(art: Any, say: Any) -> Any:
@@ -64,7 +69,13 @@ def open_inspector(art: Any) -> bool:
 
 
 def _format_summary(summary: Any) -> str:
-    to_text = getattr(summary, "to_text", None) or getattr(summary, "format", None)
-    if callable(to_text):
-        return str(to_text())
+    """The batch result as the Markdown report (what CI pastes into a job summary)."""
+    report = getattr(summary, "report", None)
+    if report is not None:
+        try:
+            from inspector.reports.markdown import build_markdown
+        except ImportError:
+            pass
+        else:
+            return build_markdown(report)
     return str(summary)

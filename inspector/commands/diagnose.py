@@ -1,15 +1,38 @@
-"""`inspector diagnose`: diagnostics on one chunk. A group, so other diagnostics (the state probe) join it as
-subcommands: ``inspector diagnose cache-time …``, ``inspector diagnose state …``."""
+"""`inspector diagnose`: diagnostics on one chunk. A group, so other diagnostics join it as subcommands:
+``inspector diagnose cache-time …`` lives here; others are modules listed in `SUBCOMMANDS` and imported only when
+used (issue 8's state probe: create ``inspector/commands/diagnose_state.py`` exposing a click command ``state``)."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 from pathlib import Path
 
 import click
 
+# subcommand -> (module, attribute): loaded lazily, listed only when the module exists
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "state": ("inspector.commands.diagnose_state", "state"),
+}
 
-@click.group("diagnose")
+
+class _DiagnoseGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        lazy = [n for n, (mod, _) in SUBCOMMANDS.items() if importlib.util.find_spec(mod) is not None]
+        return sorted({*super().list_commands(ctx), *lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in SUBCOMMANDS:
+            return found
+        module, attr = SUBCOMMANDS[cmd_name]
+        if importlib.util.find_spec(module) is None:
+            return None
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group("diagnose", cls=_DiagnoseGroup)
 def diagnose() -> None:
     """Diagnostics on one chunk of a store: why a tensor differs, and whether it matters."""
 

@@ -42,22 +42,18 @@ def triage(store_path: Path, model: Path, contract: str, chunk: int, backend: st
     Exit 0 when triage ran (1 with --exit-code when a node diverges), 2 for bad usage or input.
     """
     from inspector.batch import parse_backend_options
-    from inspector.diagnostics.chunkdata import load_chunk, model_feeds, resolve_stream
     from inspector.diagnostics.session import open_contract, open_store
-    from inspector.diagnostics.triage import triage as run_triage
+    from inspector.diagnostics.triage import triage_chunk
     from inspector.errors import CheckFailed
 
     st = open_store(store_path)
     con = open_contract(contract)
-    stream = resolve_stream(st, stream)
-    data = load_chunk(st, con, stream, chunk)
-    feeds = {con.input(k).name: v for k, v in model_feeds(con, data).items()}
     opts_a = parse_backend_options(backend_opts, [backend])[backend]
     opts_b = parse_backend_options(baseline_opts, [baseline])[baseline]
-    report = run_triage(model, feeds, backend=backend, baseline=baseline, baseline_model=baseline_model,
-                        backend_options=opts_a, baseline_options=opts_b, factor=factor, floor=floor,
-                        batch_bytes=batch_mb << 20, stream=stream, chunk=chunk,
-                        progress=lambda m: click.echo(f"… {m}", err=True))
+    report = triage_chunk(st, con, chunk, model, stream=stream, backend=backend, baseline=baseline,
+                          baseline_model=baseline_model, backend_options=opts_a, baseline_options=opts_b,
+                          factor=factor, floor=floor, batch_bytes=batch_mb << 20,
+                          progress=lambda m: click.echo(f"… {m}", err=True))
     click.echo(report.render())
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -143,15 +143,16 @@ def distribution_check(out: np.ndarray, ref: np.ndarray, axes: CacheAxes, *,
     spread would put there. A single interior position or a single layer holding ``concentration`` of the mass (and
     twice its even share) is reported as such.
     """
-    err = _abs_err(out, ref)
+    raw = _abs_err(out, ref)
+    err = _mass(raw)
     t_ax = axes.time % err.ndim
     positions = err.shape[t_ax]
     other = tuple(a for a in range(err.ndim) if a != t_ax)
     pos_sum = err.sum(axis=other) if other else err.copy()
     pos_mean = pos_sum / max(1, err.size // max(1, positions))
     total = float(pos_sum.sum())
-    max_abs = float(err.max()) if err.size else 0.0
-    mean_abs = float(err.mean()) if err.size else 0.0
+    max_abs = float(raw.max()) if raw.size else 0.0
+    mean_abs = float(raw.mean()) if raw.size else 0.0
     share = pos_sum / total if total > 0 else np.zeros(positions)
     uniform = 1.0 / positions if positions else 0.0
     cv = float(pos_mean.std() / pos_mean.mean()) if pos_mean.size and pos_mean.mean() > 0 else 0.0
@@ -227,7 +228,8 @@ def significance_check(out: np.ndarray, ref: np.ndarray, threshold: float, *,
     The error is *padding junk* when at least `junk_share` of its mass sits where ``|reference| < threshold``, a
     *real error* when at least `real_share` sits where the reference is significant, otherwise *mixed*.
     """
-    err = _abs_err(out, ref).reshape(-1)
+    raw = _abs_err(out, ref).reshape(-1)
+    err = _mass(raw)
     r = np.abs(np.asarray(ref, dtype=np.float64)).reshape(-1)
     finite = np.isfinite(r)
     r = np.where(finite, r, 0.0)
@@ -237,14 +239,14 @@ def significance_check(out: np.ndarray, ref: np.ndarray, threshold: float, *,
     ins_elems = float(insig.mean()) if n else 0.0
     ins_share = float(err[insig].sum() / total) if total > 0 else 0.0
     enrichment = ins_share / ins_elems if ins_elems > 0 and total > 0 else None
-    max_ins = float(err[insig].max()) if insig.any() else 0.0
-    max_sig = float(err[~insig].max()) if (~insig).any() else 0.0
+    max_ins = float(raw[insig].max()) if insig.any() else 0.0
+    max_sig = float(raw[~insig].max()) if (~insig).any() else 0.0
     mean_rel = float((err[~insig] / r[~insig]).mean()) if (~insig).any() else 0.0
     corr = None
     if n > 1 and err.std() > 0 and r.std() > 0:
         corr = float(np.corrcoef(err, r)[0, 1])
 
-    max_abs = float(err.max()) if n else 0.0
+    max_abs = float(raw.max()) if n else 0.0
     if max_abs <= negligible_abs:
         verdict, text = "none", f"no error to place: max-abs {max_abs:.3g} ≤ {negligible_abs:g}"
     elif ins_share >= junk_share:
@@ -265,6 +267,16 @@ def significance_check(out: np.ndarray, ref: np.ndarray, threshold: float, *,
         insignificant_error_share=ins_share, enrichment=enrichment, max_abs_insignificant=max_ins,
         max_abs_significant=max_sig, mean_rel_significant=mean_rel,
     )
+
+
+def _mass(err: np.ndarray) -> np.ndarray:
+    """`err` with infinities (non-finite mismatches) replaced by ten times the largest finite error, so shares of
+    the error mass stay defined and still point at where the non-finite values are."""
+    if np.isfinite(err).all():
+        return err
+    finite = err[np.isfinite(err)]
+    big = 10.0 * float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    return np.where(np.isfinite(err), err, big)
 
 
 def _abs_err(out: np.ndarray, ref: np.ndarray) -> np.ndarray:

@@ -142,7 +142,8 @@ class CacheTimeReport:
         if self.activity is not None:
             lines.append(f"  (3) activity: {self.activity.text}")
             for v in self.activity.probe.variants:
-                moved = ", ".join(f"{k} {m.rel_l2:.3g}" for k, m in v.movements.items() if k != self.output)
+                moved = ", ".join(f"{k} {m.rel_l2:.3g}" for k, m in v.movements.items()
+                                  if k != self.output and (m.moved or k == self.activity.frames_output))
                 lines.append(f"      {v.label:<18} rel-L2 movement: {moved or v.error or '-'}")
         else:
             lines.append("  (3) activity: skipped (no backend)")

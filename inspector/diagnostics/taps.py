@@ -8,8 +8,9 @@ taps and throws the arrays away before asking for the next, so memory holds one 
   the slice's tensors as its only outputs (types from ONNX shape inference where it has them; ONNX Runtime accepts
   untyped outputs otherwise), loaded into a fresh session. ONNX Runtime keeps every graph output of a run alive until
   the run ends even when only some are fetched (measured: 60 exposed 20 MB tensors, one fetched, peaked at 1.2 GB),
-  so slicing must happen in the graph, not in the fetch list. Weights in external data files are reached through
-  symbolic links next to the pruned copy, never copied.
+  so slicing must happen in the graph, not in the fetch list. The pruned copy is loaded from bytes; weights in
+  external data files are read from the original model's folder (ONNX Runtime's
+  ``session.model_external_initializers_file_folder_path``), never copied.
 - `TrtTap` (``trt-fp32``, ``trt-fp16``): marks the slice's tensors as network outputs of a TensorRT network parsed
   from the ONNX file and builds an engine for exactly this chunk's input shapes. TensorRT fuses layers, so a tensor
   inside a fused kernel may not exist: it is reported missing, not compared. Needs TensorRT and a GPU; it has not been
@@ -18,8 +19,6 @@ taps and throws the arrays away before asking for the next, so memory holds one 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
@@ -83,8 +82,9 @@ class GraphIndex:
         return types
 
     def static_bytes(self, feeds: Mapping[str, np.ndarray]) -> dict[str, int]:
-        """Bytes of each tensor whose shape ONNX shape inference (with data propagation) resolves once the graph
-        inputs are fixed to the shapes of `feeds`; tensors it cannot resolve are left out."""
+        """Bytes of each tensor whose shape shape inference resolves once the graph inputs are fixed to the shapes of
+        `feeds` (ONNX Runtime's symbolic inference, else ONNX's with data propagation); unresolved ones are left
+        out."""
         import onnx
         from onnx import helper
 
@@ -97,10 +97,18 @@ class GraphIndex:
                     for d, v in zip(dims, shape):
                         d.ClearField("dim_param")
                         d.dim_value = int(v)
-        try:
-            inferred = onnx.shape_inference.infer_shapes(m, strict_mode=False, data_prop=True)
-        except Exception:  # noqa: BLE001 — sizes only steer slicing; measured sizes take over
-            return {}
+        inferred = None
+        try:  # ONNX Runtime's symbolic inference resolves Shape→Gather→Reshape chains that ONNX's does not
+            from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+            inferred = SymbolicShapeInference.infer_shapes(m, auto_merge=True, guess_output_rank=True)
+        except Exception:  # noqa: BLE001 — fall back to ONNX's inference with data propagation
+            pass
+        if inferred is None:
+            try:
+                inferred = onnx.shape_inference.infer_shapes(m, strict_mode=False, data_prop=True)
+            except Exception:  # noqa: BLE001 — sizes only steer slicing; measured sizes take over
+                return {}
         sizes = {}
         for vi in (*inferred.graph.value_info, *inferred.graph.output):
             tt = vi.type.tensor_type
@@ -207,8 +215,7 @@ class OrtTap:
             raise BackendUnavailable(f"Backend {self.label} cannot run on this machine: the installed onnxruntime "
                                      f"has no CUDA execution provider. To use it: install onnxruntime-gpu on a "
                                      f"machine with an NVIDIA GPU.")
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._external = index.external_files()
+        self._external = bool(index.external_files())
 
     def available(self) -> set[str]:
         return set(self.index.tensors_in_order())
@@ -236,21 +243,12 @@ class OrtTap:
         else:
             providers = ["CPUExecutionProvider"]
         model = self.index.pruned(outputs)
-        if not self._external:
-            return ort.InferenceSession(model.SerializeToString(), sess_options=so, providers=providers)
-        # External weights: write the (small) pruned graph next to links to the data files, so relative locations
-        # resolve without copying gigabytes.
-        if self._tmp is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="inspector-triage-")
-            src_dir = self.index.path.parent
-            for rel in self._external:
-                link = Path(self._tmp.name) / rel
-                link.parent.mkdir(parents=True, exist_ok=True)
-                if not link.exists():
-                    os.symlink((src_dir / rel).resolve(), link)
-        path = Path(self._tmp.name) / "slice.onnx"
-        path.write_bytes(model.SerializeToString())
-        return ort.InferenceSession(str(path), sess_options=so, providers=providers)
+        if self._external:
+            # The pruned graph is loaded from bytes; its initializers' external data still live next to the
+            # original model (ONNX Runtime refuses data paths that leave this folder, links included).
+            so.add_session_config_entry("session.model_external_initializers_file_folder_path",
+                                        str(self.index.path.parent.resolve()))
+        return ort.InferenceSession(model.SerializeToString(), sess_options=so, providers=providers)
 
     def run(self, feeds: Mapping[str, np.ndarray], tensors: list[str]) -> dict[str, np.ndarray]:
         wanted = [t for t in tensors if t in self.index.producer]
@@ -263,9 +261,7 @@ class OrtTap:
         return dict(zip(wanted, values))
 
     def close(self) -> None:
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        pass
 
 
 class TrtTap:

@@ -396,3 +396,16 @@ def _jf(x: float | None) -> float | None:
     if x is None or not math.isfinite(x):
         return None
     return x
+
+
+def triage_chunk(store: Any, contract: Any, chunk: int, model: str | Path, *, stream: str | None = None,
+                 **kwargs: Any) -> TriageReport:
+    """`triage` on one chunk of a store: loads the chunk's reference inputs, maps them to the model's input names
+    and layout through the contract, and passes `kwargs` (backend, baseline, baseline_model, options, factor, floor,
+    batch_bytes, progress) on."""
+    from inspector.diagnostics.chunkdata import load_chunk, model_feeds, resolve_stream
+
+    stream = resolve_stream(store, stream)
+    data = load_chunk(store, contract, stream, chunk)
+    feeds = {contract.input(k).name: v for k, v in model_feeds(contract, data).items()}
+    return triage(model, feeds, stream=stream, chunk=chunk, **kwargs)

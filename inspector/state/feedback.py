@@ -134,25 +134,36 @@ def feedback_test(backend: Any, contract: Contract, chunk: int, stream_feeds: Ma
             "calls": len(tried)}
 
 
+def wrong_edges(contract_map: Mapping[str, str], better: Mapping[str, str]) -> list[str]:
+    """The targets a better wiring feeds from another output than the contract does."""
+    return [t for t in contract_map if better.get(t) and better[t] != contract_map[t]]
+
+
 def explain_wiring(contract_map: Mapping[str, str], better: Mapping[str, str]) -> str:
-    """What differs between the contract's wiring and a better one, in words.
+    """What differs between the contract's wiring and a better one, in words (``""`` when nothing does).
 
     ``{"cache_last_channel": "cache_last_channel_len_out", "cache_last_channel_len": "cache_last_channel_out"}``
-    against the right map gives "cache_last_channel and cache_last_channel_len are swapped in the feedback map
-    (cache_last_channel_len_out feeds cache_last_channel, cache_last_channel_out feeds cache_last_channel_len)".
+    against the right map gives "cache_last_channel and cache_last_channel_len are swapped in the feedback map".
     """
-    wrong = [t for t in contract_map if better.get(t) and better[t] != contract_map[t]]
+    wrong = wrong_edges(contract_map, better)
     if not wrong:
         return ""
-    feeds = ", ".join(f"{contract_map[t]} feeds {t}" for t in wrong)
     if len(wrong) == 2:
         a, b = wrong
         if contract_map[a] == better[b] and contract_map[b] == better[a]:
-            return f"{a} and {b} are swapped in the feedback map ({feeds})"
+            return f"{a} and {b} are swapped in the feedback map"
     if len(wrong) > 2 and sorted(contract_map[t] for t in wrong) == sorted(better[t] for t in wrong):
-        return f"{', '.join(wrong)} are fed from each other's outputs ({feeds})"
-    should = ", ".join(f"{t} should take {better[t]}" for t in wrong)
-    return f"the feedback map wires the wrong outputs ({feeds}; {should})"
+        return f"{', '.join(wrong)} are fed from each other's outputs in the feedback map"
+    return "the feedback map feeds " + ", ".join(f"{t} from {contract_map[t]} instead of {better[t]}" for t in wrong)
+
+
+def sorted_pairing(contract_map: Mapping[str, str]) -> bool:
+    """Whether a wiring pairs the k-th output by name with the k-th input by name (what a server that sorts state
+    names builds), while that is not the identity of names (``x_out`` → ``x``)."""
+    targets, sources = sorted(contract_map), sorted(contract_map.values())
+    paired = dict(zip(targets, sources))
+    natural = all(s.startswith(t) for t, s in contract_map.items())
+    return paired == dict(contract_map) and not natural
 
 
 def static_suggestion(shape_check: Mapping[str, Any], contract: Contract) -> dict[str, str] | None:
@@ -180,4 +191,4 @@ def describe_mismatch(edge: Mapping[str, Any]) -> str:
 
 
 __all__ = ["MAX_WIRINGS", "candidate_sources", "describe_mismatch", "explain_wiring", "feedback_test",
-           "frames_error", "static_suggestion", "wire", "wirings"]
+           "frames_error", "sorted_pairing", "static_suggestion", "wire", "wirings", "wrong_edges"]

@@ -298,8 +298,7 @@ class InspectorData:
                 elif rec.status == "error":
                     note = f"the backend failed on chunk {index}: {rec.error}"
                 else:
-                    note = (f"run {info.label if info else run_id} kept metrics only; run with --save-outputs "
-                            "to see where the error sits")
+                    note = "metrics only: record the run with --save-outputs for error heatmaps"
             else:
                 backend = np.asarray(outs[tensor])
                 if info is not None and info.baseline and info.baseline not in ("reference", run_id):

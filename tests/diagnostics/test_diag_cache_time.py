@@ -155,3 +155,14 @@ def test_significance_separates_junk_from_real_error():
 def test_axes_default_to_the_batch_first_export_layout():
     assert CacheAxes.from_spec(4, None) == CacheAxes(time=3, layer=1)
     assert CacheAxes.from_spec(4, ("layer", "batch", "time", "channel")) == CacheAxes(time=2, layer=0)
+
+
+def test_missing_chunk_is_a_clear_usage_error(demo, capsys):
+    from inspector.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["diagnose", "cache-time", "--store", str(demo.store), "--model", str(demo.onnx), "--contract",
+              "demo_streaming", "--chunk", "999"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "chunk 999" in err and "complete chunks: 0..49" in err

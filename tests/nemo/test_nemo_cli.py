@@ -78,8 +78,14 @@ def test_export_of_a_nemo_checkpoint(tiny_nemo, tmp_path):
     assert out.exists()
 
 
-def test_demo_batch_reuses_cached_artifacts(demo_artifacts):
-    result = CliRunner().invoke(cli, ["demo", "--batch", "--cache-dir", str(demo_artifacts.folder.parent)])
+def test_demo_batch_reuses_cached_artifacts(demo_artifacts, tmp_path):
+    """A second `inspector demo --batch` finds the cached build (keyed by versions) and does not rebuild it."""
+    import shutil
+
+    # a private copy: the demo records runs in its store, and other tests share the session's artifacts
+    shutil.copytree(demo_artifacts.folder, tmp_path / demo_artifacts.folder.name,
+                    ignore=shutil.ignore_patterns(".lock"))
+    result = CliRunner().invoke(cli, ["demo", "--batch", "--cache-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "reusing" in result.output
-    assert str(demo_artifacts.onnx) in result.output
+    assert "reusing" in result.output and "Building" not in result.output
+    assert str(tmp_path / demo_artifacts.folder.name / demo_artifacts.onnx.name) in result.output

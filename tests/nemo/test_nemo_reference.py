@@ -95,9 +95,8 @@ def test_output_and_store_are_exclusive(tiny_encoder, tmp_path):
 def test_cache_length_sequence_is_recorded_and_saturates(tiny_encoder):
     """NeMo carries its attention cache: the length grows 1, 4, 7, … and stops at the cache size (256); with NeMo's
     own first-chunk handling it runs 3, 6, 9, …"""
-    from inspector.synthetic_audio import speech_like
-
-    feats = tiny_encoder.features(speech_like(22.0, seed=5))
+    # the model does not care what the features say: random ones are enough (and fast) for 88 chunks
+    feats = np.random.default_rng(5).standard_normal((128, tiny_encoder.frames_needed(88))).astype(np.float32)
     export = [int(r.outputs["cache_last_channel_len_out"][0]) for r in tiny_encoder.stream(feats, 88)]
     assert export[:4] == [1, 4, 7, 10]
     assert export[84:] == [253, 256, 256, 256]
@@ -143,3 +142,23 @@ def test_store_sink_writes_readable_chunks(tiny_encoder, tmp_path):
     assert int(ch.output("cache_last_channel_len_out")[0]) == 4
     assert store_mod is not None
     assert st.attrs["header"]["preset"] == "tiny" and st.attrs["contract"] == "demo_streaming"
+
+
+def test_seed_setup_short_first_chunk_is_refused_and_padded_is_default():
+    """The seed set-up (chunk_size 73, shift 1): a 577-frame first chunk with 2 pre-encoded frames dropped keeps
+    73 - 2 - 72 = -1 frames; the next step cannot run on a negative cache length, so `export` mode stops with an
+    explanation and the default is a padded first chunk (9 zeros + 584 frames), whose lengths run 1, 2, 3."""
+    from backends.base import BackendError
+    from backends.nemo import load_reference_model
+    from backends.nemo_presets import SEED_STREAMING
+
+    model = load_reference_model("tiny", streaming=SEED_STREAMING)
+    assert model.first_chunk == "padded"
+    feats = np.random.default_rng(1).standard_normal((128, model.frames_needed(3))).astype(np.float32)
+    with pytest.raises(BackendError, match=r"cache_last_channel_len_out = -1.*--first-chunk padded"):
+        list(model.stream(feats, 3, "export"))
+    padded = list(model.stream(feats, 3))
+    assert [r.meta()["cache_len_out_value"] for r in padded] == [1, 2, 3]
+    assert [r.meta()["chunk_len"] for r in padded] == [593, 593, 593]
+    assert padded[0].meta()["zero_frames"] == 9 and not padded[0].inputs["audio_signal"][..., :9].any()
+    assert [int(r.outputs["encoded_lengths"][0]) for r in padded] == [1, 1, 1]

@@ -4,10 +4,15 @@ worker is done and every message handled)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tui_helpers import screen_text, settle_app  # noqa: E402
 
 STREAMS = ("utt-0001", "utt-0002")
 CHUNKS = 12
@@ -38,39 +43,9 @@ def make_inspector(synthetic_store) -> Callable[..., Any]:
     return make
 
 
-async def settle_app(pilot: Any, rounds: int = 200) -> None:
-    """Wait until no worker is pending or running and the message queues are drained."""
-    from textual.worker import WorkerCancelled, WorkerState
-
-    app = pilot.app
-    active = (WorkerState.PENDING, WorkerState.RUNNING)
-    for _ in range(rounds):
-        await pilot.pause()
-        busy = [w for w in app.workers if w.state in active]
-        if not busy:
-            await pilot.pause()
-            if not any(w.state in active for w in app.workers):
-                return
-            continue
-        try:
-            await app.workers.wait_for_complete(busy)
-        except WorkerCancelled:
-            pass
-    raise AssertionError("the app did not settle")
-
-
 @pytest.fixture
 def settle() -> Callable[[Any], Awaitable[None]]:
     return settle_app
-
-
-def store_path(synthetic_store: Any) -> Path:
-    return Path(synthetic_store.path)
-
-
-def screen_text(app: Any) -> str:
-    """What the terminal shows right now, as plain text (the compositor's lines of the top screen)."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 @pytest.fixture

@@ -23,16 +23,17 @@ INTRO = (
 
 def binding_rows(sections: Iterable[tuple[str, Iterable[BindingType]]], key_display) -> Table:
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold cyan", no_wrap=True)
-    table.add_column()
+    table.add_column(style="bold cyan", no_wrap=True, max_width=26)
+    table.add_column(ratio=1)
     for title, bindings in sections:
         table.add_row(Text(title, style="bold underline"), "")
         seen: dict[str, list[str]] = {}
         for b in bindings:
             if not isinstance(b, Binding) or not b.description:
                 continue
+            text = b.tooltip or b.description
             for key in b.key.split(","):
-                seen.setdefault(b.description, []).append(key_display(Binding(key.strip(), b.action)))
+                seen.setdefault(text, []).append(key_display(Binding(key.strip(), b.action)))
         for description, keys in seen.items():
             table.add_row(" ".join(dict.fromkeys(keys)), description)
         table.add_row("", "")
@@ -69,6 +70,9 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("parity-inspector — keys", style="bold"))
             yield Static(Text(INTRO, style="dim"))
             yield Static(binding_rows(self.sections, self.app.get_key_display))
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()  # arrows, page keys and home/end scroll the list
 
     def action_close(self) -> None:
         self.dismiss(None)

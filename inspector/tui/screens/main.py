@@ -57,23 +57,29 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "step(1)", "Next chunk", id="chunk.next", tooltip="Next chunk in the list"),
         Binding("k", "step(-1)", "Prev chunk", id="chunk.prev", tooltip="Previous chunk in the list"),
-        Binding("n", "next_failing(1)", "Next failing", id="chunk.next-failing"),
-        Binding("N", "next_failing(-1)", "Prev failing", id="chunk.prev-failing"),
-        Binding("g", "goto", "Go to chunk", id="chunk.goto"),
-        Binding("f", "toggle_failing", "Failing only", id="chunk.filter-failing"),
-        Binding("t", "tensor(1)", "Next tensor", id="tensor.next"),
+        Binding("n", "next_failing(1)", "Next failing", id="chunk.next-failing",
+                tooltip="Next chunk that fails in the selected run"),
+        Binding("N", "next_failing(-1)", "Prev failing", id="chunk.prev-failing",
+                tooltip="Previous chunk that fails in the selected run"),
+        Binding("g", "goto", "Go to chunk", id="chunk.goto", tooltip="Go to a chunk by number"),
+        Binding("f", "toggle_failing", "Failing only", id="chunk.filter-failing",
+                tooltip="List only the chunks that fail in the selected run (again: all chunks)"),
+        Binding("t", "tensor(1)", "Next tensor", id="tensor.next", tooltip="Next output tensor (or click its name)"),
         Binding("T", "tensor(-1)", "Prev tensor", show=False, id="tensor.prev"),
-        Binding("v", "view(1)", "View", id="heatmap.view-next"),
+        Binding("v", "view(1)", "View", id="heatmap.view-next",
+                tooltip="Next view: |error|, relative error, |reference|, |backend|"),
         Binding("V", "view(-1)", "Prev view", show=False, id="heatmap.view-prev"),
-        Binding("]", "layer(1)", "Next layer", id="heatmap.layer-next"),
-        Binding("[", "layer(-1)", "Prev layer", id="heatmap.layer-prev"),
+        Binding("]", "layer(1)", "Next layer", id="heatmap.layer-next", tooltip="Next layer of a cache tensor"),
+        Binding("[", "layer(-1)", "Prev layer", id="heatmap.layer-prev", tooltip="Previous layer of a cache tensor"),
         Binding("}", "batch(1)", "Next batch", show=False, id="heatmap.batch-next"),
         Binding("{", "batch(-1)", "Prev batch", show=False, id="heatmap.batch-prev"),
-        Binding("s", "choose_stream", "Stream", id="select.stream"),
-        Binding("r", "choose_run", "Run", id="select.run"),
+        Binding("s", "choose_stream", "Stream", id="select.stream", tooltip="Choose the stream (utterance)"),
+        Binding("r", "choose_run", "Run", id="select.run",
+                tooltip="Choose the run (backend × mode) whose errors are shown"),
         Binding("d", "diagnose('cache-time')", "Diagnose", id="diagnostics.cache-time",
                 tooltip="cache_last_time checks on this chunk (phase 2)"),
-        Binding("ctrl+r", "reload", "Reload store", show=False, id="store.reload"),
+        Binding("ctrl+r", "reload", "Reload store", show=False, id="store.reload",
+                tooltip="Re-read the store's runs now (it is also polled every few seconds)"),
         Binding("question_mark", "app.help", "Help", id="app.help"),
     ]
 
@@ -292,7 +298,8 @@ class MainScreen(Screen[None]):
             run_rules: tuple[RuleRow, ...] = ()
             if run_id:
                 chunk_rules = self.data.chunk_record(run_id, stream, chunk).rules
-                run_rules = self.data.run_rules(run_id)
+                # per-invariant run verdicts repeat the chunk rows and the "invariants" rule: keep failures only
+                run_rules = tuple(r for r in self.data.run_rules(run_id) if r.kind != "invariant" or r.ok is False)
             meta = self.data.chunk_meta(stream, chunk)
         except Exception as exc:  # noqa: BLE001 — shown to the user, the app keeps running
             self.post_message(LoadFailed(f"chunk {chunk} of stream {stream!r}, tensor {tensor}", str(exc)))

@@ -41,6 +41,9 @@ class ChunkList(Vertical):
         height: 1fr;
         scrollbar-size-vertical: 1;
     }
+    ChunkList > #chunk-title {
+        height: 1;
+    }
     ChunkList > #run-key {
         height: auto;
         max-height: 8;
@@ -73,9 +76,8 @@ class ChunkList(Vertical):
         self.failing_only: bool = False
 
     def compose(self) -> ComposeResult:
-        table: DataTable = DataTable(id="chunk-table", cursor_type="row", zebra_stripes=False)
-        table.border_title = "chunks"
-        yield table
+        yield Static(id="chunk-title")
+        yield DataTable(id="chunk-table", cursor_type="row", zebra_stripes=False)
         yield Static(id="run-key")
 
     @property
@@ -120,8 +122,10 @@ class ChunkList(Vertical):
             nearest = current if current in self.listed else self.neighbour(current, 1)
             assert nearest is not None
             table.move_cursor(row=self.listed.index(nearest), animate=False, scroll=True)
-        table.border_title = f"chunks ({len(self.listed)}/{len(self.indices)})" + (
-            " · failing only" if self.failing_only else "")
+        title = Text(f"chunks {len(self.listed)}/{len(self.indices)}", style="bold")
+        if self.failing_only:
+            title.append(" · failing only", style="bold red")
+        self.query_one("#chunk-title", Static).update(title)
         self._update_key()
 
     def _metric_title(self) -> str:

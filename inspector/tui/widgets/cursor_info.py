@@ -44,7 +44,7 @@ class CursorInfo(Static):
         line1.append(report.where)
         rows, cols = report.cell_shape
         if rows * cols > 1:
-            line1.append(f"   (cell pools {rows}×{cols}: worst of it shown)", style="dim")
+            line1.append(f"  ({rows}×{cols} pooled: its worst shown)", style="dim")
         line2 = Text("value   ", style="dim")
         if report.element is not None:
             line2.append_text(_values(report.element))
@@ -58,7 +58,9 @@ class CursorInfo(Static):
         else:
             line3.append("identical to the reference" if report.view != "reference" else "reference only",
                          style="dim")
-        self.update(Text("\n").join([line1, line2, line3]))
+        text = Text("\n", no_wrap=True, overflow="ellipsis").join([line1, line2, line3])
+        text.no_wrap, text.overflow = True, "ellipsis"  # one line each: the third must never be pushed out
+        self.update(text)
 
 
 class TensorHeader(Static):

@@ -1,0 +1,130 @@
+"""What does `inspector run` cost beyond inference? (issue 4, part 5)
+
+In one process, on the same chunks and the same ONNX Runtime session, alternating to share any drift:
+    bare:    ``sess.run(None, feeds)`` over feeds already in memory (nothing else);
+    engine:  `ParityEngine.run` in functional mode: reads each chunk from the store, runs the backend, computes every
+             metric and invariant, commits a record per chunk (metrics and writes overlap inference on threads).
+Reported: seconds per chunk of each and the ratio engine / bare (target <= 1.10 at parakeet size).
+
+With ``--closed-loop`` it also times the closed loop of the same backend with caches kept on the device through IO
+binding (``io_binding=1``) against host round-trips (``io_binding=0``), both bare (`Backend.step` alone) and
+through the engine.
+
+Usage:
+    python bench/run_overhead.py --store S --model M.onnx --contract C [--backend ort-cpu|ort-cuda]
+        [--chunks 0:20] [--rounds 2] [--backend-opt use_tf32=0] [--closed-loop] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def _bare_functional(sess: Any, feeds: list[dict]) -> float:
+    t0 = time.perf_counter()
+    for f in feeds:
+        sess.run(None, f)
+    return time.perf_counter() - t0
+
+
+def _bare_closed(be: Any, feeds: list[dict], state_names: set[str]) -> float:
+    state = None
+    init = {k: v for k, v in feeds[0].items() if k in state_names}
+    t0 = time.perf_counter()
+    for f in feeds:
+        stream = {k: v for k, v in f.items() if k not in state_names}
+        _, state = be.step(stream, state, init if state is None else None)
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--store", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--contract", required=True)
+    ap.add_argument("--backend", default="ort-cpu")
+    ap.add_argument("--chunks", default="0:20")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--backend-opt", action="append", default=[])
+    ap.add_argument("--closed-loop", action="store_true")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+
+    from backends.base import make_backend
+    from contracts.load import load_contract
+    from inspector.batch import parse_backend_options
+    from inspector.engine import ParityEngine, RunSpec, load_chunk
+    from store import Store
+
+    contract = load_contract(args.contract)
+    opts = parse_backend_options(args.backend_opt, [args.backend])[args.backend]
+    st = Store.open(args.store, "a")
+    eng = ParityEngine(st, contract, args.model)
+    stream = eng.resolve_stream(None)
+    chunks = eng.resolve_chunks(stream, args.chunks)
+    feeds = [load_chunk(st, contract, stream, i).inputs for i in chunks]
+    model_feeds = [{contract.input(k).name: v for k, v in f.items()} for f in feeds]
+    result: dict[str, Any] = {"backend": args.backend, "options": opts, "chunks": len(chunks), "rounds": args.rounds}
+
+    with make_backend(args.backend, args.model, contract, {**opts, "io_binding": 0}) as be:
+        info = be.info()
+        result["backend_info"] = info.to_dict()
+        sess = be.sess
+        for f in model_feeds[:2]:  # warm-up (CUDA EP: kernels, cuDNN algorithm search)
+            sess.run(None, f)
+        bare, engine = [], []
+        for r in range(args.rounds):
+            bare.append(_bare_functional(sess, model_feeds))
+            spec = RunSpec(args.backend, "functional", stream, chunks, options=opts, resume=False)
+            t0 = time.perf_counter()
+            res = eng.run(spec, be)
+            engine.append(time.perf_counter() - t0)
+        n = len(chunks)
+        result["functional"] = {
+            "bare_s_per_chunk": statistics.median(bare) / n, "engine_s_per_chunk": statistics.median(engine) / n,
+            "ratio": statistics.median(engine) / statistics.median(bare), "bare_all": bare, "engine_all": engine,
+            "engine_passed": res.passed,
+        }
+    if args.closed_loop:
+        state_names = set(contract.state_inputs)
+        cl: dict[str, Any] = {}
+        for io in (0, 1):
+            with make_backend(args.backend, args.model, contract, {**opts, "io_binding": io}) as be:
+                _bare_closed(be, feeds[:2], state_names)  # warm-up
+                bare, engine = [], []
+                for r in range(args.rounds):
+                    bare.append(_bare_closed(be, feeds, state_names))
+                    spec = RunSpec(args.backend, "closed-loop", stream, chunks, options={**opts, "io_binding": io},
+                                   resume=False)
+                    t0 = time.perf_counter()
+                    res = eng.run(spec, be)
+                    engine.append(time.perf_counter() - t0)
+                p100 = next(v for v in res.verdicts if v.rule.endswith("p100")) if any(
+                    v.rule.endswith("p100") for v in res.verdicts) else None
+                cl[f"io_binding={io}"] = {
+                    "bare_step_s_per_chunk": statistics.median(bare) / len(chunks),
+                    "engine_s_per_chunk": statistics.median(engine) / len(chunks),
+                    "mean_inference_ms": statistics.mean(r["inference_ms"] for r in res.records if r.get("inference_ms")),
+                    "encoder_output_p100": p100.value if p100 else None, "notes": list(res.notes),
+                }
+        result["closed_loop"] = cl
+    print(json.dumps(result, indent=2, default=str))
+    f = result["functional"]
+    print(f"\n{args.backend} {info.math_mode} on {info.device}: {len(chunks)} chunks, bare "
+          f"{f['bare_s_per_chunk'] * 1e3:.1f} ms/chunk, engine {f['engine_s_per_chunk'] * 1e3:.1f} ms/chunk, "
+          f"ratio {f['ratio']:.3f}", file=sys.stderr)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2, default=str))
+    return result
+
+
+if __name__ == "__main__":
+    main()

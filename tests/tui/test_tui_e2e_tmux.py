@@ -1,0 +1,98 @@
+"""End to end in a real terminal: start `inspector tui` in tmux, send keys, read the screen with capture-pane.
+
+Skips (with the reason) when tmux is not installed. Uses a private tmux server (``-L``), so it never touches the
+user's sessions.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
+                                reason="tmux is not installed (apt-get install tmux) — the end-to-end terminal test "
+                                       "needs it")
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Terminal:
+    """One tmux session on a private server, 160×50, running a command."""
+
+    def __init__(self, command: list[str], width: int = 160, height: int = 50) -> None:
+        self.server = f"inspector-e2e-{os.getpid()}"
+        # COLUMNS/LINES may be inherited as 80×24 (they are under pytest) and would override the pane's real size
+        shell = f"env -u COLUMNS -u LINES {shlex.join(command)}; echo INSPECTOR-EXITED $?; sleep 120"
+        # Start a placeholder, make sure the pane has its final size, then start the app in it: an app started
+        # while tmux still resizes a fresh detached session may measure the default 80×24.
+        self._tmux("new-session", "-d", "-s", "e2e", "-x", str(width), "-y", str(height),
+                   "-e", "TERM=xterm-256color", "-e", "COLORTERM=truecolor", "-c", str(REPO), "sleep 600")
+        self._tmux("resize-window", "-t", "e2e", "-x", str(width), "-y", str(height))
+        size = self._tmux("display-message", "-p", "-t", "e2e", "#{pane_width}x#{pane_height}").strip()
+        assert size == f"{width}x{height}", f"tmux made a {size} pane"
+        self._tmux("respawn-pane", "-k", "-t", "e2e", "-c", str(REPO), shell)
+
+    def _tmux(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.server, *args], check=True, capture_output=True,
+                              text=True, timeout=30).stdout
+
+    def screen(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", "e2e")
+
+    def send(self, *keys: str) -> None:
+        for key in keys:
+            self._tmux("send-keys", "-t", "e2e", key)
+
+    def wait_for(self, test: Callable[[str], bool], what: str, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if test(screen):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}; the screen shows:\n{screen}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.server, "kill-server"], capture_output=True, timeout=30)
+
+
+def test_inspector_in_a_real_terminal(synthetic_store) -> None:
+    term = Terminal([sys.executable, "-m", "inspector.cli", "tui", str(synthetic_store.path), "--poll", "0"])
+    try:
+        screen = term.wait_for(lambda s: "max|err|" in s and "chunk 0 · pass" in s, "the main screen")
+        assert "planted-faults functional" in screen and "contract demo_streaming" in screen
+        assert "▄" in screen  # the heatmap is drawn with half blocks
+
+        term.send("n")
+        term.wait_for(lambda s: "chunk 3 · fail" in s, "chunk 3 after n (first failing chunk)")
+
+        term.send("f")
+        screen = term.wait_for(lambda s: "chunks 4/12 · failing only" in s, "the failing-only filter")
+        listed = [line.split()[0] for line in screen.splitlines()[1:12] if line.strip()[:1].isdigit()]
+        assert listed == ["3", "5", "7", "9"]
+
+        term.send("t", "t")
+        term.wait_for(lambda s: "cache_last_channel_out [1,2,256,64]" in s, "the cache tensor after t t")
+        term.send("]")
+        term.wait_for(lambda s: "layer 1 of 2" in s, "layer 1 after ]")
+        term.send("Tab", "w")  # focus the heatmap, cursor to the worst element
+        term.wait_for(lambda s: "value   [0, 1, 200, 10]" in s, "the cursor on the planted spike")
+
+        term.send("?")
+        term.wait_for(lambda s: "parity-inspector — keys" in s, "the help screen")
+        term.send("Escape")
+        term.wait_for(lambda s: "parity-inspector — keys" not in s, "the help screen to close")
+
+        term.send("q")
+        term.wait_for(lambda s: "INSPECTOR-EXITED 0" in s, "the app to quit with status 0")
+    finally:
+        term.close()

@@ -1,0 +1,50 @@
+"""Snapshots of the inspector's main screens on the deterministic synthetic store (pytest-textual-snapshot).
+
+Update with ``python -m pytest tests/tui/test_snapshots.py --snapshot-update`` only after checking the report
+(``snapshot_report.html``) shows the intended change. Each interaction settles every worker before the screenshot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tui_helpers import settle_app
+
+SIZE = (160, 50)
+
+
+def keys(*presses: str):
+    async def run_before(pilot: Any) -> None:
+        await settle_app(pilot)
+        for key in presses:
+            await pilot.press(key)
+            await settle_app(pilot)
+
+    return run_before
+
+
+class TestMainScreen:
+    def test_failing_chunk_cache_heatmap(self, snap_compare, make_inspector) -> None:
+        """Chunk 3 of the faulty run, cache_last_channel_out, layer 1: the planted spike is the one red cell,
+        the empty (exact) part of the cache is black; the contract panel lists the failing tolerance first."""
+        app = make_inspector(chunk=3, tensor="cache_last_channel_out")
+        assert snap_compare(app, terminal_size=SIZE, run_before=keys("right_square_bracket"))
+
+    def test_failing_only_on_a_nan_chunk(self, snap_compare, make_inspector) -> None:
+        """n n n then f: only the failing chunks are listed, chunk 7 is current; its encoder_output NaN shows in
+        the NaN colour and the finite-output invariant fails."""
+        app = make_inspector()
+        assert snap_compare(app, terminal_size=SIZE, run_before=keys("n", "n", "n", "f"))
+
+    def test_metrics_only_run(self, snap_compare, make_inspector) -> None:
+        """The closed-loop run kept metrics only: the heatmap falls back to the reference and says why; the run's
+        acceptance verdicts all pass."""
+        app = make_inspector(chunk=4)
+        assert snap_compare(app, terminal_size=SIZE, run_before=keys("r", "up", "enter"))
+
+
+class TestModals:
+    def test_help_screen(self, snap_compare, make_inspector) -> None:
+        """? lists every key by area, generated from the bindings."""
+        app = make_inspector()
+        assert snap_compare(app, terminal_size=SIZE, run_before=keys("question_mark"))

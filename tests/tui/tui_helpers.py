@@ -1,0 +1,31 @@
+"""Helpers of the inspector's tests (imported by `conftest.py` and the snapshot tests)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+async def settle_app(pilot: Any, rounds: int = 200) -> None:
+    """Wait until no worker is pending or running and the message queues are drained."""
+    from textual.worker import WorkerCancelled, WorkerState
+
+    app = pilot.app
+    active = (WorkerState.PENDING, WorkerState.RUNNING)
+    for _ in range(rounds):
+        await pilot.pause()
+        busy = [w for w in app.workers if w.state in active]
+        if not busy:
+            await pilot.pause()
+            if not any(w.state in active for w in app.workers):
+                return
+            continue
+        try:
+            await app.workers.wait_for_complete(busy)
+        except WorkerCancelled:
+            pass
+    raise AssertionError("the app did not settle")
+
+
+def screen_text(app: Any) -> str:
+    """What the terminal shows right now, as plain text (the compositor's lines of the top screen)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
