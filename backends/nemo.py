@@ -467,9 +467,10 @@ def _from_preset(preset: Preset, seed: int, device: str, streaming: StreamingSet
         torch.manual_seed(int(seed))
         encoder = cls(**dict(preset.encoder))
     setup = streaming or preset.streaming
+    # the preset's contract describes the preset's own streaming set-up only
+    contract = preset.contract if setup == preset.streaming else ""
     return _finish(encoder, dict(preset.preprocessor), setup, device,
-                   {"model": preset.name, "preset": preset.name, "seed": int(seed), "nemo_path": None},
-                   preset.contract)
+                   {"model": preset.name, "preset": preset.name, "seed": int(seed), "nemo_path": None}, contract)
 
 
 def _from_nemo(path: Path, device: str, streaming: StreamingSetup | None) -> ReferenceModel:

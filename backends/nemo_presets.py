@@ -119,6 +119,23 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def parse_streaming_setup(text: str) -> StreamingSetup:
+    """``"6,3,256"`` → `StreamingSetup(chunk_size=6, shift_size=3, max_context=256)` (max_context optional).
+
+    Raises:
+        ValueError: Not two or three positive integers.
+    """
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    try:
+        nums = [int(p) for p in parts]
+    except ValueError:
+        nums = []
+    if len(nums) not in (2, 3) or any(n < 1 for n in nums):
+        raise ValueError(f"streaming set-up {text!r}: expected CHUNK,SHIFT[,MAX_CONTEXT] as positive integers "
+                         "(setup_streaming_params arguments), e.g. 6,3,256 (parakeet) or 73,1,256 (the seed's).")
+    return StreamingSetup(chunk_size=nums[0], shift_size=nums[1], max_context=nums[2] if len(nums) == 3 else 10000)
+
+
 def preset_names() -> tuple[str, ...]:
     return tuple(PRESETS)
 

@@ -93,6 +93,8 @@ def bench_preset(name: str, n_chunks: int, workdir: Path, threads: int) -> dict:
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
+    # torch and ORT alternate in this process: ORT's idle threads must not spin on the cores torch needs next
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     t = time.perf_counter()
     sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
     row["ort_load_s"] = time.perf_counter() - t

@@ -329,8 +329,11 @@ def write_reference(model: Any, sink_factory: Callable[[dict[str, Any]], Any], s
 def make_reference(model_name: str | Path, *, output: str | Path | None = None, store: str | Path | None = None,
                    seed: int = 0, n_chunks: int = 50, n_streams: int = 1, wavs: Sequence[str | Path] = (),
                    fmt: str = "ours", first_chunk: str | None = None, model: Any = None,
-                   progress: Progress | None = None, device: str = "cpu") -> ReferenceResult:
+                   progress: Progress | None = None, device: str = "cpu",
+                   streaming: Any = None) -> ReferenceResult:
     """Build the model (unless given), run it, and write JSONL (`output`) or a store (`store`).
+
+    `streaming` (a `backends.nemo_presets.StreamingSetup`) overrides the preset's streaming set-up.
 
     Raises:
         InspectorError: Bad combination of options (both or neither of output/store, seed format with several
@@ -351,7 +354,7 @@ def make_reference(model_name: str | Path, *, output: str | Path | None = None, 
     if model is None:
         from backends.nemo import load_reference_model
 
-        model = load_reference_model(model_name, seed=seed, device=device)
+        model = load_reference_model(model_name, seed=seed, device=device, streaming=streaming)
     first_chunk = first_chunk or model.first_chunk
     if store is not None:
         return write_reference(model, lambda h: StoreSink(store, h, first_chunk), sources, n_chunks,

@@ -1,8 +1,8 @@
 """Writing and reading the tensors of one chunk as Zarr v3 arrays (true shape, one Zarr chunk, compressed).
 
 Each tensor is a genuine Zarr v3 array (any Zarr reader opens it), but because every array has exactly one chunk we
-read and write that chunk directly: the array's ``zarr.json`` comes from a template zarr itself generated for the
-same dtype, rank and codec, and the chunk's bytes are encoded with the very numcodecs codec zarr would use. This
+read and write that chunk directly: the array's ``zarr.json`` is exactly what zarr writes (`array_metadata`), and
+the chunk's bytes are encoded with the very numcodecs codec zarr would use. This
 skips zarr's per-call machinery and copies (about 3× faster for a 25 MB cache tensor) and decodes straight into
 the output array. Anything else (a store written by another tool with other codecs or chunking) is read by zarr.
 
@@ -26,31 +26,33 @@ DEFAULT_CODEC = "blosc-lz4"
 CODECS = ("blosc-zstd", "blosc-lz4", "zstd", "none")
 
 
-def _compressors(codec: str) -> Any:
-    from zarr.codecs import BloscCodec, ZstdCodec
+def array_metadata(shape: tuple[int, ...], dtype: np.dtype, codec: str) -> dict[str, Any]:
+    """The ``zarr.json`` zarr 3 writes for a single-chunk array of this shape, dtype and codec.
 
-    if codec == "blosc-zstd":
-        return [BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")]
-    if codec == "blosc-lz4":
-        return [BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle")]
-    if codec == "zstd":
-        return [ZstdCodec(level=1)]
-    if codec == "none":
-        return None
-    raise ValueError(f"unknown codec {codec!r}; known: {', '.join(CODECS)}")
-
-
-@functools.lru_cache(maxsize=256)
-def _template(dtype: str, ndim: int, codec: str) -> dict[str, Any]:
-    """The ``zarr.json`` zarr writes for a single-chunk array of this dtype, rank and codec (shape 1s)."""
-    import zarr
-
-    store = zarr.storage.MemoryStore()
-    shape = (1,) * ndim
-    zarr.create_array(store, shape=shape, dtype=dtype, chunks=shape, compressors=_compressors(codec),
-                      fill_value=False if dtype == "bool" else 0, write_data=False)
-    raw = zarr.core.sync.sync(store.get("zarr.json", prototype=zarr.core.buffer.default_buffer_prototype()))
-    return orjson.loads(raw.to_bytes())
+    Built by hand (checked against zarr's own output in tests/store/test_store_api.py) so that conversion workers
+    and readers never import zarr.
+    """
+    dtype = np.dtype(dtype)
+    compressors: dict[str, list[dict[str, Any]]] = {
+        "blosc-lz4": [{"name": "blosc", "configuration": {"typesize": dtype.itemsize, "cname": "lz4", "clevel": 1,
+                                                          "shuffle": "bitshuffle", "blocksize": 0}}],
+        "blosc-zstd": [{"name": "blosc", "configuration": {"typesize": dtype.itemsize, "cname": "zstd", "clevel": 1,
+                                                           "shuffle": "bitshuffle", "blocksize": 0}}],
+        "zstd": [{"name": "zstd", "configuration": {"level": 1, "checksum": False}}],
+        "none": [],
+    }
+    if codec not in compressors:
+        raise ValueError(f"unknown codec {codec!r}; known: {', '.join(CODECS)}")
+    serializer: dict[str, Any] = ({"name": "bytes"} if dtype.itemsize == 1 else
+                                  {"name": "bytes", "configuration": {"endian": "little"}})
+    fill: Any = False if dtype.kind == "b" else 0.0 if dtype.kind == "f" else 0
+    return {
+        "shape": list(shape), "data_type": str(dtype.newbyteorder("=")),
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [max(1, d) for d in shape]}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "fill_value": fill, "codecs": [serializer, *compressors[codec]], "attributes": {}, "zarr_format": 3,
+        "node_type": "array", "storage_transformers": [],
+    }
 
 
 def _chunk_key(ndim: int) -> str:
@@ -99,9 +101,7 @@ def write_array(folder: Path, array: np.ndarray, codec: str) -> None:
     data = np.asarray(array, order="C")  # (ascontiguousarray would turn a 0-d array into 1-d)
     dtype = data.dtype.newbyteorder("<") if data.dtype.byteorder == ">" else data.dtype
     data = data.astype(dtype, copy=False)
-    meta = dict(_template(str(dtype), data.ndim, codec))
-    meta["shape"] = list(data.shape)
-    meta["chunk_grid"] = {"name": "regular", "configuration": {"chunk_shape": [max(1, d) for d in data.shape]}}
+    meta = array_metadata(data.shape, dtype, codec)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "zarr.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
     flat = (data.reshape(-1) if data.ndim else data.reshape(1)).view(np.uint8)
@@ -158,11 +158,6 @@ def read_array_at(folder: Path) -> np.ndarray:
         payload = numcodec.decode(payload)
     plan[0].decode(payload, out=flat)  # straight into the result, no extra copy
     return out
-
-
-def read_array(zstore: Any, path: str) -> np.ndarray:
-    """The whole array at `path` (relative to the zarr store `zstore`'s root) as a numpy array."""
-    return read_array_at(Path(zstore.root) / path)
 
 
 def array_meta(folder: Path) -> tuple[tuple[int, ...], str]:

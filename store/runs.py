@@ -27,7 +27,7 @@ import numpy as np
 
 from store import layout
 from store.api import RunRecord, StoreError
-from store.arrays import read_array, write_arrays
+from store.arrays import DEFAULT_CODEC, read_array_at, write_arrays
 from store.jsonsafe import atomic_write_json, read_json, restore_nonfinite, to_jsonable
 
 if TYPE_CHECKING:
@@ -133,8 +133,8 @@ class Run:
         names = self.output_names(stream, index)
         if not names:
             return None
-        rel = self._outputs_folder(stream, index).relative_to(self._store.path).as_posix()
-        return {name: read_array(self._store._zstore, f"{rel}/outputs/{name}") for name in names}
+        folder = self._outputs_folder(stream, index) / "outputs"
+        return {name: read_array_at(folder / name) for name in names}
 
     # --- write side ------------------------------------------------------------------------------------------
     def _require_writable(self) -> None:
@@ -155,7 +155,7 @@ class Run:
         if outputs:
             partial = layout.new_partial_dir(self.folder, f"{layout.stream_dirname(stream)}-{index}")
             try:
-                write_arrays(partial, {"outputs": outputs})
+                write_arrays(partial, {"outputs": outputs}, self._store.attrs.get("codec", DEFAULT_CODEC))
                 layout.write_group(partial, {})
                 final = self._outputs_folder(stream, index)
                 if final.exists():

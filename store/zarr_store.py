@@ -17,7 +17,7 @@ import numpy as np
 
 from store import layout
 from store.api import RunRecord, StoreError, TensorInfo
-from store.arrays import DEFAULT_CODEC, array_meta, read_array, write_arrays
+from store.arrays import DEFAULT_CODEC, array_meta, read_array_at, write_arrays
 from store.jsonsafe import restore_nonfinite, to_jsonable
 
 KINDS = ("inputs", "outputs")
@@ -62,8 +62,7 @@ class Chunk:
                     f"stream {self.stream!r} chunk {self.index} in {self._store.path} has no {kind[:-1]} {name!r}; "
                     f"its {kind} are: {', '.join(self._names(kind)) or '(none)'}."
                 )
-            rel = self._folder.relative_to(self._store.path).as_posix()
-            self._cache[key] = read_array(self._store._zstore, f"{rel}/{kind}/{name}")
+            self._cache[key] = read_array_at(self._folder / kind / name)
         return self._cache[key]
 
     def input(self, name: str) -> np.ndarray:
@@ -106,11 +105,8 @@ class Store:
     """
 
     def __init__(self, path: Path, mode: str) -> None:
-        import zarr
-
         self.path = Path(path)
         self.mode = mode
-        self._zstore = zarr.storage.LocalStore(self.path, read_only=(mode == "r"))
 
     # --- opening ---------------------------------------------------------------------------------------------
     @classmethod

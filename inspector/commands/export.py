@@ -10,19 +10,23 @@ from backends.nemo_presets import preset_names
 @click.command("export")
 @click.option("--model", "model_name", required=True, metavar="PRESET|PATH.nemo",
               help=f"A preset ({', '.join(preset_names())}) or the path of a .nemo checkpoint.")
+@click.option("--streaming-setup", "streaming_setup", default=None, metavar="CHUNK,SHIFT[,MAX_CONTEXT]",
+              help="Override the streaming set-up (setup_streaming_params), e.g. 6,3,256. Default: the preset's; for "
+                   "a .nemo, 6,3,256 when its attention context is unlimited, else NeMo's default.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the preset's random weights.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .onnx file to write.")
 @click.option("--contract", "contract_ref", default=None,
               help="Check the export against this contract (path or shipped name). Default: the preset's contract.")
 @click.option("--no-check", is_flag=True, help="Skip the contract check.")
-def export(model_name: str, seed: int, output: str, contract_ref: str | None, no_check: bool) -> None:
+def export(model_name: str, streaming_setup: str | None, seed: int, output: str, contract_ref: str | None,
+           no_check: bool) -> None:
     """Export NeMo's streaming encoder (cache inputs/outputs) to ONNX and check it against its contract."""
     from backends.nemo import load_reference_model
     from backends.nemo_export import export_onnx
     from inspector.errors import CheckFailed
 
     click.echo(f"Building {model_name} (seed {seed}) …", err=True)
-    model = load_reference_model(model_name, seed=seed)
+    model = load_reference_model(model_name, seed=seed, streaming=_setup(streaming_setup))
     click.echo("Exporting (NeMo, TorchScript-based ONNX exporter) …", err=True)
     result = export_onnx(model, output)
     data = f" + {result.data.name}" if result.data else ""
@@ -30,7 +34,8 @@ def export(model_name: str, seed: int, output: str, contract_ref: str | None, no
                f"{result.opset}, {result.seconds:.1f} s")
     click.echo(f"  inputs:  {', '.join(result.inputs)}")
     click.echo(f"  outputs: {', '.join(result.outputs)}")
-    contract_ref = contract_ref or model.contract
+    # a preset's contract describes its own set-up only
+    contract_ref = contract_ref or (model.contract if streaming_setup is None else "")
     if no_check or not contract_ref:
         if not contract_ref and not no_check:
             click.echo("No contract to check against (a .nemo model): run `inspector contract check` with yours.")
@@ -41,6 +46,17 @@ def export(model_name: str, seed: int, output: str, contract_ref: str | None, no
     if problems:
         raise CheckFailed(f"{result.onnx} does not match contract {contract_ref}: " + "; ".join(problems))
     click.echo(f"Contract {contract_ref}: the export's inputs and outputs match.")
+
+
+def _setup(text: str | None) -> object:
+    if text is None:
+        return None
+    from backends.nemo_presets import parse_streaming_setup
+
+    try:
+        return parse_streaming_setup(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--streaming-setup") from exc
 
 
 def check_against_contract(onnx_path: object, contract_ref: str) -> list[str] | None:

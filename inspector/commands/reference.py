@@ -11,6 +11,9 @@ MODEL_HELP = f"A preset ({', '.join(preset_names())}) or the path of a .nemo che
 
 @click.command("reference")
 @click.option("--model", "model_name", required=True, metavar="PRESET|PATH.nemo", help=MODEL_HELP)
+@click.option("--streaming-setup", "streaming_setup", default=None, metavar="CHUNK,SHIFT[,MAX_CONTEXT]",
+              help="Override the streaming set-up (setup_streaming_params), e.g. 6,3,256. Default: the preset's; for "
+                   "a .nemo, 6,3,256 when its attention context is unlimited, else NeMo's default.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the preset's random weights and of the synthetic audio.")
 @click.option("--audio", "wavs", multiple=True, type=click.Path(dir_okay=False), metavar="WAV",
@@ -30,9 +33,10 @@ MODEL_HELP = f"A preset ({', '.join(preset_names())}) or the path of a .nemo che
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="The reference JSONL to write.")
 @click.option("--store", "store_path", type=click.Path(file_okay=False), help="Write a Zarr store instead of JSONL.")
-def reference(model_name: str, seed: int, wavs: tuple[str, ...], synthetic: bool, n_chunks: int, n_streams: int,
-              fmt: str, first_chunk: str | None, device: str, output: str | None, store_path: str | None) -> None:
+def reference(model_name: str, streaming_setup: str | None, seed: int, wavs: tuple[str, ...], synthetic: bool,
+              n_chunks: int, n_streams: int, fmt: str, first_chunk: str | None, device: str, output: str | None, store_path: str | None) -> None:
     """Run NeMo's streaming encoder chunk by chunk and write what each chunk was given and produced."""
+    from inspector.commands.export import _setup
     from inspector.errors import InspectorError
     from inspector.reference import make_reference, rich_progress
 
@@ -44,7 +48,7 @@ def reference(model_name: str, seed: int, wavs: tuple[str, ...], synthetic: bool
     with bar:
         result = make_reference(model_name, output=output, store=store_path, seed=seed, n_chunks=n_chunks,
                                 n_streams=n_streams, wavs=wavs, fmt=fmt, first_chunk=first_chunk, progress=update,
-                                device=device)
+                                device=device, streaming=_setup(streaming_setup))
     lens = next(iter(result.cache_lengths.values()))
     shown = ", ".join(map(str, lens[:6])) + (", …" if len(lens) > 6 else "")
     size = f", {result.bytes_written / 1e6:.1f} MB" if result.bytes_written else ""

@@ -153,7 +153,8 @@ class StateProbeHook(TrajectoryHook):
             self._feedback_done = True
         self._prev = (event.index, event.feeds, event.outputs, event.error)
 
-    def verdicts(self, records, run):  # type: ignore[override]
+    def verdicts(self, records: Sequence[Mapping[str, Any]], run: RunInfo) -> list[Any]:
+        """The run's state verdicts (closed loop only), judged from every chunk record, resumed ones included."""
         from inspector.state.verdict import state_verdicts
 
         if run.spec.mode != "closed-loop":

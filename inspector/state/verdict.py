@@ -249,7 +249,9 @@ def state_verdicts(records: Sequence[Mapping[str, Any]], contract: Contract, *, 
         out.append(Verdict(STATE_TRAJECTORY, "state_trajectory", status,
                            tensor=names.len_out or names.len_in, message=msg,
                            first_failing_chunk=_trajectory_first(a) if status == "fail" else None,
-                           details={"trajectory": a.trajectory.to_dict(), "problems": list(a.trajectory_problems)}))
+                           details={"cache_len_in": list(a.trajectory.cache_len_in),
+                                    "cache_len_out": list(a.trajectory.cache_len_out),
+                                    "problems": list(a.trajectory_problems)}))
     fb = a.feedback
     if fb.get("shapes") or fb.get("test"):
         bad = bool(fb.get("mismatch") or fb.get("explanation"))

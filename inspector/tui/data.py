@@ -212,6 +212,11 @@ class InspectorData:
             changed = True
         return changed
 
+    def clear_caches(self) -> None:
+        """Forget every tensor read so far (the next read goes to the store again)."""
+        for cache in (self._refs, self._outs, self._pairs):
+            cache.drop(lambda _key: True)
+
     def chunk_records(self, run_id: str, stream: str) -> dict[int, ChunkRecord]:
         """Every committed chunk's record of a run (read once; `refresh()` re-reads runs still in progress)."""
         def load() -> dict[int, ChunkRecord]:

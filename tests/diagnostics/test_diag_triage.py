@@ -97,5 +97,5 @@ def test_models_with_external_weight_files(demo, planted, weight_node, feeds, tm
     onnx.save(model, str(ext / "weight.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
               location="weight.onnx.data", size_threshold=1024)
     assert (ext / "weight.onnx.data").stat().st_size > 100_000
-    rep = triage(ext / "weight.onnx", feeds, baseline_model=demo.onnx, batch_bytes=4_000_000)
+    rep = triage(ext / "weight.onnx", feeds, baseline_model=demo.onnx)
     assert rep.first.name == weight_node and [w.name for w in rep.weight_diffs] == list(rep.first.weights)

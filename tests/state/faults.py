@@ -100,3 +100,21 @@ def seed_style_contract(contract: Contract) -> Contract:
     zero = Invariant(id="cache_len_zero", check="cache_last_channel_len_out == 0", kind="state",
                      description="the seed team's rule ('chunk-isolated mode')")
     return dataclasses.replace(contract, name=f"{contract.name}-seed-rules", invariants=(*keep, zero))
+
+
+def disconnect_input(src: Path, dst: Path, input_name: str = "cache_last_channel") -> Path:
+    """Copy of `src` whose every consumer of graph input `input_name` reads zeros of its shape instead: the input is
+    still fed (and its length still counted) but no longer used."""
+    model = onnx.load(str(src))
+    shape, zeros = f"{input_name}__fault_shape", f"{input_name}__fault_zeros"
+    for node in model.graph.node:
+        node.input[:] = [zeros if i == input_name else i for i in node.input]
+    elem = next(i.type.tensor_type.elem_type for i in model.graph.input if i.name == input_name)
+    fill = helper.make_tensor("value", elem, [1], [0.0] if elem == onnx.TensorProto.FLOAT else [0])
+    nodes = [helper.make_node("Shape", [input_name], [shape], name="fault/disconnect/shape"),
+             helper.make_node("ConstantOfShape", [shape], [zeros], value=fill, name="fault/disconnect/zeros"),
+             *model.graph.node]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.save(model, str(dst))
+    return dst

@@ -21,9 +21,10 @@ from inspector.state import default_hooks
 def _run(store: Path, model: Path, contract, tmp_path: Path, chunks: str | None = None, **kw):
     from inspector.batch import run_batch
 
+    kw.setdefault("hook_factory", default_hooks)
     return run_batch(store=store, model=model, contract=contract, backends=["ort-cpu"], modes=["closed-loop"],
-                     chunks=chunks, hook_factory=default_hooks, progress=False, log=lambda _m: None,
-                     report=tmp_path / "r.json", junit=tmp_path / "j.xml", markdown=tmp_path / "s.md", **kw)
+                     chunks=chunks, progress=False, log=lambda _m: None, report=tmp_path / "r.json",
+                     junit=tmp_path / "j.xml", markdown=tmp_path / "s.md", **kw)
 
 
 def _verdicts(result) -> dict:
@@ -210,3 +211,46 @@ def test_diagnose_state_command_judges_without_recording(stuck_store, stuck_onnx
     doc = json.loads(out.read_text())
     assert [p["chunk"] for p in doc["assessment"]["probes"]] == [6, 11]
     assert Store.open(store, "r").runs() == []  # a diagnosis records nothing
+
+
+def test_a_cache_fed_but_unused_is_inert_though_its_length_grows(base_store, demo_artifacts, tmp_path):
+    """An export that takes cache_last_channel but never reads it: the length trajectory looks healthy, only the
+    probe can tell, and it says the attention cache is inert while cache_last_time alone moves the output."""
+    from faults import disconnect_input
+
+    model = disconnect_input(Path(demo_artifacts.onnx), tmp_path / "deaf.onnx", "cache_last_channel")
+    res = _run(fresh_copy(base_store, tmp_path), model, "demo_streaming", tmp_path, chunks="0:12")
+    sc = _verdicts(res)["state_carried"]
+    assert sc.status == "fail"
+    assert sc.message.startswith("attention cache inert (zeroing or swapping cache_last_channel changes encoder_output "
+                                 "by 0.0), although cache_last_channel_len_out runs 1 → 34; only cache_last_time moves "
+                                 "the output")
+    assert _verdicts(res)["state_trajectory"].status == "pass"
+
+
+def test_an_interrupted_run_resumes_with_its_probes_and_is_rejudged_from_the_store(base_store, demo_artifacts,
+                                                                                  tmp_path):
+    from click.testing import CliRunner
+
+    from inspector.commands.diagnose_state import state
+    from inspector.engine import ChunkHook
+
+    class Interrupt(ChunkHook):
+        name = "interrupt"
+
+        def chunk(self, event):
+            if event.index == 15:
+                raise KeyboardInterrupt
+
+    store = fresh_copy(base_store, tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        _run(store, demo_artifacts.onnx, "demo_streaming", tmp_path, chunks="0:24",
+             hook_factory=lambda b, m: [*default_hooks(b, m), Interrupt()])
+    res = _run(store, demo_artifacts.onnx, "demo_streaming", tmp_path, chunks="0:24")
+    run = res.runs[0]
+    sc = _verdicts(res)["state_carried"]
+    assert run.resumed_chunks == 15 and sc.status == "pass"
+    assert [p["chunk"] for p in sc.details["probes"]] == [2, 12, 23]  # 2 and 12 recorded before the interruption
+    r = CliRunner().invoke(state, ["--store", str(store), "--contract", "demo_streaming", "--run", run.run_id])
+    assert r.exit_code == 0, r.output
+    assert "state_carried: PASS: state carried: cache_last_channel_len_out 1 → 70 over 24 chunks" in r.output
