@@ -8,7 +8,8 @@ and under the *reference names* (see `REF_INPUTS`/`REF_OUTPUTS`): caches batch-f
 First chunk: the exported graph drops `drop_extra_pre_encoded` (2) pre-encoded frames on *every* chunk, the first
 included; the reference does the same (``first_chunk="export"``). NeMo's own streaming buffer drops nothing on the
 first chunk (``first_chunk="nemo"``): that differs from the export by ~0.8 on chunk 0 and lingers, which makes it a
-realistic planted fault.
+realistic planted fault. Where a short first chunk would leave a negative cache length (the seed set-up: 577 frames
+keep 73 - 2 - 72 = -1), the default is ``padded``: zeros + a full chunk, dropped like every other.
 
 torch and NeMo are imported inside functions only (`from nemo.collections.asr.modules import ConformerEncoder`
 takes ~10 s).
@@ -29,7 +30,7 @@ from typing import Any, ClassVar, Iterator, Mapping
 import numpy as np
 
 from backends.base import Availability, Backend, BackendError, BackendInfo, BackendUnavailable
-from backends.nemo_presets import PRESETS, Preset, StreamingSetup, PARAKEET_STREAMING
+from backends.nemo_presets import PARAKEET_STREAMING, PRESETS, Preset, StreamingSetup
 
 REF_INPUTS: tuple[str, ...] = (
     "audio_signal", "length", "cache_last_channel", "cache_last_time", "cache_last_channel_len",
@@ -43,7 +44,7 @@ FIRST_CHUNK_MODES: tuple[str, ...] = ("export", "nemo", "padded")
 ONNX graph does to whatever it is given). ``nemo``: the same frames, nothing dropped (NeMo's streaming buffer; differs
 from the export: a planted fault). ``padded``: `pre_encode_cache_size[1]` zeros + `chunk_size[1]` frames, dropped as
 on every chunk (NeMo's ``pad_and_drop_preencoded``): the only consistent choice where the short first chunk leaves a
-negative cache length (the seed set-up, see `Preset.first_chunk`)."""
+negative cache length (the seed set-up, see `default_first_chunk`)."""
 INSTALL_HINT = 'pip install torch==2.13.0 && pip install "nemo_toolkit[asr]"   (or: pip install -e ".[nemo]")'
 
 

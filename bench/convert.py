@@ -18,8 +18,8 @@ and prints, measured in this one run, side by side:
   * the time to read one chunk at random from the store vs finding and parsing that line in the JSONL;
   * the codecs (blosc-zstd, blosc-lz4, zstd, none): write MB/s, read ms, size, on one late-stream chunk.
 
-    python bench/convert.py                    # 6 lines per file (~390 + 410 MB), ~3-4 minutes on 2 cores
-    python bench/convert.py --lines 4 --workdir /tmp/pb --keep
+    python bench/convert.py                    # 6 float lines (390 MB) + 50 base64 lines (3.4 GB), ~4 min
+    python bench/convert.py --lines 4 --b64-lines 8 --workdir /tmp/pb --keep
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -191,12 +192,14 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def timed_convert(path: Path, out: Path, workers: int, codec: str = "blosc-zstd") -> tuple[float, int]:
-    """Run `inspector convert` in a subprocess; returns (wall seconds, peak RSS of its process tree)."""
+def timed_convert(path: Path, out: Path, workers: int, codec: str = "blosc-lz4") -> tuple[float, int, float]:
+    """Run `inspector convert` in a subprocess; returns (seconds, peak RSS of its process tree, CPU seconds of the
+    tree: user + system of the convert process and its workers)."""
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "inspector.cli", "convert", str(path), "-o", str(out), "--workers", str(workers),
            "--codec", codec]
     peak = [0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -214,7 +217,9 @@ def timed_convert(path: Path, out: Path, workers: int, codec: str = "blosc-zstd"
         raise SystemExit(f"convert failed: {stderr}")
     # the conversion's own time (fingerprint, worker start, parse, write), without the interpreter's start-up
     match = re.search(r"parsed in ([0-9.]+) s", stdout)
-    return (float(match.group(1)) if match else wall), peak[0]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return (float(match.group(1)) if match else wall), peak[0], cpu
 
 
 def random_reads(store_path: Path, jsonl: Path, kind: str, repeats: int = 5) -> dict[str, float]:
@@ -226,7 +231,7 @@ def random_reads(store_path: Path, jsonl: Path, kind: str, repeats: int = 5) -> 
     stream = store.streams()[0]
     indices = store.chunk_indices(stream)
     rng = random.Random(0)
-    store_times, jsonl_times = [], []
+    store_times, jsonl_times, tensor_times = [], [], []
     for _ in range(repeats):
         i = rng.choice(indices)
         t = time.perf_counter()
@@ -235,15 +240,18 @@ def random_reads(store_path: Path, jsonl: Path, kind: str, repeats: int = 5) -> 
         store_times.append(time.perf_counter() - t)
         del chunk
         t = time.perf_counter()
-        data_lines = [s for s in iter_line_spans(jsonl) if not s.blank]
-        if kind == "float":  # skip the header line
-            data_lines = data_lines[1:]
-        span = data_lines[i]
+        one = store.chunk(stream, i).output("encoder_output")
+        tensor_times.append(time.perf_counter() - t)
+        del one
+        t = time.perf_counter()  # the JSONL way: scan to the line (fast byte search), then parse it
+        wanted = i + (1 if kind == "float" else 0)  # the float file has a header line
+        span = next(s for k, s in enumerate(iter_line_spans(jsonl)) if k == wanted)
         with open(jsonl, "rb") as f:
             f.seek(span.offset)
             bare_parse(kind, f.read(span.size))
         jsonl_times.append(time.perf_counter() - t)
     return {"store_ms": 1e3 * statistics.median(store_times), "store_max_ms": 1e3 * max(store_times),
+            "tensor_ms": 1e3 * statistics.median(tensor_times),
             "jsonl_ms": 1e3 * statistics.median(jsonl_times), "chunk_mb": nbytes / 1e6}
 
 
@@ -281,7 +289,9 @@ def codec_table(path: Path, workdir: Path, line_number: int) -> list[dict[str, f
 # --- main ------------------------------------------------------------------------------------------------------
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--lines", type=int, default=6, help="chunk lines per file (default 6)")
+    ap.add_argument("--lines", type=int, default=6, help="chunk lines of the float file (default 6, ~390 MB)")
+    ap.add_argument("--b64-lines", type=int, default=50,
+                    help="chunk lines of the base64 file (default 50, 3.4 GB: the size of the seed team's files)")
     ap.add_argument("--workdir", type=Path, default=None, help="where the files go (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files for the next run")
     ap.add_argument("--kinds", default="float,b64")
@@ -289,17 +299,20 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="parity-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     cores = len(os.sched_getaffinity(0))
-    print(f"# bench/convert.py: {args.lines} lines per file, {cores} cores, workdir {workdir}")
+    print(f"# bench/convert.py: {args.lines} float lines, {args.b64_lines} base64 lines, {cores} cores, "
+          f"workdir {workdir}")
     print(f"load average at start: {os.getloadavg()[0]:.2f} (other processes share these cores)")
     results = {}
     tiny = workdir / "tiny.jsonl"
     tiny.write_text(json.dumps({"chunk_idx": 0, "inputs": {"x": [1.0]}, "outputs": {}, "metadata": {}}) + "\n")
     fixed = {w: timed_convert(tiny, workdir / "tiny.zarr", w)[1] for w in (1, 2)}
+    fixed_cpu = {w: timed_convert(tiny, workdir / "tiny.zarr", w)[2] for w in (1, 2)}
     for kind in args.kinds.split(","):
         path = workdir / f"{kind}.jsonl"
         if not path.exists() or path.stat().st_size == 0:
             t = time.perf_counter()
-            (make_float_file if kind == "float" else make_b64_file)(path, args.lines)
+            (make_float_file if kind == "float" else make_b64_file)(path, args.lines if kind == "float" else
+                                                                     args.b64_lines)
             print(f"made {path.name}: {path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t:.0f} s")
         spans = _line_offsets(path)
         largest = max(s for _, s in spans)
@@ -312,13 +325,14 @@ def main() -> None:
             r["simd_1"] = bare_rate("simdjson", path, 1)
             r["simd_2"] = bare_rate("simdjson", path, 2)
         for w in (1, 2):
-            wall, peak = timed_convert(path, workdir / f"{kind}.zarr", w)
+            wall, peak, cpu = timed_convert(path, workdir / f"{kind}.zarr", w)
             r[f"convert_{w}"] = size_mb / wall
+            r[f"cpu_per_gb_{w}"] = (cpu - fixed_cpu[w]) / (size_mb / 1e3)
             r[f"rss_{w}"] = peak
             r[f"rss_net_{w}"] = peak - fixed[w]
         r.update(random_reads(workdir / f"{kind}.zarr", path, baseline))
         results[kind] = r
-    codecs = codec_table(workdir / "b64.jsonl", workdir, args.lines - 1) if "b64" in args.kinds else []
+    codecs = codec_table(workdir / "b64.jsonl", workdir, args.b64_lines - 1) if "b64" in args.kinds else []
 
     print()
     print("| file | size | largest line | bare parse 1 core | bare 2 cores | convert 1 worker | convert 2 workers "
@@ -332,15 +346,28 @@ def main() -> None:
               + f" | {r['convert_1']:.0f} MB/s | {r['convert_2']:.0f} MB/s | {r['convert_2'] / bare2:.2f}× "
               f"| {r['convert_2'] / r['convert_1']:.2f}× |")
     print()
+    print("CPU seconds per GB converted (whole process tree, interpreter start-up subtracted): the work 2 workers "
+          "do in total vs 1 worker; ≈1.0 means the split costs nothing and the speed-up is limited only by free cores.")
+    print()
+    print("| file | CPU s/GB, 1 worker | CPU s/GB, 2 workers | ratio |")
+    print("|---|---|---|---|")
+    for kind, r in results.items():
+        print(f"| {kind} | {r['cpu_per_gb_1']:.1f} | {r['cpu_per_gb_2']:.1f} | {r['cpu_per_gb_2'] / r['cpu_per_gb_1']:.2f} |")
+    print()
     print("| file | peak RSS 1 worker | peak RSS 2 workers | ÷ largest line (2 workers) | net of interpreters "
-          "(2 workers) | random chunk: store | JSONL find+parse | store vs JSONL |")
-    print("|---|---|---|---|---|---|---|---|")
+          "(2 workers) |")
+    print("|---|---|---|---|---|")
     for kind, r in results.items():
         line = r["largest_line_mb"] * 1e6
         print(f"| {kind} | {r['rss_1'] / 1e6:.0f} MB | {r['rss_2'] / 1e6:.0f} MB | {r['rss_2'] / line:.1f}× "
-              f"| {r['rss_net_2'] / 1e6:.0f} MB = {r['rss_net_2'] / line:.1f}× | {r['store_ms']:.0f} ms (max "
-              f"{r['store_max_ms']:.0f}, {r['chunk_mb']:.0f} MB) | {r['jsonl_ms']:.0f} ms "
-              f"| {r['jsonl_ms'] / r['store_ms']:.0f}× |")
+              f"| {r['rss_net_2'] / 1e6:.0f} MB = {r['rss_net_2'] / line:.1f}× |")
+    print()
+    print("| file | random chunk from the store, all tensors | one tensor (encoder_output) | JSONL: find the line + "
+          "parse it | store vs JSONL (all tensors) |")
+    print("|---|---|---|---|---|")
+    for kind, r in results.items():
+        print(f"| {kind} | {r['store_ms']:.0f} ms median, {r['store_max_ms']:.0f} max ({r['chunk_mb']:.0f} MB) "
+              f"| {r['tensor_ms']:.2f} ms | {r['jsonl_ms']:.0f} ms | {r['jsonl_ms'] / r['store_ms']:.0f}× |")
     print(f"\ninterpreters + libraries alone (tiny file): {fixed[1] / 1e6:.0f} MB with 1 worker, "
           f"{fixed[2] / 1e6:.0f} MB with 2")
     if codecs:

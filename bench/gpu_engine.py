@@ -67,6 +67,7 @@ def summarize(result: Any) -> list[dict[str, Any]]:
             "enc_min_cos": t.get("encoder_output", {}).get("min_cosine"),
             "mean_inference_ms": run["summary"]["mean_inference_ms"], "wall_s": run["summary"]["wall_s"],
             "failing": [r for r, x in v.items() if x["status"] == "fail"], "notes": run["notes"],
+            "timings_ms_per_chunk": run["summary"].get("timings_ms_per_chunk"),
         })
     return rows
 
@@ -96,6 +97,7 @@ def main() -> None:
     ap.add_argument("--skip-tiny", action="store_true")
     ap.add_argument("--gpu-backends", default="ort-cuda,torch-cuda")
     ap.add_argument("--work", default="/tmp/gpu-engine")
+    ap.add_argument("--only-overhead", action="store_true", help="after the reference and export, only the benches")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -180,7 +182,7 @@ def main() -> None:
     def fresh_big() -> Path:  # runs accumulate in one store (resume=False: each is a new run)
         return big_store
 
-    for tag, backends, mode, opts in [
+    for tag, backends, mode, opts in [] if args.only_overhead else [
         ("big_ort_cuda_default", [ort_gpu], "both", []),
         ("big_ort_cuda_tf32off", [ort_gpu], "both", ["use_tf32=0"] if ort_gpu == "ort-cuda" else []),
         ("big_ort_cuda_tf32off_host_roundtrip", [ort_gpu], "closed-loop",

@@ -70,9 +70,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     eng = ParityEngine(st, contract, args.model)
     stream = eng.resolve_stream(None)
     chunks = eng.resolve_chunks(stream, args.chunks)
+    t0 = time.perf_counter()
+    sha = eng.model_sha256  # once per model and process; not a per-chunk cost
+    result_hash_s = time.perf_counter() - t0
     feeds = [load_chunk(st, contract, stream, i).inputs for i in chunks]
     model_feeds = [{contract.input(k).name: v for k, v in f.items()} for f in feeds]
-    result: dict[str, Any] = {"backend": args.backend, "options": opts, "chunks": len(chunks), "rounds": args.rounds}
+    result: dict[str, Any] = {"backend": args.backend, "options": opts, "chunks": len(chunks), "rounds": args.rounds,
+                              "model_hash_s": round(result_hash_s, 2), "model_sha256": sha}
 
     with make_backend(args.backend, args.model, contract, {**opts, "io_binding": 0}) as be:
         info = be.info()
@@ -91,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["functional"] = {
             "bare_s_per_chunk": statistics.median(bare) / n, "engine_s_per_chunk": statistics.median(engine) / n,
             "ratio": statistics.median(engine) / statistics.median(bare), "bare_all": bare, "engine_all": engine,
-            "engine_passed": res.passed,
+            "engine_passed": res.passed, "engine_timings_ms_per_chunk": dict(res.timings_ms),
         }
     if args.closed_loop:
         state_names = set(contract.state_inputs)
@@ -114,6 +118,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "engine_s_per_chunk": statistics.median(engine) / len(chunks),
                     "mean_inference_ms": statistics.mean(r["inference_ms"] for r in res.records if r.get("inference_ms")),
                     "encoder_output_p100": p100.value if p100 else None, "notes": list(res.notes),
+                    "engine_timings_ms_per_chunk": dict(res.timings_ms),
                 }
         result["closed_loop"] = cl
     print(json.dumps(result, indent=2, default=str))

@@ -36,7 +36,7 @@ CONFIGS = {"24x70x1024": 70, "24x256x1024": 256}
 def build(out: Path, cache: int, chunks: int) -> Path:
     from inspector.tui.synthetic import RunPlan, Shapes, build_synthetic_store
 
-    path = out / f"tui-step-{cache}.zarr"
+    path = out / f"tui-step-{cache}x{chunks}.zarr"
     if (path / "zarr.json").exists() and (path / "runs").exists():
         return path
     t0 = time.perf_counter()

@@ -166,6 +166,8 @@ class RunResult:
     resumed_chunks: int = 0
     notes: tuple[str, ...] = ()
     wall_s: float = 0.0
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
+    """Per-chunk milliseconds per stage (see `Timings`) for the chunks run now (not resumed ones)."""
 
     @property
     def passed(self) -> bool:
@@ -205,16 +207,31 @@ def to_ref_layout(contract: Contract, name: str, array: np.ndarray) -> np.ndarra
 
 @dataclass
 class RefChunk:
-    """One reference chunk in model layout: the contract's inputs and outputs."""
+    """One reference chunk in model layout: the contract's inputs and outputs.
+
+    In closed loop the reference's state inputs are only needed where the loop (re)starts, so they may be left
+    unread; `input_or_load` reads one on demand.
+    """
 
     index: int
     inputs: dict[str, np.ndarray]
     outputs: dict[str, np.ndarray]
     meta: Mapping[str, Any]
+    view: Any = None
+    contract: Contract | None = None
+
+    def input_or_load(self, name: str) -> np.ndarray:
+        if name not in self.inputs:
+            self.inputs[name] = to_model_layout(self.contract, name, self.view.input(name))
+        return self.inputs[name]
 
 
-def load_chunk(store: Any, contract: Contract, stream: str, index: int) -> RefChunk:
+def load_chunk(store: Any, contract: Contract, stream: str, index: int,
+               skip_inputs: Iterable[str] = ()) -> RefChunk:
     """Read one reference chunk from the store into model layout.
+
+    Args:
+        skip_inputs: Inputs not to read now (closed loop: the state inputs after the first chunk).
 
     Raises:
         InspectorError: The chunk lacks an input the contract requires.
@@ -227,16 +244,20 @@ def load_chunk(store: Any, contract: Contract, stream: str, index: int) -> RefCh
             f"Store {store.path}: stream {stream!r} chunk {index} has no input tensor(s) {missing}; the contract "
             f"{contract.name} needs {list(contract.input_names)} and the chunk holds {sorted(have_in)}. Check that "
             "the store was converted from the reference made for this contract.")
-    inputs = {n: to_model_layout(contract, n, view.input(n)) for n in contract.input_names}
+    skip = set(skip_inputs)
+    inputs = {n: to_model_layout(contract, n, view.input(n)) for n in contract.input_names if n not in skip}
     have_out = set(view.output_names())
     outputs = {n: to_model_layout(contract, n, view.output(n)) for n in contract.output_names if n in have_out}
-    return RefChunk(index, inputs, outputs, dict(view.meta or {}))
+    return RefChunk(index, inputs, outputs, dict(view.meta or {}), view, contract)
 
 
 class _Prefetch:
     """Reads reference chunks ahead of the inference loop on a thread (Zarr reads + decompression overlap)."""
 
-    def __init__(self, store: Any, contract: Contract, stream: str, chunks: Sequence[int], depth: int = 2):
+    def __init__(self, store: Any, contract: Contract, stream: str, chunks: Sequence[int], depth: int = 2,
+                 timings: Timings | None = None, skip_state_after_first: bool = False):
+        self._skip = tuple(contract.state_inputs) if skip_state_after_first else ()
+        self.timings = timings or Timings()
         self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, args=(store, contract, stream, list(chunks)),
@@ -244,11 +265,13 @@ class _Prefetch:
         self._thread.start()
 
     def _work(self, store: Any, contract: Contract, stream: str, chunks: list[int]) -> None:
-        for i in chunks:
+        for pos, i in enumerate(chunks):
             if self._stop.is_set():
                 return
             try:
-                item: Any = load_chunk(store, contract, stream, i)
+                t0 = time.perf_counter()
+                item: Any = load_chunk(store, contract, stream, i, self._skip if pos else ())
+                self.timings.add("read", time.perf_counter() - t0)
             except BaseException as exc:  # noqa: BLE001 — handed to the consumer, re-raised there
                 item = exc
             while not self._stop.is_set():
@@ -264,7 +287,9 @@ class _Prefetch:
         return self
 
     def __next__(self) -> RefChunk:
+        t0 = time.perf_counter()
         item = self._q.get()
+        self.timings.add("wait_read", time.perf_counter() - t0)
         if isinstance(item, BaseException):
             raise item
         return item
@@ -272,6 +297,27 @@ class _Prefetch:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+class Timings:
+    """Seconds spent per stage of a run (each stage on its own thread), so a slow run says where time went.
+
+    ``read`` (reader thread: store → model layout), ``backend`` / ``baseline`` / ``hooks`` and the waits
+    ``wait_read`` (inference thread idle for lack of a reference chunk) and ``wait_write`` (inference thread blocked
+    because the writer is behind) on the inference thread, ``judge`` / ``write`` on the writer thread.
+    """
+
+    def __init__(self) -> None:
+        self._t: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self._t[stage] = self._t.get(stage, 0.0) + seconds
+
+    def to_dict(self, n: int = 1) -> dict[str, float]:
+        """Milliseconds per chunk for `n` chunks."""
+        return {k: round(v / max(1, n) * 1e3, 3) for k, v in sorted(self._t.items())}
 
 
 # --- the per-chunk judge (writer thread) ------------------------------------------------------------------------------
@@ -306,7 +352,6 @@ class ChunkJudge:
         self.prev: dict[str, np.ndarray] | None = None
         self.tightened = False
         self._rules = [(inv, compile_rule(inv.check)) for inv in contract.invariants if mode in inv.modes]
-        self._executor: Any = None
         frames = contract.frames_output
         self._frame_axis = {frames.ref_name: frames.frame_axis} if frames is not None else {}
 
@@ -334,16 +379,16 @@ class ChunkJudge:
         record["tightened"] = self.tightened
         tensors: dict[str, Any] = {}
         failed_tensors: list[str] = []
-        futures = {}
         if job.error is None:
             tols = self.tolerances()
-            # Tensors are compared on a small pool (numpy releases the GIL): the big cache and everything else run
-            # side by side, and the invariants are evaluated meanwhile on this thread.
+            # (large tensors are compared block-parallel inside `compare_tensor`)
             for spec in self.contract.outputs:
                 name = spec.ref_name
                 atol, rtol = tols[name]
-                futures[name] = self._pool().submit(self._compare, name, job.outputs.get(name),
-                                                    job.expected.get(name), atol, rtol)
+                m = self._compare(name, job.outputs.get(name), job.expected.get(name), atol, rtol)
+                tensors[name] = m.to_dict()
+                if not m.passed:
+                    failed_tensors.append(name)
         invariants: dict[str, Any] = {}
         failed_inv: list[str] = []
         for inv, rule in self._rules:
@@ -351,11 +396,6 @@ class ChunkJudge:
             invariants[inv.id] = {"ok": res.ok, "detail": res.detail, "severity": inv.severity, "kind": inv.kind}
             if res.ok is False and inv.severity == "error":
                 failed_inv.append(inv.id)
-        for name, fut in futures.items():
-            m = fut.result()
-            tensors[name] = m.to_dict()
-            if not m.passed:
-                failed_tensors.append(name)
         if job.error is not None:
             status = "error"
         elif failed_tensors or failed_inv:
@@ -385,18 +425,8 @@ class ChunkJudge:
                                                   "reference/baseline)", atol, rtol)
         return compare_tensor(name, out, exp, atol, rtol, self._frame_axis.get(name))
 
-    def _pool(self) -> Any:
-        if self._executor is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._executor = ThreadPoolExecutor(max_workers=max(1, min(4, (os.cpu_count() or 2) - 1)),
-                                                thread_name_prefix="parity-metrics")
-        return self._executor
-
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        """Nothing to release today; kept so callers can treat the judge as a resource."""
 
     def replay(self, index: int, feeds: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray],
                record: Mapping[str, Any] | None) -> None:
@@ -410,7 +440,7 @@ class _Writer:
     """The writer thread: judges each chunk and commits its record (and outputs) to the store, in order."""
 
     def __init__(self, judge: ChunkJudge, writer: Any, contract: Contract, stream: str, save_outputs: bool,
-                 progress: ProgressFn | None, total: int, done_before: int):
+                 progress: ProgressFn | None, total: int, done_before: int, timings: Timings | None = None):
         self.judge = judge
         self.writer = writer
         self.contract = contract
@@ -420,12 +450,20 @@ class _Writer:
         self.total = total
         self.done = done_before
         self.records: list[dict[str, Any]] = []
+        self.timings = timings or Timings()
         self.error: BaseException | None = None
         self._q: queue.Queue = queue.Queue(maxsize=2)
         self._thread = threading.Thread(target=self._work, name="parity-writer", daemon=True)
         self._thread.start()
 
     def put(self, job: _Job) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._put(job)
+        finally:
+            self.timings.add("wait_write", time.perf_counter() - t0)
+
+    def _put(self, job: _Job) -> None:
         while True:
             if self.error is not None:
                 raise self.error
@@ -444,12 +482,16 @@ class _Writer:
             if self.error is not None:
                 continue  # drain
             try:
+                t0 = time.perf_counter()
                 record = self.judge.judge(job)
+                t1 = time.perf_counter()
+                self.timings.add("judge", t1 - t0)
                 outputs = None
                 if self.save_outputs and job.outputs:
                     # canonical dtypes: ORT returns int64 as numpy's LongLong type, which Zarr does not map
                     outputs = {k: _canonical(to_ref_layout(self.contract, k, v)) for k, v in job.outputs.items()}
                 self.writer.write_chunk(self.stream, job.index, _jsonable(record), outputs)
+                self.timings.add("write", time.perf_counter() - t1)
                 self.records.append(record)
                 self.done += 1
                 if self.progress is not None:
@@ -653,9 +695,11 @@ class ParityEngine:
 
         judge = ChunkJudge(self.contract, spec.mode, spec.backend, info.precision, spec.stream)
         started = time.perf_counter()
+        timings = Timings()
         wr = _Writer(judge, writer, self.contract, spec.stream, spec.save_outputs, progress, len(spec.chunks),
-                     len(replay))
-        prefetch = _Prefetch(self.store, self.contract, spec.stream, replay + todo)
+                     len(replay), timings)
+        prefetch = _Prefetch(self.store, self.contract, spec.stream, replay + todo, timings=timings,
+                             skip_state_after_first=spec.mode == "closed-loop")
         try:
             loop = _Loop(spec, backend, baseline, self.hooks)
             old_records = writer.all_metrics(spec.stream) if replay else {}
@@ -666,9 +710,12 @@ class ParityEngine:
                 feeds, outputs, expected, error = loop.step(ref, run_backend=run_it)
                 judge.replay(ref.index, feeds, outputs, old_records.get(ref.index))
                 loop.replay_hooks(ref, feeds, outputs, expected, error)
+            loop.timings = timings
             for ref in _take(prefetch, len(todo)):
                 feeds, outputs, expected, error = loop.step(ref)
+                t0 = time.perf_counter()
                 extra = loop.run_hooks(ref, feeds, outputs, expected, error)
+                timings.add("hooks", time.perf_counter() - t0)
                 wr.put(_Job(ref.index, feeds, outputs, expected, error, loop.last_time, extra, loop.note))
                 loop.note = ""
         except BaseException as exc:
@@ -705,7 +752,7 @@ class ParityEngine:
             run_id=run_id, spec=spec, backend_info=info, baseline_info=base_info, records=tuple(records),
             verdicts=tuple(verdicts), status=status, started=writer.record.started, finished=finished,
             reference=reference, environment=env, resumed_chunks=len(replay), notes=tuple(notes),
-            wall_s=time.perf_counter() - started,
+            wall_s=time.perf_counter() - started, timings_ms=timings.to_dict(len(todo)),
         )
         writer.update(backend_info=info.to_dict())
         writer.finish("complete", summary=_jsonable(run_summary(result)))
@@ -763,7 +810,7 @@ class _Loop:
         self.state: Any = None
         self.last_time: float | None = None
         self.note = ""
-        self._reset_state = True
+        self.timings = Timings()
         stream_in = {s.ref_name for s in self.contract.inputs if s.ref_name not in self.contract.state_inputs}
         self._stream_inputs = stream_in
 
@@ -779,11 +826,12 @@ class _Loop:
         error: str | None = None
         self.last_time = None
         if closed:
-            stream_feeds = {k: v for k, v in ref.inputs.items() if k in self._stream_inputs}
+            stream_feeds = {k: ref.input_or_load(k) for k in self._stream_inputs}
             init = None
             if self.state is None:
-                init = {k: v for k, v in ref.inputs.items() if k not in self._stream_inputs}
+                init = {k: ref.input_or_load(k) for k in self.contract.state_inputs}
             feeds = {**(init or self.backend.state_arrays(self.state)), **stream_feeds}
+            t0 = time.perf_counter()
             try:
                 outputs, self.state = self.backend.step(stream_feeds, self.state, init)
                 self.last_time = self.backend.inference_time
@@ -793,18 +841,22 @@ class _Loop:
                 self.note = "backend raised; closed-loop state restarts from the reference's next chunk"
         else:
             feeds = dict(ref.inputs)
+            t0 = time.perf_counter()
             try:
                 outputs = self.backend.run(feeds)
                 self.last_time = self.backend.inference_time
             except Exception as exc:  # noqa: BLE001
                 error = _exc_text(exc)
+        self.timings.add("backend", time.perf_counter() - t0)
         expected = ref.outputs
         if self.baseline is not None:
+            t0 = time.perf_counter()
             try:
                 expected = self.baseline.run(feeds)
             except Exception as exc:  # noqa: BLE001
                 error = error or f"baseline {self.baseline.name} raised: {_exc_text(exc)}"
                 expected = {}
+            self.timings.add("baseline", time.perf_counter() - t0)
         return feeds, outputs, expected, error
 
     def replay_hooks(self, ref: RefChunk, feeds: dict, outputs: dict, expected: dict, error: str | None) -> None:
@@ -852,6 +904,7 @@ def run_summary(result: RunResult) -> dict[str, Any]:
         "baseline": result.spec.baseline or "reference",
         "notes": list(result.notes), "resumed_chunks": result.resumed_chunks, "wall_s": round(result.wall_s, 3),
         "mean_inference_ms": _mean([r.get("inference_ms") for r in recs]),
+        "timings_ms_per_chunk": dict(result.timings_ms),
     }
 
 

@@ -140,6 +140,11 @@ def _compare(name: str, out: np.ndarray, ref: np.ndarray, atol: float | None, rt
         return TensorMetrics(name=name, passed=True, shape=tuple(out.shape), ref_shape=tuple(ref.shape), atol=atol,
                              rtol=rtol, size=0)
 
+    if n >= PARALLEL_MIN and _block_pool() is not None:
+        fast = _parallel_figures(o, r, atol, rt, eps)
+        if fast is not None:  # every element finite: done in blocks on the pool
+            return _finish(name, out, ref, atol, rtol, rt, frame_axis, n, 0, 0, 0, None, **fast)
+
     nonfinite_out = nonfinite_ref = mismatch = 0
     finite_mask = None
     scratch = _scratch(work, n)
@@ -189,6 +194,15 @@ def _compare(name: str, out: np.ndarray, ref: np.ndarray, atol: float | None, rt
     np.divide(d, t, out=t)
     max_rel = float(t.max())
 
+    return _finish(name, out, ref, atol, rtol, rt, frame_axis, n, nonfinite_out, nonfinite_ref, mismatch,
+                   finite_mask, worst_flat=worst_flat, max_abs=max_abs, mean_abs=mean_abs, p99=p99, rel_l2=rel_l2,
+                   cosine=cosine, n_fail=n_fail, max_rel=max_rel)
+
+
+def _finish(name: str, out: np.ndarray, ref: np.ndarray, atol: float | None, rtol: float | None, rt: float,
+            frame_axis: int | None, n: int, nonfinite_out: int, nonfinite_ref: int, mismatch: int,
+            finite_mask: np.ndarray | None, *, worst_flat: int, max_abs: float, mean_abs: float, p99: float,
+            rel_l2: float, cosine: float, n_fail: int, max_rel: float) -> TensorMetrics:
     # Unravel the worst position in the tensor's full shape (map back through the finite mask if one was applied).
     if finite_mask is not None:
         worst_flat = int(np.flatnonzero(finite_mask)[worst_flat])
@@ -235,6 +249,95 @@ def _scratch(dtype: Any, n: int) -> list[np.ndarray]:
     if have is None or have[0].size < n:
         have = bufs[key] = [np.empty(n, dtype=dtype) for _ in range(3)]
     return [b[:n] for b in have]
+
+
+PARALLEL_MIN = 1 << 20
+"""Tensors of at least this many elements are compared in blocks on a thread pool (numpy releases the GIL)."""
+
+_POOL: Any = None
+_POOL_LOCK = threading.Lock()
+
+
+def metric_threads() -> int:
+    """Threads for block-parallel comparisons: ``$INSPECTOR_METRIC_THREADS``, else half the cores (at most 8) on
+    machines with at least 4 cores, else 0 (serial: on 2 cores the threads would only compete with inference)."""
+    import os
+
+    env = os.environ.get("INSPECTOR_METRIC_THREADS")
+    if env:
+        return max(0, int(env))
+    cores = os.cpu_count() or 1
+    return min(8, cores // 2) if cores >= 4 else 0
+
+
+def _block_pool() -> Any:
+    """The module-wide pool for block-parallel comparisons (None when `metric_threads()` < 2)."""
+    global _POOL
+    want = metric_threads()
+    if want < 2:
+        return None
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers != want:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _POOL = ThreadPoolExecutor(max_workers=want, thread_name_prefix="parity-metrics")
+    return _POOL
+
+
+def _block(o: np.ndarray, r: np.ndarray, atol: float | None, rt: float, eps: float, need: int) -> dict[str, Any] | None:
+    """Every figure of one contiguous block, or None if it holds a non-finite value (the caller then goes serial).
+
+    ``top`` holds the block's `need` largest |o - r| (a copy): the global P99 is among the union of these.
+    """
+    scratch = _scratch(o.dtype, o.size)
+    d = np.subtract(o, r, out=scratch[0])
+    np.abs(d, out=d)
+    am = int(d.argmax())
+    mx = float(d[am])
+    if not math.isfinite(mx):
+        return None
+    part = {"argmax": am, "max": mx, "sum": float(d.sum(dtype=np.float64)), "dd": _sumsq(d, scratch[1]),
+            "rr": _sumsq(r, scratch[1]), "oo": _sumsq(o, scratch[1])}
+    t = np.abs(r, out=scratch[1])
+    if atol is None:
+        part["n_fail"] = 0
+    elif rt == 0.0:
+        part["n_fail"] = int(np.count_nonzero(d > atol)) if mx > atol else 0
+    else:
+        u = np.multiply(t, -rt, out=scratch[2])
+        u += d
+        part["n_fail"] = int(np.count_nonzero(u > atol)) if float(u.max()) > atol else 0
+    t += eps
+    part["max_rel"] = float(np.divide(d, t, out=t).max())
+    k = min(need, d.size)
+    part["top"] = np.partition(d, d.size - k)[d.size - k:].copy() if k else d[:0].copy()
+    return part
+
+
+def _parallel_figures(o: np.ndarray, r: np.ndarray, atol: float | None, rt: float, eps: float
+                      ) -> dict[str, Any] | None:
+    """The figures of a large all-finite tensor, computed in blocks on the pool; None if any block is not finite."""
+    pool = _block_pool()
+    n = o.size
+    k = min(n - 1, math.ceil(0.99 * (n - 1)))
+    need = n - k
+    nb = pool._max_workers
+    edges = np.linspace(0, n, nb + 1).astype(np.int64)
+    futs = [pool.submit(_block, o[a:b], r[a:b], atol, rt, eps, need) for a, b in zip(edges[:-1], edges[1:])]
+    parts = [f.result() for f in futs]
+    if any(p is None for p in parts):
+        return None
+    best = max(range(nb), key=lambda i: parts[i]["max"])
+    top = np.concatenate([p["top"] for p in parts])
+    p99 = float(np.partition(top, top.size - need)[top.size - need])
+    dd, rr, oo = (math.fsum(p[key] for p in parts) for key in ("dd", "rr", "oo"))
+    return {
+        "worst_flat": int(edges[best]) + parts[best]["argmax"], "max_abs": parts[best]["max"],
+        "mean_abs": math.fsum(p["sum"] for p in parts) / n, "p99": p99,
+        "rel_l2": math.sqrt(dd / rr) if rr > 0 else (0.0 if dd == 0 else float("inf")),
+        "cosine": _cosine(oo, rr, dd), "n_fail": sum(p["n_fail"] for p in parts),
+        "max_rel": max(p["max_rel"] for p in parts),
+    }
 
 
 def _p99(d: np.ndarray) -> float:

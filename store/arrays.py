@@ -143,16 +143,18 @@ def read_array_at(folder: Path) -> np.ndarray:
     if math.prod(shape) == 0:
         return np.zeros(shape, dtype)
     try:
-        with open(chunk, "rb", buffering=0) as f:
-            raw = f.read()
+        f = open(chunk, "rb", buffering=0)
     except FileNotFoundError:
         fill = meta.get("fill_value", 0)
         return np.full(shape, fill, dtype) if fill not in (0, 0.0, False) else np.zeros(shape, dtype)
     out = np.empty(shape, dtype)
     flat = (out.reshape(-1) if out.ndim else out.reshape(1)).view(np.uint8)
-    if not plan:
-        flat[:] = np.frombuffer(raw, np.uint8)
-        return out
+    with f:
+        if not plan:  # uncompressed: straight from the file into the result
+            if f.readinto(memoryview(flat)) != flat.size:
+                raise OSError(f"{chunk} is shorter than its array's {flat.size} bytes")
+            return out
+        raw = f.read()
     payload: Any = raw
     for numcodec in reversed(plan[1:]):
         payload = numcodec.decode(payload)

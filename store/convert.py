@@ -158,6 +158,22 @@ class _InlineExecutor:
         close_worker()
 
 
+def _executor(n_workers: int, source: str, root: str, rules: ContractRules | None, codec: str) -> Any:
+    """The worker pool. Workers are forked when this process runs a single thread (a fork costs milliseconds, a
+    spawned interpreter ~0.5 s, which matters for a 3 s conversion); otherwise spawned, as forking a threaded
+    process is unsafe."""
+    if n_workers == 1:
+        return _InlineExecutor(source, root, rules, codec)
+    import multiprocessing
+    import threading
+
+    method = "fork" if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    executor = ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context(method),
+                                   initializer=init_worker, initargs=(source, root, rules, codec))
+    executor.submit(int).result()  # start the workers now
+    return executor
+
+
 def convert(source: str | os.PathLike, out: str | os.PathLike, *, contract: Any = None, workers: int | None = None,
             overwrite: bool = False, skip_invalid: bool = False, codec: str = DEFAULT_CODEC,
             progress: bool | Progress = True) -> ConvertResult:
@@ -199,29 +215,20 @@ def convert(source: str | os.PathLike, out: str | os.PathLike, *, contract: Any 
     header_line = attrs.get("header_line")
     codec = attrs.get("codec", codec)
     n_workers = max(1, workers or default_workers())
+    if rules is not None and not attrs.get("contract"):
+        store.update_attrs(contract=contract_name)
+    executor = _executor(n_workers, str(path), str(out), rules, codec)  # before the progress bar's thread starts
     if isinstance(progress, Progress):
         bar = progress
     else:
         bar = Progress(source_id["size"], label=f"convert {path.name}", enabled=bool(progress))
-    if rules is not None and not attrs.get("contract"):
-        store.update_attrs(contract=contract_name)
-    executor: Any
-    if n_workers == 1:
-        executor = _InlineExecutor(str(path), str(out), rules, codec)
-    else:
-        import multiprocessing
-
-        executor = ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=init_worker, initargs=(str(path), str(out), rules, codec))
     state = _Run(store=store, checker=LineChecker(str(path), with_contract=rules is not None),
                  skip_invalid=skip_invalid, bar=bar, chunks_before=len(done))
-    finished = False
     try:
         state.feed(executor, iter_line_spans(path), done, header_line, limit=1 if n_workers == 1 else 2 * n_workers)
         if state.checker.data_lines == 0:
             raise JsonlError(Where(str(path)), "has no chunk lines (only blank lines, a header or lines left out): "
                                                "nothing to convert.", "empty")
-        finished = True
     except JsonlError as exc:
         state.stop("stopped", exc)
         raise exc.with_hint(HINT_STOP.format(store=out, chunks=state.committed_total())) from None
@@ -239,7 +246,6 @@ def convert(source: str | os.PathLike, out: str | os.PathLike, *, contract: Any 
                     "skip_invalid": skip_invalid},
         skipped=state.skipped, warnings=state.warnings,
     )
-    assert finished
     return ConvertResult(out, "complete", lines=state.lines, chunks_new=state.committed,
                          chunks_before=len(done), chunks_total=state.committed_total(),
                          skipped=tuple(state.skipped), warnings=tuple(state.warnings), seconds=seconds,

@@ -44,7 +44,7 @@ def convert(reference: Path, output: Path, contract: str | None, workers: int | 
         resumed = f", {result.chunks_before} were already there (resumed)" if result.chunks_before else ""
         click.echo(f"{output}: {result.chunks_new} chunks converted{resumed}; {result.chunks_total} chunks in "
                    f"{len(result.streams)} stream(s) from {result.lines} lines; {_mb(result.bytes)} parsed in "
-                   f"{result.seconds:.1f} s ({result.mb_per_s:.0f} MB/s, {result.workers} worker(s)).")
+                   f"{result.seconds:.2f} s ({result.mb_per_s:.0f} MB/s, {result.workers} worker(s)).")
     if result.warnings:
         click.echo(f"{len(result.warnings)} warning(s) (chunks kept):", err=True)
         for w in result.warnings:

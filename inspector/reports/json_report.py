@@ -78,7 +78,7 @@ def _run_doc(res: Any, summary: Mapping[str, Any], per_chunk: bool) -> dict[str,
         "options": dict(res.spec.options), "save_outputs": res.spec.save_outputs,
         "resumed_chunks": res.resumed_chunks, "notes": list(res.notes),
         "summary": {k: summary[k] for k in ("n_chunks", "n_passed", "first_failing_chunk", "mean_inference_ms",
-                                             "wall_s")},
+                                             "wall_s", "timings_ms_per_chunk")},
         "verdicts": verdicts,
         "failures_by_rule": [
             {"backend": res.spec.backend, "mode": res.spec.mode, "rule": v["rule"], "kind": v["kind"],

@@ -8,7 +8,10 @@ A closed loop whose caches do nothing "passes" while testing nothing: the seed r
   for an earlier chunk's and measures how far the outputs move, and tries other feedback wirings when the loop breaks
   on its first fed-back chunk;
 - `verdict.state_verdicts` turns the records into the run's ``state_carried``, ``state_trajectory`` and
-  ``state_feedback`` verdicts, in words, and marks ``no_growth`` "not meaningful" when no state is carried.
+  ``state_feedback`` verdicts, in words, and marks ``no_growth`` "not meaningful" when no state is carried;
+- `report.state_report` / `report.state_markdown` render the trajectory and the probe's numbers for the JSON and
+  Markdown reports; `loop.inspect_state` runs a closed loop with these hooks without recording a run
+  (``inspector diagnose state``).
 
 Use `default_hooks` as `inspector.batch.run_batch`'s ``hook_factory`` (closed-loop runs get a `StateProbeHook`), or
 pass `state_hooks()` to `inspector.engine.ParityEngine(..., hooks=...)`.

@@ -41,7 +41,8 @@ def candidate_sources(contract: Contract, reference_state: Mapping[str, np.ndarr
     return out
 
 
-def wirings(contract: Contract, candidates: Mapping[str, Sequence[str]], limit: int = MAX_WIRINGS) -> list[dict[str, str]]:
+def wirings(contract: Contract, candidates: Mapping[str, Sequence[str]],
+            limit: int = MAX_WIRINGS) -> list[dict[str, str]]:
     """Alternative wirings (target → source), the contract's own excluded, each source used at most once when that
     is possible; at most `limit`."""
     own = {f.target: f.source for f in contract.feedback}

@@ -39,7 +39,8 @@ class StateInspection:
     def render(self) -> str:
         """The verdicts as text lines, the state verdict first."""
         a = self.assessment
-        lines = [f"stream {self.stream!r}, chunks {self.chunks[0]}..{self.chunks[-1]} ({len(self.chunks)}), closed loop",
+        span = f"chunks {self.chunks[0]}..{self.chunks[-1]} ({len(self.chunks)})"
+        lines = [f"stream {self.stream!r}, {span}, closed loop",
                  f"state: {a.status.upper()}: {a.summary}"]
         for v in self.verdicts[1:]:
             lines.append(f"{v.rule}: {v.status.upper()}: {v.message}")

@@ -160,7 +160,7 @@ class StateProbeHook(TrajectoryHook):
         if run.spec.mode != "closed-loop":
             return []
         return state_verdicts(records, run.contract, backend=run.spec.backend,
-                              precision=run.backend_info.precision, baseline=run.spec.baseline)
+                              precision=run.backend_info.precision)
 
     # --- the probe ---------------------------------------------------------------------------------------------
     def _keep_donor(self, event: ChunkEvent) -> None:

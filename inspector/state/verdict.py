@@ -180,6 +180,12 @@ def assess_state(records: Sequence[Mapping[str, Any]], contract: Contract) -> St
     conv = sens.get(names.time_in)
     ln = sens.get(names.len_in)
     att_dead = att is not None and att.status in ("inert", "unprobed")
+    if never and att is not None and att.status == "used":
+        # The length lies, the cache does not: state flows through the cache content (the trajectory rule fails).
+        findings.append(f"{names.len_out} stayed 0 for {len(outs)} chunks, yet {names.channel_in} is used "
+                        f"({_changing(att)} moves {names.frames} by up to {_num(att.max_abs)}): the model reads its "
+                        "whole cache whatever the length says, padding included")
+        never = False
     if never or att_dead:
         reasons.append(_never_carried(names, outs, ins, never, att, conv, ln, hidden))
     elif not_fed:
@@ -200,7 +206,7 @@ def assess_state(records: Sequence[Mapping[str, Any]], contract: Contract) -> St
                         "model ignores the cache length (it attends to every cache position, padding included)")
     if hidden is not None and not never and not att_dead:
         findings.append(_hidden_sentence(names, hidden))
-    if zero_rule:
+    if zero_rule and not (never or att_dead):
         findings.append(f"the contract's rule {zero_rule}")
 
     common = dict(findings=tuple(findings), trajectory=traj, trajectory_text=t_text, trajectory_problems=t_problems,
@@ -219,14 +225,13 @@ def assess_state(records: Sequence[Mapping[str, Any]], contract: Contract) -> St
 
 
 def state_verdicts(records: Sequence[Mapping[str, Any]], contract: Contract, *, backend: str = "",
-                   precision: str = "fp32", baseline: str | None = None) -> list[Verdict]:
+                   precision: str = "fp32") -> list[Verdict]:
     """The state verdicts of one closed-loop run (see the module docstring).
 
     Args:
         records: The run's chunk records.
         contract: The contract.
         backend, precision: For re-judging ``no_growth`` at the right thresholds.
-        baseline: The baseline backend, if the run compared against one.
     """
     a = assess_state(records, contract)
     rule = next((acc.id for acc in contract.acceptance if acc.kind == "state_carried"
@@ -519,7 +524,8 @@ def _no_growth_not_meaningful(records: Sequence[Mapping[str, Any]], contract: Co
                "the absence of growth proves nothing")
         status = "skip" if v.status in ("pass", "skip") else v.status
         out.append(dataclasses.replace(v, status=status, message=f"{why}. Measured: {v.message}",
-                                       details={**dict(v.details), "not_meaningful": True, "measured_status": v.status}))
+                                       details={**dict(v.details), "not_meaningful": True,
+                                                "measured_status": v.status}))
     return out
 
 

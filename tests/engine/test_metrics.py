@@ -104,3 +104,28 @@ def test_p99_and_cosine_exact_on_a_parakeet_sized_cache():
     a, b = out.astype(np.float64).ravel(), ref.astype(np.float64).ravel()
     cos = a @ b / np.linalg.norm(a) / np.linalg.norm(b)
     assert 1 - m.cosine == pytest.approx(1 - cos, rel=1e-3)
+
+
+def test_block_parallel_figures_equal_the_serial_ones(monkeypatch):
+    """Large tensors are compared in blocks on a thread pool (machines with >= 4 cores); same figures."""
+    import inspector.metrics as metrics
+
+    rng = np.random.default_rng(3)
+    ref = rng.standard_normal((1, 4, 256, 1100)).astype(np.float32)
+    out = ref + (rng.standard_normal(ref.shape) * 1e-4).astype(np.float32)
+    out[0, 3, 17, 5] += 0.25
+    results = {}
+    for threads in ("0", "3"):
+        monkeypatch.setenv("INSPECTOR_METRIC_THREADS", threads)
+        assert (metrics._block_pool() is not None) == (threads == "3")
+        results[threads] = compare_tensor("cache", out, ref, atol=3e-4, rtol=0.01)
+    s, p = results["0"], results["3"]
+    assert (p.max_abs, p.worst_index, p.p99_abs, p.n_fail) == (s.max_abs, s.worst_index, s.p99_abs, s.n_fail)
+    assert p.max_rel == s.max_rel and p.passed == s.passed is False
+    assert p.mean_abs == pytest.approx(s.mean_abs, rel=1e-5) and p.rel_l2 == pytest.approx(s.rel_l2, rel=1e-5)
+    assert p.cosine == pytest.approx(s.cosine, abs=1e-9)
+    bad = out.copy()
+    bad[0, 0, 0, 0] = np.inf  # a non-finite block sends it down the exact serial path
+    monkeypatch.setenv("INSPECTOR_METRIC_THREADS", "3")
+    m = compare_tensor("cache", bad, ref, atol=3e-4)
+    assert m.nonfinite_out == 1 and m.worst_index == (0, 3, 17, 5)

@@ -1,6 +1,7 @@
 """Fixtures for the state tests: private stores of the demo reference and of the planted faults' references.
 
-Runs are recorded in the store they run against, so every test that runs gets its own copy (`fresh_copy`).
+Runs are recorded in the store they run against, so every test that runs gets its own copy
+(`state_stores.fresh_copy`).
 The faulty references are made by NeMo's own encoder (`tiny_encoder`) over the demo stream's inputs, on the first
 `FAULT_CHUNKS` chunks (enough for three probes and the growth test, half the cost of 50).
 """
@@ -15,33 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-FAULT_CHUNKS = 24
-
-
-def build_store(jsonl: Path, dest: Path, n_chunks: int | None = None) -> Path:
-    """A store from one of our reference JSONL files (header line → store header), optionally its first chunks."""
-    from inspector.reference import decode_tensor, iter_lines
-    from store import Store
-
-    st = None
-    for line in iter_lines(jsonl):
-        if "format" in line and "inputs" not in line:
-            st = Store.create(dest, attrs={"header": line})
-            continue
-        if st is None:
-            st = Store.create(dest)
-        index = int(line["chunk_index"])
-        if n_chunks is not None and index >= n_chunks:
-            continue
-        st.write_chunk(line.get("stream", "default"), index, {k: decode_tensor(v) for k, v in line["inputs"].items()},
-                       {k: decode_tensor(v) for k, v in line["outputs"].items()}, line.get("meta"))
-    return dest
-
-
-def fresh_copy(src: Path, tmp_path: Path, name: str = "store.zarr") -> Path:
-    dest = tmp_path / name
-    shutil.copytree(src, dest)
-    return dest
+from state_stores import FAULT_CHUNKS, build_store  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +38,7 @@ def stream_name(base_store) -> str:
 @pytest.fixture(scope="session")
 def stuck_onnx(demo_artifacts, tmp_path_factory) -> Path:
     """Fault (a): the demo export with `cache_last_channel_len_out` forced to 0."""
-    from faults import force_output_zero
+    from state_faults import force_output_zero
 
     return force_output_zero(Path(demo_artifacts.onnx), tmp_path_factory.mktemp("state-stuck") / "stuck.onnx")
 
@@ -71,7 +46,7 @@ def stuck_onnx(demo_artifacts, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def stuck_store(base_store, stream_name, tiny_encoder, tmp_path_factory) -> Path:
     """Fault (a)'s reference: NeMo's encoder with its length output forced to 0 the same way."""
-    from faults import stuck_length_reference
+    from state_faults import stuck_length_reference
     from store import Store
 
     dest = tmp_path_factory.mktemp("state-stuck-ref") / "stuck.zarr"
@@ -82,7 +57,7 @@ def stuck_store(base_store, stream_name, tiny_encoder, tmp_path_factory) -> Path
 @pytest.fixture(scope="session")
 def padded_store(base_store, stream_name, tiny_encoder, tmp_path_factory) -> Path:
     """Fault (b): the demo stream's first chunks, the last of them padded (30 real frames of 57), NeMo's outputs."""
-    from faults import padded_last_chunk_store
+    from state_faults import padded_last_chunk_store
     from store import Store
 
     dest = tmp_path_factory.mktemp("state-padded") / "padded.zarr"

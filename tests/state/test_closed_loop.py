@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FAULT_CHUNKS, fresh_copy
 from contracts.load import load_contract
 from inspector.state import default_hooks
+from state_stores import FAULT_CHUNKS, fresh_copy
 
 
 def _run(store: Path, model: Path, contract, tmp_path: Path, chunks: str | None = None, **kw):
@@ -121,7 +121,7 @@ def test_stuck_length_fails_state_carried_though_every_chunk_matches(stuck_store
 def test_stuck_length_under_the_seed_rules_is_no_longer_a_vacuous_pass(stuck_store, stuck_onnx, tmp_path):
     """Under the seed team's own rule (cache_last_channel_len_out == 0) every invariant and every tolerance rule
     passes: the run fails on state_carried alone, and says what that rule means."""
-    from faults import seed_style_contract
+    from state_faults import seed_style_contract
 
     res = _run(fresh_copy(stuck_store, tmp_path), stuck_onnx, seed_style_contract(load_contract("demo_streaming")),
                tmp_path)
@@ -154,7 +154,7 @@ def test_sorted_state_names_swap_is_named_as_the_likely_cause(base_store, demo_a
     """Fault (c): a harness that pairs state outputs and inputs by sorted name swaps cache_last_channel and
     cache_last_channel_len; ORT then rejects chunk 1. The report names the swap, and the wiring that restores
     parity."""
-    from faults import sorted_state_feedback
+    from state_faults import sorted_state_feedback
 
     contract = sorted_state_feedback(load_contract("demo_streaming"))
     res = _run(fresh_copy(base_store, tmp_path), demo_artifacts.onnx, contract, tmp_path, chunks=f"0:{FAULT_CHUNKS}")
@@ -216,7 +216,7 @@ def test_diagnose_state_command_judges_without_recording(stuck_store, stuck_onnx
 def test_a_cache_fed_but_unused_is_inert_though_its_length_grows(base_store, demo_artifacts, tmp_path):
     """An export that takes cache_last_channel but never reads it: the length trajectory looks healthy, only the
     probe can tell, and it says the attention cache is inert while cache_last_time alone moves the output."""
-    from faults import disconnect_input
+    from state_faults import disconnect_input
 
     model = disconnect_input(Path(demo_artifacts.onnx), tmp_path / "deaf.onnx", "cache_last_channel")
     res = _run(fresh_copy(base_store, tmp_path), model, "demo_streaming", tmp_path, chunks="0:12")

@@ -83,3 +83,37 @@ def test_growing_lengths_without_a_probe_are_not_judged_carried():
 def test_nothing_recorded_is_not_judged():
     a = assess_state([{"chunk": 0, "status": "ok", "tensors": {}}], load_contract("demo_streaming"))
     assert a.status == "skip" and a.carried is None
+
+
+def _probe(chunk: int, moved: dict[str, float]) -> dict:
+    inputs = {name: {"role": "", "probed": True, "moved": amount > 1e-4, "max_abs": amount, "cosine": 0.9,
+                     "variant": "zeros",
+                     "variants": [{"label": "zeros", "kind": "zeros", "input_change_rms": 1.0,
+                                   "frames": {"max_abs": amount, "cosine": 0.9}, "outputs": {}, "error": ""}]}
+              for name, amount in moved.items()}
+    return {"chunk": chunk, "donor": chunk // 2, "threshold": 1e-4, "atol": 1e-4, "noise_floor": 0.0,
+            "frames_output": "encoder_output", "calls": len(moved), "inputs": inputs}
+
+
+def test_a_length_stuck_at_zero_over_a_used_cache_blames_the_length_not_the_state():
+    """If zeroing the attention cache moves the output although its length stays 0, state does flow (through the
+    cache content): state_carried passes and says so; the trajectory rule is what fails."""
+    c = load_contract("demo_streaming")
+    recs = [{"chunk": i, "status": "ok", "extra": {"state": {"cache_len_in": 0, "cache_len_out": 0}}}
+            for i in range(10)]
+    recs[5]["extra"]["state"]["probe"] = _probe(5, {"cache_last_channel": 1.2, "cache_last_time": 0.1})
+    by_rule = {v.rule: v for v in state_verdicts(recs, c)}
+    assert by_rule["state_carried"].status == "pass"
+    assert any("yet cache_last_channel is used" in f for f in by_rule["state_carried"].details["findings"])
+    assert by_rule["state_trajectory"].status == "fail"
+
+
+def test_an_inert_conv_cache_fails_state_carried():
+    c = load_contract("demo_streaming")
+    recs = [{"chunk": i, "status": "ok", "extra": {"state": {"cache_len_in": 3 * i, "cache_len_out": 3 * i + 1}}}
+            for i in range(10)]
+    recs[5]["extra"]["state"]["probe"] = _probe(5, {"cache_last_channel": 1.2, "cache_last_time": 0.0})
+    v = next(v for v in state_verdicts(recs, c) if v.rule == "state_carried")
+    assert v.status == "fail"
+    assert v.message.startswith("cache_last_time inert: zeroing cache_last_time moves encoder_output by at most 0.0 "
+                                "(threshold 0.0001) at chunk(s) 5: it is fed back but not used")

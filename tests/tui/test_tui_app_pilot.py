@@ -255,3 +255,35 @@ async def test_heatmap_skips_only_the_truecolor_filter(make_inspector, settle) -
         filters = app.main.heatmap.get_line_filters()
         assert not any(isinstance(f, ANSIToTruecolor) for f in filters)
         assert len(filters) == len([f for f in app.get_line_filters() if not isinstance(f, ANSIToTruecolor)])
+
+
+async def test_runs_written_while_open_appear(synthetic_store, tmp_path, settle, shown) -> None:
+    """A batch run recorded into the store while the inspector is open shows up on reload (and by polling)."""
+    import shutil
+
+    from inspector.engine import ParityEngine, RunSpec
+    from inspector.tui.app import make_app
+    from inspector.tui.synthetic import Fault, PlantedBackend, Shapes, _key, reference_chunks
+    from store import Store
+
+    copy = tmp_path / "synthetic.zarr"
+    shutil.copytree(synthetic_store.path, copy)
+    app = make_app(copy, poll_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert len(app.main.chunk_list.runs) == 2
+        by_audio = {_key(inputs["audio_signal"]): (i, outputs)
+                    for i, inputs, outputs in reference_chunks(Shapes(), 12, seed=0)}
+        backend = PlantedBackend(None, synthetic_store.contract,
+                                 {"by_audio": by_audio, "faults": (Fault(1, "encoder_output", (0, 0, 0), 1.0),),
+                                  "noise": 0.0})
+        backend.name = "planted-late"
+        with backend:
+            ParityEngine(Store.open(copy, mode="a"), synthetic_store.contract).run(
+                RunSpec("planted-late", "functional", "utt-0001", tuple(range(12)), save_outputs=True), backend)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        screen = app.main
+        assert [r.backend for r in screen.chunk_list.runs] == ["planted-clean", "planted-faults", "planted-late"]
+        assert screen.chunk_list.status(1, screen.chunk_list.runs[2].run_id) == "fail"
+        assert "3 planted-late functional" in shown(app)

@@ -5,8 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 
+def _pending_panels(app: Any) -> bool:
+    try:
+        return bool(app.main.pending_updates)
+    except LookupError:
+        return False
+
+
 async def settle_app(pilot: Any, rounds: int = 200) -> None:
-    """Wait until no worker is pending or running and the message queues are drained."""
+    """Wait until no worker is pending or running, no debounced panel update is due, and the queues are drained."""
     from textual.worker import WorkerCancelled, WorkerState
 
     app = pilot.app
@@ -15,8 +22,11 @@ async def settle_app(pilot: Any, rounds: int = 200) -> None:
         await pilot.pause()
         busy = [w for w in app.workers if w.state in active]
         if not busy:
+            if _pending_panels(app):
+                await pilot.pause(0.05)  # debounced panel updates (plot marker, contract panel)
+                continue
             await pilot.pause()
-            if not any(w.state in active for w in app.workers):
+            if not any(w.state in active for w in app.workers) and not _pending_panels(app):
                 return
             continue
         try:

@@ -37,8 +37,9 @@ from inspector.tui.widgets.legend import ColourLegend
 from inspector.tui.widgets.plots import ErrorPlot
 from inspector.tui.widgets.tensor_bar import TensorBar
 
-PLOT_DEBOUNCE_S = 0.15
-"""The plot's chunk marker moves this long after the last step (plotext redraws the whole plot)."""
+PANEL_DEBOUNCE_S = 0.1
+"""The plot's chunk marker and the contract panel follow a step this long after it (only the last of quick steps
+is drawn: plotext redraws the whole plot, and the panel re-lays out)."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class MainScreen(Screen[None]):
         self._rows_generation = 0
         self._loaded_key: tuple | None = None
         self._requested_key: tuple | None = None
-        self._plot_timer: Timer | None = None
+        self._debounce: dict[str, Timer] = {}
         self._atol: float | None = None
         self._pending_chunk: int | None = start.chunk
 
@@ -334,8 +335,9 @@ class MainScreen(Screen[None]):
             if rec.error:
                 chunk_title += f" · {rec.error}"
         note = "" if self.run_id else "No run selected: press r to choose one (or record one with inspector run)."
-        self.query_one(ContractStatus).show(chunk_title, message.chunk_rules, run_title, message.run_rules,
-                                            message.meta, note)
+        contract = self.query_one(ContractStatus)
+        self._later("contract", PANEL_DEBOUNCE_S, lambda: contract.show(
+            chunk_title, message.chunk_rules, run_title, message.run_rules, message.meta, note))
 
     @on(LoadFailed)
     def _load_failed(self, message: LoadFailed) -> None:
@@ -393,21 +395,42 @@ class MainScreen(Screen[None]):
             self._image_changed(Heatmap.ImageChanged(self.heatmap, self.heatmap.image))
 
     def _schedule_plot_marker(self) -> None:
-        if self._plot_timer is not None:
-            self._plot_timer.stop()
-        self._plot_timer = self.set_timer(PLOT_DEBOUNCE_S, lambda: self.plot.mark_chunk(self.chunk))
+        self._later("plot", PANEL_DEBOUNCE_S, lambda: self.plot.mark_chunk(self.chunk))
+
+    def _later(self, name: str, delay: float, callback: Callable[[], Any]) -> None:
+        """Run `callback` after `delay` unless asked again before (the last request wins).
+
+        The plot and the contract panel follow the heatmap this way: while a key is held they are not redrawn on
+        every step, and the heatmap of the new chunk is painted first.
+        """
+        timer = self._debounce.pop(name, None)
+        if timer is not None:
+            timer.stop()
+
+        def fire() -> None:
+            self._debounce.pop(name, None)
+            callback()
+
+        self._debounce[name] = self.set_timer(delay, fire, name=f"later-{name}")
+
+    @property
+    def pending_updates(self) -> tuple[str, ...]:
+        """Panels waiting for their debounced update (tests and benchmarks wait for none)."""
+        return tuple(self._debounce)
 
     # ---- store polling ------------------------------------------------------------------------------------------
     def _poll(self) -> None:
         self._poll_worker()
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
-    def _poll_worker(self) -> None:
+    def _poll_worker(self, force: bool = False) -> None:
         try:
             changed = self.data.refresh()
-        except Exception:  # noqa: BLE001 — a store being written may be briefly unreadable; try again later
+        except Exception as exc:  # noqa: BLE001 — a store being written may be briefly unreadable
+            if force:
+                self.post_message(LoadFailed("the store's runs", str(exc)))
             return
-        if changed:
+        if changed or force:
             self.post_message(StoreChanged())
 
     @on(StoreChanged)
@@ -417,9 +440,7 @@ class MainScreen(Screen[None]):
         self._update_titles()
 
     def action_reload(self) -> None:
-        self._poll_worker()
-        self._load_rows()
-        self._load_series()
+        self._poll_worker(force=True)
 
     # ---- actions ------------------------------------------------------------------------------------------------
     def _anchor(self) -> int | None:

@@ -122,7 +122,8 @@ class ChunkList(Vertical):
             nearest = current if current in self.listed else self.neighbour(current, 1)
             assert nearest is not None
             table.move_cursor(row=self.listed.index(nearest), animate=False, scroll=True)
-        title = Text(f"chunks {len(self.listed)}/{len(self.indices)}", style="bold")
+        title = Text()
+        title.append(f"chunks {len(self.listed)}/{len(self.indices)}", style="bold")
         if self.failing_only:
             title.append(" · failing only", style="bold red")
         self.query_one("#chunk-title", Static).update(title)

@@ -1,9 +1,13 @@
-"""What lies under the heatmap cursor, and the line above the heatmap that says what is drawn."""
+"""What lies under the heatmap cursor, and the line above the heatmap that says what is drawn.
+
+Both have a fixed height and change on every step or cursor move, so they are plain widgets that `render()` a
+prepared `Text` and `refresh()` without a layout pass (`Static.update` would re-lay out the whole screen each time).
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.widget import Widget
 
 from inspector.tui.imaging import HeatImage
 from inspector.tui.records import fmt
@@ -26,7 +30,27 @@ def _values(values: ElementValues) -> Text:
     return text
 
 
-class CursorInfo(Static):
+class _TextLine(Widget):
+    """A fixed-height widget showing one prepared `Text`."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._text = Text()
+
+    def set_text(self, text: Text) -> None:
+        if text != self._text:
+            self._text = text
+            self.refresh()
+
+    @property
+    def text(self) -> Text:
+        return self._text
+
+    def render(self) -> Text:
+        return self._text
+
+
+class CursorInfo(_TextLine):
     """Three lines: the cell's range in the original tensor; its worst element's values; the tensor's worst."""
 
     DEFAULT_CSS = """
@@ -38,17 +62,17 @@ class CursorInfo(Static):
 
     def show(self, report: CursorReport | None) -> None:
         if report is None:
-            self.update(Text("no tensor", style="dim"))
+            self.set_text(Text("no tensor", style="dim"))
             return
-        line1 = Text("cursor  ", style="dim")
+        line1 = Text.assemble(("cursor  ", "dim"))
         line1.append(report.where)
         rows, cols = report.cell_shape
         if rows * cols > 1:
             line1.append(f"  ({rows}×{cols} pooled: its worst shown)", style="dim")
-        line2 = Text("value   ", style="dim")
+        line2 = Text.assemble(("value   ", "dim"))
         if report.element is not None:
             line2.append_text(_values(report.element))
-        line3 = Text("worst   ", style="dim")
+        line3 = Text.assemble(("worst   ", "dim"))
         if report.worst is not None:
             line3.append_text(_values(report.worst))
             if report.worst_where:
@@ -60,10 +84,10 @@ class CursorInfo(Static):
                          style="dim")
         text = Text("\n", no_wrap=True, overflow="ellipsis").join([line1, line2, line3])
         text.no_wrap, text.overflow = True, "ellipsis"  # one line each: the third must never be pushed out
-        self.update(text)
+        self.set_text(text)
 
 
-class TensorHeader(Static):
+class TensorHeader(_TextLine):
     """``encoder_output [1, 64, 3] · |error| · layer 3/24 · 120×80 px`` and the reason when a view is missing."""
 
     DEFAULT_CSS = """
@@ -75,7 +99,7 @@ class TensorHeader(Static):
 
     def show(self, pair: TensorPair | None, image: HeatImage | None) -> None:
         if pair is None:
-            self.update(Text("loading…", style="dim"))
+            self.set_text(Text("loading…", style="dim"))
             return
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(pair.name, style="bold")
@@ -95,4 +119,4 @@ class TensorHeader(Static):
                 text.append(" (guessed)", style="dim italic")
         if pair.note:
             text.append(f" · {pair.note}", style="italic yellow")
-        self.update(text)
+        self.set_text(text)

@@ -55,7 +55,7 @@ class DiagnosticsPanel(Vertical):
         self.remove_class("-running")
         self.query_one("#diag-title", Static).update(Text(f"diagnostics · {title}", style="bold underline"))
         style = {True: "green", False: "bold red", None: "yellow"}[ok]
-        text = Text(verdict, style=style)
+        text = Text.assemble((verdict, style))
         if body:
             text.append("\n")
             text.append(body)

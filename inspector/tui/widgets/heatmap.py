@@ -368,7 +368,7 @@ class Heatmap(Widget, can_focus=True):
         worst = pair.worst()
         worst_values = pair.values_at(worst) if worst is not None else None
         worst_where = ""
-        if worst is not None:
+        if worst is not None and pair.axes.locate(worst)[:2] != (layer, batch):
             w_layer, w_batch, _, _ = pair.axes.locate(worst)
             bits = []
             if pair.axes.layer_axis is not None:

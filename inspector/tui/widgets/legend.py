@@ -60,7 +60,7 @@ class ColourLegend(Widget):
         )
         title = f"{self.title} "
         bar_width = max(width - len(title) - keys.cell_len - 2, 10)
-        bar = Text(title, style="bold")
+        bar = Text.assemble((title, "bold"))
         tol_cell = None
         if self.tolerance is not None and scale.lo <= self.tolerance <= scale.hi:
             tol_cell = int(round(scale.position(self.tolerance) * (bar_width - 1)))
@@ -83,7 +83,7 @@ class ColourLegend(Widget):
                 continue
             ticks[start:start + len(label)] = list(label)
             last_end = start + len(label) - 1
-        line2 = Text("".join(ticks).rstrip(), style="dim")
+        line2 = Text.assemble(("".join(ticks).rstrip(), "dim"))
         if tol_cell is not None:
             line2.append(f"   ┃ atol {fmt(self.tolerance)}")
         return Text("\n").join([bar, line2])
