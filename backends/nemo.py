@@ -576,7 +576,8 @@ class NemoBackend(Backend):
             if not torch.cuda.is_available():
                 build = "a CPU-only build" if "+cpu" in torch.__version__ else f"torch {torch.__version__}"
                 return Availability(False, f"torch cannot see a CUDA GPU ({build})",
-                                    "on a machine with an NVIDIA GPU: pip install torch==2.13.0 (the CUDA wheel)")
+                                    "on a machine with an NVIDIA GPU: pip install torch==2.13.0 from PyPI (its Linux "
+                                    "wheel is the CUDA build; the +cpu wheel is not)")
         return Availability(True)
 
     def _activate_impl(self) -> None:

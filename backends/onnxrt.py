@@ -6,6 +6,8 @@ Options (``--backend-opt KEY=VALUE``; values arrive as strings and are parsed):
 - ``intra_op_threads`` / ``inter_op_threads``: thread pools (0 = ONNX Runtime's default).
 - ``deterministic``: ``1`` (default) sets ``SessionOptions.use_deterministic_compute``.
 - ``graph_optimization``: ``all`` (default), ``extended``, ``basic`` or ``disabled``.
+- ``allow_spinning``: ``0`` stops ONNX Runtime's idle pool threads from spin-waiting (they otherwise occupy every
+  core, slowing the engine's reader and writer threads); default: ONNX Runtime's (spinning on).
 - ``io_binding``: closed loop through IO binding, caches kept as device OrtValues between chunks (default 1 on
   CUDA, 0 on CPU; ``io_binding=0`` on CUDA gives host round-trips, for comparison).
 - ``device_id`` and every other key: a CUDA execution provider option, passed through as is (``use_tf32=0``,
@@ -28,7 +30,7 @@ from backends.base import Availability, Backend, BackendError, BackendInfo, Back
 from contracts.feedback import pad_to
 
 _OWN_OPTIONS = {"provider", "intra_op_threads", "inter_op_threads", "deterministic", "graph_optimization",
-                "io_binding"}
+                "io_binding", "allow_spinning"}
 _CUDA_INSTALL = ("pip install 'parity-inspector[cuda]' (onnxruntime-gpu; uninstall the CPU-only onnxruntime first), "
                  "on a machine with an NVIDIA GPU, its driver, CUDA and cuDNN")
 
@@ -124,6 +126,11 @@ class OrtBackend(Backend):
         so.intra_op_num_threads = int(self.options.get("intra_op_threads", 0))
         so.inter_op_num_threads = int(self.options.get("inter_op_threads", 0))
         so.log_severity_level = 3  # ORT's Memcpy-node warnings would drown the progress log
+        if "allow_spinning" in self.options:
+            # ORT's idle pool threads spin by default, taking every core from the engine's reader/writer threads
+            spin = "1" if _flag(self.options["allow_spinning"]) else "0"
+            so.add_session_config_entry("session.intra_op.allow_spinning", spin)
+            so.add_session_config_entry("session.inter_op.allow_spinning", spin)
         levels = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
                   "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
                   "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,

@@ -98,6 +98,8 @@ def main() -> None:
     ap.add_argument("--gpu-backends", default="ort-cuda,torch-cuda")
     ap.add_argument("--work", default="/tmp/gpu-engine")
     ap.add_argument("--only-overhead", action="store_true", help="after the reference and export, only the benches")
+    ap.add_argument("--overhead-opt", action="append", default=[], help="extra --backend-opt for the benches")
+    ap.add_argument("--benches", default="overhead_ort_cpu,overhead_ort_cuda_tf32off,overhead_ort_cuda_default")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -197,9 +199,12 @@ def main() -> None:
                                 ("overhead_ort_cuda_tf32off", ort_gpu,
                                  (["--backend-opt", "use_tf32=0"] if ort_gpu == "ort-cuda" else []) + ["--closed-loop"]),
                                 ("overhead_ort_cuda_default", ort_gpu, ["--closed-loop"])]:
+        if tag not in args.benches.split(","):
+            continue
         stage(out, tag)(overhead)(["--store", str(fresh_big()), "--model", str(big_onnx), "--contract", contract,
                                    "--backend", backend, "--chunks", f"0:{args.chunks}", "--rounds", "2",
-                                   "--json", str(out / f"{tag}.json"), *extra])
+                                   "--json", str(out / f"{tag}.json"), *extra,
+                                   *[x for o in args.overhead_opt for x in ("--backend-opt", o)]])
 
 
 if __name__ == "__main__":

@@ -150,6 +150,10 @@ def bench_preset(name: str, n_chunks: int, workdir: Path, threads: int) -> dict:
     return row
 
 
+def _size(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
 def _load(r: dict) -> str:
     if "loadavg_start" not in r:
         return "not recorded"
@@ -157,14 +161,16 @@ def _load(r: dict) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    out = ["| preset | params | build | RSS (model / peak) | torch step | ORT step | export | export size | "
-           "JSONL line (ours / seed) | cache len | load avg |",
+    out = ["| preset | params | build (+ NeMo import) | RSS: model / peak with ORT | torch step | ORT step | export | "
+           "export size | JSONL line (ours / seed) | cache len | load avg |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        files = " + ".join(".onnx" if f.endswith(".onnx") else ".data" for f in r["export_files"])
         out.append(
-            f"| {r['preset']} | {r['params'] / 1e6:.1f} M | {r['build_s']:.1f} s | {r['rss_model_gb']:.2f} GB | "
+            f"| {r['preset']} | {r['params'] / 1e6:.1f} M | {r['build_s']:.1f} s (+{r.get('import_s', 0):.1f} s) | "
+            f"{r['rss_model_gb']:.2f} / {r['peak_rss_gb']:.1f} GB | "
             f"{r['torch_step_s'] * 1e3:.0f} ms | {r['ort_step_s'] * 1e3:.0f} ms | {r['export_s']:.1f} s | "
-            f"{r['export_bytes'] / 1e6:.1f} MB ({' + '.join(r['export_files'])}) | "
+            f"{_size(r['export_bytes'])} ({files}) | "
             f"{r['jsonl_line_bytes_ours'] / 1e6:.2f} / {r['jsonl_line_bytes_seed'] / 1e6:.2f} MB | "
             f"{', '.join(map(str, r['cache_len_sequence']))} | {_load(r)} |")
     out += ["", "ORT CPU vs NeMo reference, max-abs over all chunks (functional / closed loop):", "",

@@ -1,7 +1,7 @@
 """How long the inspector takes to step to the next chunk and redraw a parakeet-size cache heatmap.
 
 Builds synthetic stores with the real store and engine (`inspector.tui.synthetic`; one functional run with saved
-outputs) for the caches of issue 6 (24 × 70 × 1024) and of our parakeet preset (24 × 256 × 1024), opens the app
+outputs; attention caches full from the first chunk, so nothing compresses away) for the caches of issue 6 (24 × 70 × 1024) and of our parakeet preset (24 × 256 × 1024), opens the app
 headless with a Pilot on ``cache_last_channel_out`` and presses ``j``/``k``; a step is timed from the key press until
 the heatmap has painted the new chunk's image (`Heatmap.painted_key`); the key goes in as a terminal driver sends it. Every worker is allowed to finish between
 steps, as it would while a user looks at the screen.
@@ -36,13 +36,13 @@ CONFIGS = {"24x70x1024": 70, "24x256x1024": 256}
 def build(out: Path, cache: int, chunks: int) -> Path:
     from inspector.tui.synthetic import RunPlan, Shapes, build_synthetic_store
 
-    path = out / f"tui-step-{cache}x{chunks}.zarr"
+    path = out / f"tui-step-{cache}x{chunks}-full.zarr"
     if (path / "zarr.json").exists() and (path / "runs").exists():
         return path
     t0 = time.perf_counter()
     build_synthetic_store(path, chunks=chunks, shapes=Shapes(layers=24, cache=cache, d_model=1024),
                           runs=(RunPlan("planted", "functional", noise=1e-6, save_outputs=True),),
-                          contract="parakeet-tdt-0.6b-v3")
+                          contract="parakeet-tdt-0.6b-v3", prefill=True)
     print(f"built {path.name}: {chunks} chunks in {time.perf_counter() - t0:.1f} s", flush=True)
     return path
 
@@ -79,6 +79,9 @@ async def measure(store: Path, mode: str, steps: int, size: tuple[int, int]) -> 
         heatmap = screen.heatmap
         indices = screen.chunk_list.listed
         assert heatmap.pair is not None and heatmap.pair.has_backend, "the run has no saved outputs"
+        if mode == "prefetched":
+            print(f"  heatmap {heatmap.size.width}x{heatmap.size.height} cells "
+                  f"({heatmap.size.width}x{2 * heatmap.size.height} pixels)", flush=True)
         position, direction = 0, 1
         for _ in range(steps):
             if not 0 <= position + direction < len(indices):

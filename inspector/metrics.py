@@ -259,7 +259,7 @@ _POOL_LOCK = threading.Lock()
 
 
 def metric_threads() -> int:
-    """Threads for block-parallel comparisons: ``$INSPECTOR_METRIC_THREADS``, else half the cores (at most 8) on
+    """Threads for block-parallel comparisons: ``$INSPECTOR_METRIC_THREADS``, else half the cores (at most 4) on
     machines with at least 4 cores, else 0 (serial: on 2 cores the threads would only compete with inference)."""
     import os
 
@@ -267,7 +267,7 @@ def metric_threads() -> int:
     if env:
         return max(0, int(env))
     cores = os.cpu_count() or 1
-    return min(8, cores // 2) if cores >= 4 else 0
+    return min(4, cores // 2) if cores >= 4 else 0
 
 
 def _block_pool() -> Any:

@@ -1,14 +1,23 @@
 """The store's public API, as the other packages use it. `store.zarr_store` and `store.runs` implement it.
 
 Layout (Zarr v3, one directory):
-    zarr.json                       root attrs: format "parity-store", version, source {path, size, sha256/fingerprint},
-                                    header (the JSONL's optional first line), contract (name), skipped [...]
-    streams/<stream>/<chunk:06d>/   one group per streaming chunk; attrs: meta (the line's "meta"/"metadata"), line
+    zarr.json                       root attrs: format "parity-store", version, codec, source {path, size,
+                                    fingerprint}, source_format ("parity" | "seed"), header (the JSONL's optional
+                                    first line), header_line, contract (name), conversion {status, lines, chunks …},
+                                    skipped [...] (lines left out by --skip-invalid), warnings [...] (gaps …)
+    streams/<stream>/<chunk:06d>/   one group per streaming chunk; attrs: meta (the line's "meta"/"metadata"),
+                                    inputs / outputs (names in the file's order), line {number, offset, size,
+                                    sample}, stream, chunk_index, format, dtypes
         inputs/<ref_name>           one Zarr array per tensor, in its true shape, a single Zarr chunk, compressed
         outputs/<ref_name>
     runs/<run_id>/                  one group per run; attrs: RunRecord (backend info, mode, options, env, status …)
         chunks/<stream>/<chunk:06d>.json    per-chunk metrics, written atomically (the commit mark of that chunk)
         outputs/<stream>/<chunk:06d>/<ref_name>   backend outputs (only with save_outputs), written before the json
+    tmp/*.partial                   work in progress of a writer; deleted on resume, never read
+
+Stream directory names are the stream names percent-encoded (any string works). A chunk directory appears in one
+atomic rename once all its arrays are written, so whatever is visible is complete. JSON written by the store keeps
+NaN/±inf as the strings "NaN"/"Infinity"/"-Infinity" and reads them back as floats (`store.jsonsafe`).
 
 Names are reference names; tensors are in the reference file's layout (the engine maps layouts via the contract).
 """

@@ -95,8 +95,15 @@ def _rules(contract: Any) -> tuple[ContractRules | None, str]:
     return ContractRules.from_contract(contract), getattr(contract, "name", "")
 
 
-def _open_store(out: Path, source_id: dict[str, Any], overwrite: bool, codec: str, contract_name: str) -> Any:
-    """The store to convert into: fresh, or the existing one when it was made from the same file."""
+def _open_store(out: Path, source: Path, source_id: dict[str, Any], overwrite: bool, codec: str,
+                contract_name: str) -> Any:
+    """The store to convert into: fresh, or the existing one when it was made from the same file.
+
+    An unfinished conversion (stopped at a bad line, killed) may continue from an edited file (e.g. with the bad
+    line fixed, as the stop message suggests) when every line it already converted is still byte-for-byte where it
+    was (offset, size, sampled hash); a complete store from another file, or one whose converted lines changed, is
+    refused unless `overwrite`.
+    """
     from store.zarr_store import Store
 
     attrs = {"source": source_id, "contract": contract_name, "conversion": {"status": "running"}}
@@ -110,16 +117,35 @@ def _open_store(out: Path, source_id: dict[str, Any], overwrite: bool, codec: st
         raise StoreError(f"{out} holds a store that was not converted from a file (written by `inspector reference "
                          f"--store`?); pass --overwrite to replace it, or choose another output path.")
     if old.get("size") != source_id["size"] or old.get("fingerprint") != source_id["fingerprint"]:
-        raise StoreError(
-            f"{out} was converted from a different file ({old.get('path')}, {old.get('size')} bytes) than "
-            f"{source_id['path']} ({source_id['size']} bytes, or the same size with other content). Pass "
-            f"--overwrite to start over from the new file, or choose another output path.")
+        different = (f"{out} was converted from a different file ({old.get('path')}, {old.get('size')} bytes) than "
+                     f"{source_id['path']} ({source_id['size']} bytes, or the same size with other content)")
+        advice = "Pass --overwrite to start over from the new file, or choose another output path."
+        if (store.attrs.get("conversion") or {}).get("status") == "complete":
+            raise StoreError(f"{different}. {advice}")
+        changed = _first_changed_line(store, source)
+        if changed is not None:
+            raise StoreError(f"{different}: line {changed}, converted already, is not the same any more. {advice}")
+        store.update_attrs(source=source_id)  # only lines not converted yet changed: continue with the new file
     return store
 
 
-def _done_lines(store: Any) -> dict[int, LineSummary]:
-    """The committed chunks of a store, by the source line they came from."""
-    done: dict[int, LineSummary] = {}
+def _first_changed_line(store: Any, source: Path) -> int | None:
+    """The first already-converted line that is not byte-identical (sampled) in `source` any more, else None."""
+    from store.jsonl import LineSpan, ReferenceFile
+
+    with ReferenceFile(source) as ref:
+        for number, (_, line) in sorted(_done_lines(store).items()):
+            offset, size, sample = line.get("offset"), line.get("size"), line.get("sample")
+            if offset is None or size is None or sample is None or offset + size > ref.size:
+                return number
+            if ref.line_sample(LineSpan(number, offset, size)) != sample:
+                return number
+    return None
+
+
+def _done_lines(store: Any) -> dict[int, tuple[LineSummary, dict[str, Any]]]:
+    """The committed chunks of a store, by the source line they came from: summary and recorded line info."""
+    done: dict[int, tuple[LineSummary, dict[str, Any]]] = {}
     streams = Path(store.path) / layout.STREAMS
     if not streams.is_dir():
         return done
@@ -131,12 +157,13 @@ def _done_lines(store: Any) -> dict[int, LineSummary]:
             if index is None:
                 continue
             attrs = layout.read_group_attrs(chunk_dir)
-            line = (attrs.get("line") or {}).get("number")
+            info = attrs.get("line") or {}
+            line = info.get("number")
             if line is None:
                 continue
-            done[int(line)] = LineSummary(int(line), "chunk", attrs.get("format", ""),
-                                          attrs.get("stream", layout.stream_name(stream_dir.name)),
-                                          int(attrs.get("chunk_index", index)), attrs.get("dtypes") or {})
+            done[int(line)] = (LineSummary(int(line), "chunk", attrs.get("format", ""),
+                                           attrs.get("stream", layout.stream_name(stream_dir.name)),
+                                           int(attrs.get("chunk_index", index)), attrs.get("dtypes") or {}), info)
     return done
 
 
@@ -201,7 +228,7 @@ def convert(source: str | os.PathLike, out: str | os.PathLike, *, contract: Any 
     out = Path(out)
     rules, contract_name = _rules(contract)
     source_id = fingerprint(path)
-    store = _open_store(out, source_id, overwrite, codec, contract_name)
+    store = _open_store(out, path, source_id, overwrite, codec, contract_name)
     attrs = store.attrs
     conversion = attrs.get("conversion") or {}
     if conversion.get("status") == "complete":
@@ -271,8 +298,8 @@ class _Run:
     def committed_total(self) -> int:
         return self.chunks_before + self.committed
 
-    def feed(self, executor: Any, spans: Iterable[Any], done: dict[int, LineSummary], header_line: int | None,
-             limit: int) -> None:
+    def feed(self, executor: Any, spans: Iterable[Any], done: dict[int, tuple[LineSummary, dict[str, Any]]],
+             header_line: int | None, limit: int) -> None:
         self.source_format_known = bool(self.store.attrs.get("source_format"))
         queue: collections.deque = collections.deque()
         in_flight = 0
@@ -282,7 +309,12 @@ class _Run:
                 continue
             self.lines += 1
             if span.number in done:
-                queue.append((span, done[span.number], None))
+                summary, line = done[span.number]
+                if (line.get("offset"), line.get("size")) != (span.offset, span.size):
+                    raise StoreError(f"line {span.number} of {self.checker.path} is not where it was when it was "
+                                     f"converted (offset {line.get('offset')}, {line.get('size')} bytes; now "
+                                     f"{span.offset}, {span.size}): the file changed. Pass --overwrite to start over.")
+                queue.append((span, summary, None))
             elif span.number == header_line:
                 queue.append((span, LineSummary(span.number, "header"), None))
             else:

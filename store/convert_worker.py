@@ -78,7 +78,8 @@ def convert_line(span: LineSpan) -> LineResult:
         summary = parsed.summary()
         write_chunk_attrs(
             partial, list(parsed.infos["inputs"]), list(parsed.infos["outputs"]), parsed.meta,
-            line={"number": span.number, "offset": span.offset, "size": span.size},
+            line={"number": span.number, "offset": span.offset, "size": span.size,
+                  "sample": ref.line_sample(span)},
             extra={"stream": parsed.stream, "chunk_index": parsed.chunk_index, "format": parsed.format,
                    "dtypes": {k: dict(v) for k, v in summary.dtypes.items()}},
         )

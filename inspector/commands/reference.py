@@ -34,7 +34,8 @@ MODEL_HELP = f"A preset ({', '.join(preset_names())}) or the path of a .nemo che
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="The reference JSONL to write.")
 @click.option("--store", "store_path", type=click.Path(file_okay=False), help="Write a Zarr store instead of JSONL.")
 def reference(model_name: str, streaming_setup: str | None, seed: int, wavs: tuple[str, ...], synthetic: bool,
-              n_chunks: int, n_streams: int, fmt: str, first_chunk: str | None, device: str, output: str | None, store_path: str | None) -> None:
+              n_chunks: int, n_streams: int, fmt: str, first_chunk: str | None, device: str, output: str | None,
+              store_path: str | None) -> None:
     """Run NeMo's streaming encoder chunk by chunk and write what each chunk was given and produced."""
     from inspector.commands.export import _setup
     from inspector.errors import InspectorError

@@ -34,6 +34,8 @@ class ChunkLoaded(Message):
     run_rules: tuple[RuleRow, ...]
     meta: dict[str, Any] = field(default_factory=dict)
     request: int = 0
+    status: str = ""
+    error: str = ""
 
 
 @dataclass

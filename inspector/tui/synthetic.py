@@ -58,13 +58,19 @@ def _key(audio: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(audio).tobytes(), digest_size=8).hexdigest()
 
 
-def reference_chunks(shapes: Shapes, chunks: int, seed: int = 0):
-    """Yield (index, inputs, outputs) of a synthetic stream, in reference names and batch-first layout."""
+def reference_chunks(shapes: Shapes, chunks: int, seed: int = 0, prefill: bool = False):
+    """Yield (index, inputs, outputs) of a synthetic stream, in reference names and batch-first layout.
+
+    With `prefill` the attention cache starts full (as deep into a long stream), else empty (a stream's start).
+    """
     rng = np.random.default_rng(seed)
     s = shapes
     clc = np.zeros((1, s.layers, s.cache, s.d_model), np.float32)
     clt = np.zeros((1, s.layers, s.d_model, s.conv_ctx), np.float32)
     len_in = 0
+    if prefill:
+        clc = rng.standard_normal(clc.shape, dtype=np.float32)
+        len_in = s.cache
     for i in range(chunks):
         t = 41 if i == 0 else 57
         kept = 1 if i == 0 else s.frames
@@ -165,7 +171,8 @@ class SyntheticStore:
 
 def build_synthetic_store(path: str | Path, *, chunks: int = 12, shapes: Shapes = Shapes(), seed: int = 0,
                           runs: Sequence[RunPlan] = DEFAULT_RUNS, contract: Any = "demo_streaming",
-                          streams: Sequence[str] = ("utt-0001",), overwrite: bool = True) -> SyntheticStore:
+                          streams: Sequence[str] = ("utt-0001",), overwrite: bool = True,
+                          prefill: bool = False) -> SyntheticStore:
     """Write a synthetic store: `chunks` reference chunks per stream, then each run in `runs` (first stream only).
 
     Args:
@@ -177,6 +184,7 @@ def build_synthetic_store(path: str | Path, *, chunks: int = 12, shapes: Shapes 
         contract: Contract (object, path or shipped name); its tolerances, invariants and acceptance judge the runs.
         streams: Stream names (each gets the same chunk count, seeds differ).
         overwrite: Replace an existing store at `path`.
+        prefill: Start with a full attention cache (the benchmark's worst case: nothing compresses).
     """
     from contracts.load import load_contract
     from inspector.engine import ParityEngine, RunSpec
@@ -186,7 +194,7 @@ def build_synthetic_store(path: str | Path, *, chunks: int = 12, shapes: Shapes 
     st = Store.create(path, overwrite=overwrite, attrs={"contract": contract_obj.name})
     by_audio: dict[str, tuple[int, dict[str, np.ndarray]]] = {}
     for n, stream in enumerate(streams):
-        for index, inputs, outputs in reference_chunks(shapes, chunks, seed + n):
+        for index, inputs, outputs in reference_chunks(shapes, chunks, seed + n, prefill):
             st.write_chunk(stream, index, inputs, outputs, {"chunk_len": int(inputs["length"][0])})
             if n == 0:
                 by_audio[_key(inputs["audio_signal"])] = (index, outputs)

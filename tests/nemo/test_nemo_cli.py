@@ -89,3 +89,23 @@ def test_demo_batch_reuses_cached_artifacts(demo_artifacts, tmp_path):
     assert result.exit_code == 0, result.output
     assert "reusing" in result.output and "Building" not in result.output
     assert str(tmp_path / demo_artifacts.folder.name / demo_artifacts.onnx.name) in result.output
+
+
+def test_reference_with_the_seed_streaming_setup_pads_the_first_chunk(tmp_path):
+    """`--streaming-setup 73,1,256` (the seed's set-up) on the tiny encoder: the default first chunk is padded and
+    the header says so, and no preset contract is claimed for an overridden set-up."""
+    out = tmp_path / "ref.jsonl"
+    result = CliRunner().invoke(cli, ["reference", "--model", "tiny", "--streaming-setup", "73,1,256",
+                                      "--chunks", "2", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    header, *chunks = list(iter_lines(out))
+    assert header["first_chunk"] == "padded" and header["contract"] == ""
+    assert header["streaming"]["chunk_size"] == [577, 584]
+    assert [c["meta"]["cache_len_out_value"] for c in chunks] == [1, 2]
+
+
+def test_bad_streaming_setup_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(cli, ["reference", "--model", "tiny", "--streaming-setup", "6", "-o",
+                                      str(tmp_path / "x.jsonl")])
+    assert result.exit_code == 2
+    assert "CHUNK,SHIFT" in result.output

@@ -91,7 +91,8 @@ def test_first_chunk_export_mode_agrees_and_nemo_mode_differs(demo_artifacts):
         assert (err <= 1e-5) is expect_ok, err
     assert err > 0.05
     feeds = {k: decode_tensor(v) for k, v in fault[1]["inputs"].items()}
-    err1 = float(np.max(np.abs(_run(sess, feeds)["encoder_output"] - decode_tensor(fault[1]["outputs"]["encoder_output"]))))
+    out1 = _run(sess, feeds)["encoder_output"]
+    err1 = float(np.max(np.abs(out1 - decode_tensor(fault[1]["outputs"]["encoder_output"]))))
     assert err1 <= 1e-5
 
 

@@ -115,7 +115,7 @@ def test_sigkill_at_any_moment_then_resume_ends_with_exactly_the_files_chunks(tm
             # whatever survived a kill is complete and correct
             partial = {k: v for k, v in expected.items() if k[1] in store.chunk_indices(k[0])}
             assert_store_matches(store, partial)
-    assert kills >= 1
+    assert kills >= 1, "the conversion finished before it could be killed"
     done_before = _chunks_on_disk(out)
     result = subprocess.run([sys.executable, "-m", "inspector.cli", "convert", str(path), "-o", str(out),
                              "--workers", str(workers), "-q"], capture_output=True, text=True, timeout=120)
@@ -147,3 +147,26 @@ def test_info_cli_text_and_json(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["info", str(tmp_path / "nope.zarr")])
     assert exit_info.value.code == 2
+
+
+def test_fixing_the_bad_line_and_rerunning_continues_but_editing_converted_lines_is_refused(tmp_path):
+    from store_samples import chunk_tensors, ours_line, write_lines
+
+    from store.errors import JsonlError
+
+    good = [ours_line("default", i, *chunk_tensors(i)) for i in range(4)]
+    path = write_lines(tmp_path / "r.jsonl", [good[0], good[1], "{broken", good[3]])
+    with pytest.raises(JsonlError, match="line 3"):
+        convert(path, tmp_path / "r.zarr", workers=1, progress=False)
+    write_lines(path, good)  # the user fixes line 3, as the message says, and runs the same command again
+    result = convert(path, tmp_path / "r.zarr", workers=1, progress=False)
+    assert result.chunks_before == 2 and result.chunks_new == 2
+    assert_store_matches(Store.open(tmp_path / "r.zarr"), {("default", i): chunk_tensors(i) for i in range(4)})
+
+    path2 = write_lines(tmp_path / "r2.jsonl", [good[0], good[1], "{broken"])
+    with pytest.raises(JsonlError):
+        convert(path2, tmp_path / "r2.zarr", workers=1, progress=False)
+    edited = dict(good[1], meta={"edited": True})
+    write_lines(path2, [good[0], edited, good[2]])  # a converted line changed too: refused
+    with pytest.raises(StoreError, match="line 2, converted already, is not the same"):
+        convert(path2, tmp_path / "r2.zarr", workers=1, progress=False)

@@ -62,7 +62,13 @@ class Terminal:
         raise AssertionError(f"timed out waiting for {what}; the screen shows:\n{screen}")
 
     def close(self) -> None:
+        try:
+            socket = self._tmux("display-message", "-p", "#{socket_path}").strip()
+        except subprocess.SubprocessError:
+            socket = ""
         subprocess.run(["tmux", "-L", self.server, "kill-server"], capture_output=True, timeout=30)
+        if socket:
+            Path(socket).unlink(missing_ok=True)  # tmux leaves the socket file of a killed server behind
 
 
 def test_inspector_in_a_real_terminal(synthetic_store) -> None:

@@ -265,7 +265,9 @@ class MainScreen(Screen[None]):
     # ---- chunk --------------------------------------------------------------------------------------------------
     @on(ChunkList.ChunkHighlighted)
     def _chunk_highlighted(self, message: ChunkList.ChunkHighlighted) -> None:
-        self._select_chunk(message.index)
+        # Only the chunk still under the list's cursor counts: an older echo of quick key repeats is stale.
+        if message.index == self.chunk_list.current():
+            self._select_chunk(message.index)
 
     def _select_chunk(self, index: int) -> None:
         if index == self.chunk and self._requested_key == self._want_key():
@@ -297,15 +299,17 @@ class MainScreen(Screen[None]):
             image = pair_image(pair, *params)
             chunk_rules: tuple[RuleRow, ...] = ()
             run_rules: tuple[RuleRow, ...] = ()
+            status = error = ""
             if run_id:
-                chunk_rules = self.data.chunk_record(run_id, stream, chunk).rules
+                record = self.data.chunk_record(run_id, stream, chunk)
+                chunk_rules, status, error = record.rules, record.status, record.error
                 # per-invariant run verdicts repeat the chunk rows and the "invariants" rule: keep failures only
                 run_rules = tuple(r for r in self.data.run_rules(run_id) if r.kind != "invariant" or r.ok is False)
             meta = self.data.chunk_meta(stream, chunk)
         except Exception as exc:  # noqa: BLE001 — shown to the user, the app keeps running
             self.post_message(LoadFailed(f"chunk {chunk} of stream {stream!r}, tensor {tensor}", str(exc)))
             return
-        self.post_message(ChunkLoaded(pair, image, chunk_rules, run_rules, meta, request))
+        self.post_message(ChunkLoaded(pair, image, chunk_rules, run_rules, meta, request, status, error))
         # Read ahead the neighbours, so that the next step is a cache hit (cancelled as soon as the user moves on).
         if chunk in listed:
             pos = listed.index(chunk)
@@ -329,11 +333,10 @@ class MainScreen(Screen[None]):
         self.query_one(TensorHeader).show(pair, message.image if self.heatmap.image is message.image else None)
         run_title = f"run · {self.data.describe_run(self.run_id)}" if self.run_id else "run · none selected"
         chunk_title = f"chunk {pair.chunk}"
-        if self.run_id:
-            rec = self.data.chunk_record(self.run_id, self.stream, pair.chunk)
-            chunk_title += f" · {rec.status}"
-            if rec.error:
-                chunk_title += f" · {rec.error}"
+        if message.status:
+            chunk_title += f" · {message.status}"
+        if message.error:
+            chunk_title += f" · {message.error}"
         note = "" if self.run_id else "No run selected: press r to choose one (or record one with inspector run)."
         contract = self.query_one(ContractStatus)
         self._later("contract", PANEL_DEBOUNCE_S, lambda: contract.show(
@@ -454,6 +457,7 @@ class MainScreen(Screen[None]):
         target = self.chunk_list.neighbour(anchor, step)
         if target is not None:
             self.chunk_list.highlight(target)
+            self._select_chunk(target)  # at once, not a message hop later (the list's echo is then a no-op)
 
     def action_next_failing(self, direction: int) -> None:
         failing = self.chunk_list.failing()
@@ -480,8 +484,8 @@ class MainScreen(Screen[None]):
             self.failing_only = False
             self.chunk_list.set_data(self.chunk_list.indices, self.chunk_list.runs, self.chunk_list.records,
                                      self.run_id, self.tensor, False, index)
-        if not self.chunk_list.highlight(index) or index != self.chunk:
-            self._select_chunk(index)
+        self.chunk_list.highlight(index)
+        self._select_chunk(index)
 
     def action_goto(self) -> None:
         from inspector.tui.screens.goto import GotoChunk
@@ -530,8 +534,9 @@ class MainScreen(Screen[None]):
         from inspector.tui.screens.choose import Choose
 
         streams = self.data.streams()
-        choices = [(s, f"{s}  ({len(self.data.chunk_indices(s))} chunks, {len(self.data.runs(s))} runs)")
-                   for s in streams]
+        # counting chunks lists a folder per stream: only worth it (and cheap enough) for a few streams
+        choices = [(s, f"{s}  ({len(self.data.chunk_indices(s))} chunks, {len(self.data.runs(s))} runs)"
+                    if len(streams) <= 50 else s) for s in streams]
 
         def answer(stream: str | None) -> None:
             if stream is not None:
