@@ -11,7 +11,7 @@ Measured side by side in one process:
     cold         the inspector's tensor caches emptied before each step: Zarr read + |error| + pooling + paint
     +truecolor   prefetched, but with Textual's ANSIToTruecolor line filter kept on the heatmap (what we drop)
 
-Usage: ``python bench/tui_step.py [--chunks 8] [--steps 28] [--size 160x50] [--out DIR] [--keep]``
+Usage: ``python bench/tui_step.py [--chunks 8] [--steps 60] [--size 160x50] [--out DIR] [--keep]``
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def summary(times: list[float]) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--chunks", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=28)
+    ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--size", default="160x50", help="terminal WIDTHxHEIGHT")
     ap.add_argument("--out", type=Path, default=None, help="where the stores go (default: a temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep the stores (reused by the next run with --out)")
