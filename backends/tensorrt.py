@@ -40,7 +40,6 @@ from backends.trt_plan import (
     DoubleBufferPlan, ProfilePlan, check_precision, derive_profiles, double_buffer_plan, engine_cache_key,
     engine_cache_paths, layer_precisions, select_profile, trt_dtype_name,
 )
-from contracts.feedback import pad_to
 
 INSTALL = ("pip install 'parity-inspector[tensorrt]' (tensorrt>=10 from NVIDIA's index) and a CUDA build of torch, "
            "on a machine with an NVIDIA GPU")
@@ -414,4 +413,4 @@ def _atomic_write(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-__all__ = ["TrtBackend", "TrtState", "onnx_input_dims", "default_cache_dir", "pad_to"]
+__all__ = ["TrtBackend", "TrtState", "onnx_input_dims", "default_cache_dir"]

@@ -168,7 +168,8 @@ def run_batch(*, store: str | Path, model: str | Path, contract: Any, backends: 
               chunks: str | Sequence[int] | None = None, baseline: str | None = None, save_outputs: bool = False,
               backend_options: Mapping[str, Mapping[str, Any]] | Sequence[str] | None = None,
               report: str | Path | None = None, junit: str | Path | None = None, markdown: str | Path | None = None,
-              hook_factory: HookFactory | None = None, progress: bool | None = None, log: Log | None = None,
+              hook_factory: HookFactory | str | None = "default", progress: bool | None = None,
+              log: Log | None = None,
               resume: bool = True) -> BatchResult:
     """Run backends against a store and judge the contract.
 
@@ -185,7 +186,9 @@ def run_batch(*, store: str | Path, model: str | Path, contract: Any, backends: 
         backend_options: Per-backend options ``{"ort-cuda": {"use_tf32": 0}}``, or CLI items
             ``["use_tf32=0", "ort-cuda:io_binding=0"]``.
         report, junit, markdown: Report paths to write (any may be None).
-        hook_factory: Builds extra per-chunk recorders for each (backend, mode).
+        hook_factory: Builds extra per-chunk recorders for each (backend, mode). ``"default"``: the closed-loop
+            state hooks of `inspector.state.default_hooks` (trajectory, state probe, ``state_carried`` verdict)
+            when that package is installed; None: no hooks.
         progress: Progress bar (True), log lines (False), or decide by whether stderr is a terminal (None).
         log: Where messages go (default: stderr).
         resume: Continue an interrupted run of the same configuration instead of starting afresh.
@@ -202,6 +205,8 @@ def run_batch(*, store: str | Path, model: str | Path, contract: Any, backends: 
     from store import Store
 
     say: Log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    if hook_factory == "default":
+        hook_factory = _default_hooks()
     modes = _modes(modes)
     if not backends:
         raise InspectorError("no backend given: pass --backend NAME (see `inspector backends`).")
@@ -275,6 +280,14 @@ def run_batch(*, store: str | Path, model: str | Path, contract: Any, backends: 
 
         written["markdown"] = write_markdown(doc, markdown)
     return BatchResult(tuple(results), doc, written)
+
+
+def _default_hooks() -> HookFactory | None:
+    try:
+        from inspector.state import default_hooks
+    except ImportError:
+        return None
+    return default_hooks
 
 
 def _modes(modes: Sequence[str] | str) -> list[str]:

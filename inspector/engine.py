@@ -741,8 +741,8 @@ class ParityEngine:
             all_records[r["chunk"]] = r
         records = [all_records[i] for i in spec.chunks if i in all_records]
         info = backend.info()  # notes gathered while running (e.g. host padding) are in it now
-        ctx = RunContext(self.contract, spec.mode, spec.backend, info.precision, judge_atols(self.contract, spec.backend,
-                                                                                            info.precision))
+        atols = judge_atols(self.contract, spec.backend, info.precision)
+        ctx = RunContext(self.contract, spec.mode, spec.backend, info.precision, atols)
         extra_verdicts: list[Verdict] = []
         for hook in self.hooks:
             extra_verdicts.extend(hook.verdicts(records, run_info) or ())

@@ -25,7 +25,7 @@ Names are reference names; tensors are in the reference file's layout (the engin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Protocol
+from typing import Any, Mapping, Protocol
 
 import numpy as np
 

@@ -35,8 +35,9 @@ from store.errors import JsonlError, TensorProblem, Where
 from store.skeleton import SkeletonError, Span, skeletonize, span_index
 from store.tensors import (
     ParserPool, check_dtype, check_shape, decode_b64_span, decode_b64_text, from_python, load_npy,
-    parse_number_span, release,
+    parse_number_span,
 )
+from store.pages import release
 from store.validate import KINDS, ContractRules, LineChecker, LineSummary
 
 HEADER_FORMAT = "parity-reference"
@@ -44,7 +45,7 @@ HEADER_VERSION = 1
 FORMAT_OURS = "parity"
 FORMAT_SEED = "seed"
 _NONFINITE_STRINGS = (b'"NaN"', b'"Infinity"', b'"-Infinity"')
-_SCAN_BLOCK = 16 << 20
+_SCAN_BLOCK = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -466,7 +467,8 @@ def read_reference(path: str | os.PathLike, contract: Any = None, *, skip_invali
     Raises:
         JsonlError: The first problem, unless `skip_invalid`.
     """
-    rules = contract if isinstance(contract, ContractRules) or contract is None else ContractRules.from_contract(contract)
+    rules = (contract if contract is None or isinstance(contract, ContractRules)
+             else ContractRules.from_contract(contract))
     checker = LineChecker(str(path), with_contract=rules is not None)
     with ReferenceFile(path, rules) as ref:
         for span in ref.spans():

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from store.pages import release
+
 BIG = 64 * 1024  # values longer than this (bytes of text) are cut out of the skeleton
 PLACEHOLDER = "\x00pi:"
 
@@ -80,12 +82,15 @@ def skeletonize(buf: Any, start: int, end: int, big: int = BIG) -> tuple[bytes, 
         else:
             parts.append(buf[pos:gap_end])
         if q < 0:
+            release(buf, pos, gap_end)
             break
         e = _closing_quote(buf, q, end)
         if e - q - 1 > big:
             parts.append(_placeholder(spans, Span("str", q + 1, e)))
         else:
             parts.append(buf[q:e + 1])
+        if e + 1 - pos > big:  # scanned: let those pages go until a decoder reads them again
+            release(buf, pos, e + 1)
         pos = e + 1
     return b"".join(parts), spans
 

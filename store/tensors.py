@@ -18,7 +18,6 @@ Small values arrive as Python objects (lists, strings) from the line's skeleton 
 from __future__ import annotations
 
 import math
-import mmap
 import os
 import warnings
 from pathlib import Path
@@ -27,12 +26,12 @@ from typing import Any
 import numpy as np
 
 from store.errors import TensorProblem
+from store.pages import release
 
 PIECE = 1 << 20  # bytes of text parsed at a time (simdjson's buffers are ~12× the piece)
 _STRUCT_DELETE = bytes(c for c in range(256) if c not in b"[],")
 _BRACKETS_TO_SPACE = bytes.maketrans(b"[]", b"  ")
 _NONFINITE = (b"NaN", b"Infinity")
-_PAGE = mmap.PAGESIZE
 
 FLOAT_DTYPES = ("float16", "float32", "float64")
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
@@ -55,16 +54,6 @@ class ParserPool:
 
     def reset(self) -> None:
         self._parser = None
-
-
-def release(buf: Any, start: int, end: int) -> None:
-    """Tell the kernel we are done with these pages of an mmap, so they stop counting in our RSS."""
-    if isinstance(buf, mmap.mmap) and end > start:
-        lo = (start // _PAGE) * _PAGE
-        try:
-            buf.madvise(mmap.MADV_DONTNEED, lo, end - lo)
-        except (OSError, ValueError, AttributeError):
-            pass
 
 
 def check_dtype(name: Any) -> np.dtype:

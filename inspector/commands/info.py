@@ -34,8 +34,7 @@ def _tensor_line(t: dict[str, Any], width: int) -> str:
         shape = f"varies: {shapes}{more}"
     else:
         shape = _shape(t["shape"])
-    missing = f"  (in {t['chunks']} chunks only)" if t.get("partial") else ""
-    return f"    {t['name']:<{width}}  {dtype:<8}  {shape}  {_size(per_chunk)}/chunk, {_size(t['nbytes'])} total{missing}"
+    return f"    {t['name']:<{width}}  {dtype:<8}  {shape}  {_size(per_chunk)}/chunk, {_size(t['nbytes'])} total"
 
 
 def render(info: dict[str, Any]) -> str:

@@ -27,6 +27,8 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 FRAMES_OUTPUT = "encoder_output"
+_NOTHING = np.empty((0,), np.float32)
+"""Cached in place of a tensor a run did not save (the LRU stores no None)."""
 
 
 class _LRU(Generic[K, V]):
@@ -64,6 +66,10 @@ class _LRU(Generic[K, V]):
     def __contains__(self, key: K) -> bool:
         with self._lock:
             return key in self._data
+
+    def keys(self) -> list[K]:
+        with self._lock:
+            return list(self._data)
 
 
 def _load_contract(contract: Any) -> Any:
@@ -109,9 +115,11 @@ class InspectorData:
         self._records: dict[str, Any] = {}
         self._metrics = _LRU[tuple[str, str], dict[int, ChunkRecord]](64)
         self._refs = _LRU[tuple[str, int, str], np.ndarray](24)
-        self._outs = _LRU[tuple[str, str, int], dict[str, np.ndarray]](8)
+        self._outs = _LRU[tuple[str, str, int, str], np.ndarray](16)
         self._pairs = _LRU[tuple[str, str, int, str], TensorPair](16)
+        self._readers = _LRU[str, Any](64)
         self._chunk_names: dict[str, tuple[str, ...]] = {}
+        self._availability: dict[str, tuple[bool, str, str]] = {}
 
     # ---- opening ------------------------------------------------------------------------------------------------
     @classmethod
@@ -198,19 +206,50 @@ class InspectorData:
         )
 
     def refresh(self) -> bool:
-        """Re-read the run list and drop cached metrics of runs not complete; True when anything changed."""
+        """Re-read the run list and pick up new chunk results of runs not complete; True when anything changed.
+
+        Runs still going are read incrementally: only chunks committed since the last look are read (a run of
+        hundreds of chunks started from the app refreshes once per chunk).
+        """
         with self._lock:
             before = [(r.run_id, r.status, r.verdict) for r in (self._runs or [])]
             unfinished = {r.run_id for r in (self._runs or []) if r.status != "complete"}
             self._runs = None
         after = [(r.run_id, r.status, r.verdict) for r in self.runs()]
         changed = before != after
-        if unfinished:
-            self._metrics.drop(lambda k: k[0] in unfinished)
-            self._outs.drop(lambda k: k[0] in unfinished)
-            self._pairs.drop(lambda k: k[3] in unfinished)
-            changed = True
+        for run_id in unfinished:
+            self._readers.drop(lambda k, run_id=run_id: k == run_id)  # its record (status, summary) moved on
+            for (rid, stream) in [k for k in self._metrics.keys() if k[0] == run_id]:
+                if self._read_new_chunks(run_id, stream):
+                    changed = True
+                    # a chunk whose result was missing may have its outputs now
+                    self._pairs.drop(lambda k, rid=rid: k[3] == rid and self._pair_was_missing(k))
         return changed
+
+    def _read_new_chunks(self, run_id: str, stream: str) -> bool:
+        """Add the chunks `run_id` committed since its metrics were cached; True when there were any."""
+        cached = self._metrics.get((run_id, stream))
+        if cached is None:
+            return True
+        reader = self.reader(run_id)
+        new = sorted(set(reader.done_chunks(stream)) - set(cached))
+        if not new:
+            return False
+        grown = dict(cached)
+        for index in new:
+            raw = reader.chunk_metrics(stream, index)
+            if raw is not None:
+                grown[int(index)] = parse_chunk(int(index), raw)
+        self._metrics.put((run_id, stream), grown)
+        return True
+
+    def _pair_was_missing(self, key: tuple[str, str, int, str]) -> bool:
+        pair = self._pairs.get(key)
+        return pair is not None and not pair.has_backend
+
+    def reader(self, run_id: str) -> Any:
+        """The store's read side of a run (`store.api.RunReader`), kept while the run list does not change."""
+        return self._readers.get_or(run_id, lambda: self.store.run(run_id))
 
     def clear_caches(self) -> None:
         """Forget every tensor read so far (the next read goes to the store again)."""
@@ -218,9 +257,9 @@ class InspectorData:
             cache.drop(lambda _key: True)
 
     def chunk_records(self, run_id: str, stream: str) -> dict[int, ChunkRecord]:
-        """Every committed chunk's record of a run (read once; `refresh()` re-reads runs still in progress)."""
+        """Every committed chunk's record of a run (read once; `refresh()` adds what runs in progress commit)."""
         def load() -> dict[int, ChunkRecord]:
-            raw = self.store.run(run_id).all_metrics(stream)
+            raw = self.reader(run_id).all_metrics(stream)
             return {int(i): parse_chunk(int(i), m) for i, m in raw.items()}
 
         return self._metrics.get_or((run_id, stream), load)
@@ -269,15 +308,32 @@ class InspectorData:
         return self._refs.get_or((stream, index, tensor),
                                  lambda: np.asarray(self.store.chunk(stream, index).output(tensor)))
 
-    def backend_outputs(self, run_id: str, stream: str, index: int) -> dict[str, np.ndarray] | None:
-        """A run's saved outputs of a chunk, or None when it did not save them."""
-        key = (run_id, stream, index)
+    def backend_output(self, run_id: str, stream: str, index: int, tensor: str) -> np.ndarray | None:
+        """A run's saved output `tensor` of a chunk, or None when the run did not save it (or not yet).
+
+        Reads that one tensor when the store's run reader offers `output(stream, index, name)`; otherwise all of
+        the chunk's outputs are read (`outputs()`) and the other tensors are kept for the next tensor switch.
+        """
+        key = (run_id, stream, index, tensor)
         cached = self._outs.get(key)
         if cached is not None:
-            return cached or None
-        outs = self.store.run(run_id).outputs(stream, index)
-        self._outs.put(key, dict(outs) if outs else {})
-        return dict(outs) if outs else None
+            return None if cached is _NOTHING else cached
+        reader = self.reader(run_id)
+        single = getattr(reader, "output", None)
+        value: np.ndarray | None
+        if callable(single):
+            if tensor not in reader.output_names(stream, index):
+                value = None
+            else:
+                value = np.asarray(single(stream, index, tensor))
+        else:
+            outs = reader.outputs(stream, index) or {}
+            for name, arr in outs.items():
+                if name != tensor:
+                    self._outs.put((run_id, stream, index, name), np.asarray(arr))
+            value = np.asarray(outs[tensor]) if tensor in outs else None
+        self._outs.put(key, value if value is not None else _NOTHING)
+        return value
 
     def tensor_pair(self, stream: str, index: int, tensor: str, run_id: str = "") -> TensorPair:
         """The reference and (when saved) the run's output of one tensor of one chunk.
@@ -295,8 +351,8 @@ class InspectorData:
         worst = None
         if run_id:
             info = self.run_info(run_id)
-            outs = self.backend_outputs(run_id, stream, index)
-            if outs is None or tensor not in outs:
+            out = self.backend_output(run_id, stream, index, tensor)
+            if out is None:
                 rec = self.chunk_record(run_id, stream, index)
                 if rec.status == "missing":
                     note = f"run {info.label if info else run_id} has no result for chunk {index} yet"
@@ -305,7 +361,7 @@ class InspectorData:
                 else:
                     note = "metrics only: record the run with --save-outputs for error heatmaps"
             else:
-                backend = np.asarray(outs[tensor])
+                backend = out
                 if info is not None and info.baseline and info.baseline not in ("reference", run_id):
                     # The run was judged against another backend; its outputs are not stored, so the heatmap
                     # compares with the reference and says so.

@@ -12,8 +12,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-STATUS_MARKS = {"pass": "✓", "fail": "✗", "error": "!", "warn": "~", "missing": "·"}
-"""One character per chunk status, as the chunk list shows it."""
+STATUS_MARKS = {"pass": "✓", "fail": "✗", "error": "!", "warn": "~", "unknown": "?", "missing": "·"}
+"""One character per chunk status, as the chunk list shows it. ``unknown``: the run recorded the chunk but could not
+decide it (an imported report that lists no figure for it: ``passed: null``); never shown as a pass."""
+
+UNKNOWN_STATUSES = ("undetermined", "unknown", "undecided")
+"""Chunk ``status`` values (as importers write them) that mean "recorded, not decided"."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,22 @@ class TensorFigures:
     diverging_frames: int | None = None
     n_frames: int | None = None
     message: str = ""
+    bound: tuple[float | None, float | None] | None = None
+    """Imported runs: what the source file says of max-abs when it gives no figure, ``(lo, hi)`` (None: unbounded)."""
+    source: str = ""
+    """Imported runs: where the figure (or its bound) comes from, in words."""
+
+    def bound_text(self) -> str:
+        """``≤ 1.00e-03``, ``≥ 2.13e-03``, ``2e-4..1e-3`` or ``unknown`` for a figure that is only bounded."""
+        lo, hi = self.bound or (None, None)
+        lo = None if lo is None or lo <= 0 else lo
+        if lo is None and hi is None:
+            return "unknown"
+        if lo is None:
+            return f"≤ {fmt(hi)}"
+        if hi is None:
+            return f"≥ {fmt(lo)}"
+        return f"{fmt(lo)}..{fmt(hi)}"
 
 
 @dataclass(frozen=True)
@@ -81,18 +101,61 @@ class RuleRow:
     value: str = ""
     threshold: str = ""
     severity: str = "error"
+    explain: bool = False
+    """Show `detail` under the row even when the rule holds (state verdicts, undecided figures: the words are the
+    result); failures always show it."""
+
+
+@dataclass(frozen=True)
+class CacheFingerprint:
+    """`inspector.state.trajectory.Fingerprint` of one cache tensor as a chunk record stores it."""
+
+    name: str
+    norm: float | None
+    rows: int | None
+    nonzero_rows: float | None
+    digest: str = ""
+
+
+@dataclass(frozen=True)
+class ChunkState:
+    """What a closed-loop run recorded about the state it carried through one chunk (issue 8's trajectory hook writes
+    it under ``extra.state``; imported streaming summaries at the top level under ``state``).
+
+    Attributes:
+        cache_len_in, cache_len_out: Attention-cache length fed in and returned.
+        input_len: The stream's valid input frames.
+        valid_out_len: Valid output frames.
+        fingerprints: One per cache tensor, inputs first (empty for imported summaries).
+        feedback_ok: Whether every fed-back output fit its input (recorded on a run's first chunk only).
+        backend_error: The backend raised on this chunk (the lengths are then the reference's).
+    """
+
+    cache_len_in: int | None = None
+    cache_len_out: int | None = None
+    input_len: int | None = None
+    valid_out_len: int | None = None
+    fingerprints: tuple[CacheFingerprint, ...] = ()
+    feedback_ok: bool | None = None
+    backend_error: bool = False
 
 
 @dataclass(frozen=True)
 class ChunkRecord:
-    """Everything a run recorded for one chunk."""
+    """Everything a run recorded for one chunk.
+
+    `status` is ``pass``, ``fail``, ``error`` (the backend raised), ``warn`` (a warning-severity rule failed),
+    ``unknown`` (recorded but undecided, as imported reports leave chunks they give no figure for) or ``missing``
+    (no record yet).
+    """
 
     index: int
-    status: str  # pass | fail | error | warn | missing
+    status: str
     tensors: Mapping[str, TensorFigures] = field(default_factory=dict)
     rules: tuple[RuleRow, ...] = ()
     error: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    state: ChunkState | None = None
 
     def figure(self, tensor: str, metric: str = "max_abs") -> float | None:
         fig = self.tensors.get(tensor)
@@ -109,6 +172,9 @@ class ChunkRecord:
 
 
 MISSING = ChunkRecord(index=-1, status="missing")
+
+STATE_KINDS = ("state_carried", "state_trajectory", "state_feedback")
+"""Verdict kinds of issue 8 (`inspector.state.verdict.state_verdicts`), shown in words in the run section."""
 
 
 # ---- parsing helpers ----------------------------------------------------------------------------------------------
@@ -187,10 +253,19 @@ def _items(container: Any, name_key: str = "name") -> Iterable[tuple[str, Mappin
                 yield str(_first(value, name_key, "id", "name", "rule", "tensor", default=f"#{i}")), value
 
 
+def _bound(value: Any) -> tuple[float | None, float | None] | None:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        return None
+    lo, hi = _num(value[0]), _num(value[1])
+    hi = None if hi is not None and math.isinf(hi) else hi
+    return lo, hi
+
+
 def parse_tensor(name: str, d: Mapping[str, Any]) -> TensorFigures:
     passed = _bool(_first(d, "passed", "ok", "pass"))
     nonfinite = sum(_int(d.get(k)) or 0 for k in ("nonfinite_mismatch",)) or (_int(d.get("nonfinite_out")) or 0)
     worst = d.get("worst_index")
+    bound = _bound(d.get("max_abs_bound"))
     return TensorFigures(
         name=str(d.get("name", name)), passed=passed,
         max_abs=_num(d.get("max_abs")), mean_abs=_num(d.get("mean_abs")), p99_abs=_num(d.get("p99_abs")),
@@ -199,8 +274,40 @@ def parse_tensor(name: str, d: Mapping[str, Any]) -> TensorFigures:
         nonfinite=nonfinite,
         worst_index=tuple(int(i) for i in worst) if isinstance(worst, (list, tuple)) else None,
         diverging_frames=_int(d.get("diverging_frames")), n_frames=_int(d.get("n_frames")),
-        message=str(d.get("message") or ""),
+        message=str(d.get("message") or ""), bound=bound, source=str(d.get("source") or ""),
     )
+
+
+def parse_state(d: Mapping[str, Any] | None) -> ChunkState | None:
+    """A chunk's ``state`` figures (see `ChunkState`); None when the record has none."""
+    if not isinstance(d, Mapping):
+        return None
+    prints = []
+    fps = d.get("fp")
+    if isinstance(fps, Mapping):
+        for name, fp in fps.items():
+            if isinstance(fp, Mapping):
+                prints.append(CacheFingerprint(str(name), _num(fp.get("norm")), _int(fp.get("rows")),
+                                               _num(fp.get("nonzero_rows")), str(fp.get("digest") or "")))
+    # inputs first, each followed by its output (cache_last_channel, cache_last_channel_out, …)
+    prints.sort(key=lambda f: (f.name.removesuffix("_out"), f.name.endswith("_out")))
+    feedback = d.get("feedback")
+    return ChunkState(
+        cache_len_in=_int(d.get("cache_len_in")), cache_len_out=_int(d.get("cache_len_out")),
+        input_len=_int(d.get("input_len")), valid_out_len=_int(d.get("valid_out_len")), fingerprints=tuple(prints),
+        feedback_ok=_bool(feedback.get("ok")) if isinstance(feedback, Mapping) else None,
+        backend_error=bool(d.get("backend_error")),
+    )
+
+
+def state_of(raw: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The ``state`` dict of one chunk record: a live run's ``extra.state`` or an imported summary's ``state``
+    (the same lookup as `inspector.state.trajectory.state_of`, without importing the engine)."""
+    extra = raw.get("extra")
+    if isinstance(extra, Mapping) and isinstance(extra.get("state"), Mapping):
+        return extra["state"]
+    st = raw.get("state")
+    return st if isinstance(st, Mapping) else None
 
 
 _STATUS_OK = {"pass": True, "passed": True, "ok": True, "fail": False, "failed": False, "warn": False,
@@ -223,12 +330,16 @@ def parse_rule(rule_id: str, d: Mapping[str, Any], kind: str) -> RuleRow:
     first_bad = d.get("first_failing_chunk")
     if ok is False and isinstance(first_bad, int) and "chunk" not in detail:
         detail = (detail + " " if detail else "") + f"(first failing chunk {first_bad})"
+    kind = str(d.get("kind", kind))
     return RuleRow(
         id=str(_first(d, "id", "rule", "name", default=rule_id)),
-        kind=str(d.get("kind", kind)), ok=ok, detail=detail,
+        kind=kind, ok=ok, detail=detail,
         value=value if isinstance(value, str) else fmt(value),
         threshold=threshold if isinstance(threshold, str) else fmt(threshold),
         severity=severity,
+        # the state verdicts are sentences (is the cache carried, how the length moves, is the feedback wired
+        # right), and a skipped rule says why: their words are the result
+        explain=kind in STATE_KINDS or (status == "skip" and bool(detail)),
     )
 
 
@@ -240,16 +351,19 @@ def parse_chunk(index: int, raw: Mapping[str, Any] | None) -> ChunkRecord:
     tensors = {name: parse_tensor(name, d) for name, d in _items(tensors_raw)
                if any(k in d for k in ("max_abs", "passed", "ok", "message"))}
     rules: list[RuleRow] = []
+    # (a record's "state" holds the trajectory figures, not rules: see `parse_state`)
     for key, kind in (("invariants", "invariant"), ("alarms", "alarm"), ("rules", "invariant"),
-                      ("state", "state"), ("checks", "invariant")):
+                      ("checks", "invariant")):
         rules += [parse_rule(rid, d, kind) for rid, d in _items(raw.get(key), "id")]
     for fig in tensors.values():
         if fig.atol is None and fig.passed is None:
             continue
         threshold = fmt(fig.atol) + (f"+{fmt(fig.rtol)}·|ref|" if fig.rtol else "")
+        undecided = fig.passed is None and fig.max_abs is None
         rules.append(RuleRow(
-            id=fig.name, kind="tolerance", ok=fig.passed, detail=fig.message, value=fmt(fig.max_abs),
-            threshold=threshold))
+            id=fig.name, kind="tolerance", ok=fig.passed,
+            detail=fig.message or (f"not decided: {fig.source}" if undecided and fig.source else ""),
+            value=fig.bound_text() if undecided else fmt(fig.max_abs), threshold=threshold, explain=undecided))
     if raw.get("tightened"):
         fired = raw.get("tightening_fired") or []
         rules.append(RuleRow(
@@ -262,7 +376,9 @@ def parse_chunk(index: int, raw: Mapping[str, Any] | None) -> ChunkRecord:
         status = "pass"
     elif status in ("failed",):
         status = "fail"
-    if status not in ("pass", "fail", "error", "warn"):
+    elif status in UNKNOWN_STATUSES:
+        status = "unknown"
+    if status not in ("pass", "fail", "error", "warn", "unknown"):
         verdict = _bool(_first(raw, "passed", "ok"))
         if error:
             status = "error"
@@ -273,9 +389,13 @@ def parse_chunk(index: int, raw: Mapping[str, Any] | None) -> ChunkRecord:
             status = "fail"
         elif any(r.ok is False for r in rules):
             status = "warn"
+        elif any(f.passed is None for f in tensors.values()) or not (
+                tensors or any(r.ok is not None for r in rules)):
+            status = "unknown"  # undecided, or nothing was judged: never shown as a pass
         else:
             status = "pass"
-    return ChunkRecord(index=index, status=status, tensors=tensors, rules=tuple(rules), error=error, raw=raw)
+    return ChunkRecord(index=index, status=status, tensors=tensors, rules=tuple(rules), error=error, raw=raw,
+                       state=parse_state(state_of(raw)))
 
 
 def parse_summary(summary: Mapping[str, Any] | None) -> tuple[RuleRow, ...]:

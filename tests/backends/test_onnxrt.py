@@ -19,7 +19,7 @@ def _chunk(store_path, i):
 
 
 def test_runner_lifecycle_and_info(demo_artifacts, demo_contract):
-    be = make_backend("ort-cpu", demo_artifacts.onnx, demo_contract, {"intra_op_threads": "1"})
+    be = make_backend("ort-cpu", demo_artifacts.onnx, demo_contract, {"intra_op_threads": "1", "allow_spinning": "0"})
     assert not be.is_active
     with be:
         assert be.is_active

@@ -98,6 +98,7 @@ def test_an_interrupted_run_resumes_and_keeps_every_finished_chunk(demo_artifact
         assert a["tensors"]["encoder_output"]["max_abs"] == b["tensors"]["encoder_output"]["max_abs"]
         assert a["invariants"] == b["invariants"]
     assert Store.open(store_copy).run(rec.run_id).record.status == "complete"
+    assert {"backend", "judge", "read", "write"} <= set(fresh.timings_ms)  # where the time went, per chunk
 
 
 def test_save_outputs_writes_outputs_in_reference_layout(demo_artifacts, store_copy, demo_contract):
@@ -130,3 +131,21 @@ def test_chunk_hooks_see_every_chunk_and_add_figures_and_verdicts(demo_artifacts
     assert [r["extra"]["cache_norm"]["len_in"] for r in res.records] == [0, 1, 4, 7, 10]
     v = _verdict(res, "state_carried")
     assert v.status == "pass" and "lengths" in v.message
+
+
+def test_tightening_switches_tolerances_from_the_chunk_it_first_triggers(demo_artifacts, store_copy, demo_contract):
+    """A re-validation trigger (here: from chunk 3 on) tightens the tolerances from that chunk and is an alarm."""
+    import dataclasses
+
+    from contracts.model import Tightening, Tolerance
+
+    tight = dataclasses.replace(demo_contract, tightening=Tightening(
+        when=("chunk >= 3",), per_output={"encoder_output": Tolerance(atol=1e-12)}))
+    res, _ = _run(store_copy, tight, demo_artifacts.onnx, "functional", "0:6")
+    assert [r["tightened"] for r in res.records] == [False, False, False, True, True, True]
+    assert res.records[3]["tightening_fired"] == ["chunk >= 3"] and "tightening_fired" not in res.records[4]
+    assert all(r["tensors"]["encoder_output"]["passed"] for r in res.records[:3])
+    assert not any(r["tensors"]["encoder_output"]["passed"] for r in res.records[3:])
+    assert res.records[3]["tensors"]["encoder_output"]["atol"] == 1e-12
+    alarm = _verdict(res, "alarm:tightening")
+    assert not alarm and alarm.first_failing_chunk == 3 and "chunk >= 3" in alarm.message

@@ -4,14 +4,12 @@ resuming after a real SIGKILL with exactly the file's chunks in the end."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from store_samples import assert_store_matches, b64, nested, write_reference, write_seed_reference
 

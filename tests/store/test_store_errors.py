@@ -9,7 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
-from store_samples import b64, chunk_tensors, data, ours_line, seed_b64, seed_line, write_lines
+from store_samples import b64, chunk_tensors, ours_line, seed_line, write_lines
 
 from contracts.model import Contract, TensorSpec
 from inspector.cli import main

@@ -99,7 +99,8 @@ def test_series_and_thresholds(data: InspectorData) -> None:
 def test_parsers_tolerate_foreign_and_partial_records() -> None:
     """Imported runs and older engines write other keys; nothing may crash and what is there is shown."""
     assert parse_chunk(4, None).status == "missing"
-    assert parse_chunk(0, {}).status == "pass"
+    assert parse_chunk(0, {}).status == "unknown"  # nothing judged is not a pass
+    assert parse_chunk(0, {"passed": None, "status": "undetermined"}).status == "unknown"
     rec = parse_chunk(1, {"passed": False, "tensors": [{"name": "encoder_output", "max_abs": "7.3e-4"}]})
     assert rec.status == "fail" and rec.figure("encoder_output") == pytest.approx(7.3e-4)
     rec = parse_chunk(2, {"status": "error", "error": "CUDA OOM"})
