@@ -219,7 +219,8 @@ def _judge(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, Any]],
         return _all_invariants(acc, recs, ctx)
     if acc.kind == "state_carried":
         return Verdict(acc.id, acc.kind, "skip", tensor=acc.tensor,
-                       message=f"{acc.id}: not evaluated (needs the closed-loop state probe, which did not run)")
+                       message=f"{acc.id}: not evaluated (needs the closed-loop state probe, which did not run: "
+                               "`inspector.state.default_hooks`)")
     return Verdict(acc.id, acc.kind, "skip", message=f"{acc.id}: unknown acceptance kind {acc.kind!r}")
 
 
@@ -337,8 +338,12 @@ def _invariant_verdicts(recs: Sequence[Mapping[str, Any]], ctx: RunContext) -> l
                                details={"check": inv.check, "severity": inv.severity}))
             continue
         if not failing:
-            out.append(Verdict(rule, kind, "pass", 0, 0, message=f"`{inv.check}` held on {evaluated} chunks",
-                               details={"check": inv.check, "severity": inv.severity}))
+            msg = f"`{inv.check}` held on {evaluated} chunks"
+            note = _rule_note(inv.check, ctx.contract)
+            if note:
+                msg += f"; note: {note}"
+            details = {"check": inv.check, "severity": inv.severity, **({"note": note} if note else {})}
+            out.append(Verdict(rule, kind, "pass", 0, 0, message=msg, details=details))
             continue
         status = "fail" if inv.severity == "error" else "warn"
         msg = (f"`{inv.check}` failed on {len(failing)} of {evaluated} chunks, first chunk {failing[0]}: {detail}")
@@ -347,6 +352,14 @@ def _invariant_verdicts(recs: Sequence[Mapping[str, Any]], ctx: RunContext) -> l
                            worst_chunk=failing[0], message=msg,
                            details={"check": inv.check, "severity": inv.severity, "failing_chunks": failing[:200]}))
     return out
+
+
+def _rule_note(check: str, contract: Contract) -> str:
+    """What a rule means when that is not what it seems (the seed's ``cache_last_channel_len_out == 0``: the
+    attention cache is never carried), from `inspector.state.verdict`."""
+    from inspector.state.verdict import zero_length_rule_note
+
+    return zero_length_rule_note(check, contract)
 
 
 def _rule_tensors(check: str) -> str:

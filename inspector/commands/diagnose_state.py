@@ -1,7 +1,6 @@
 """`inspector diagnose state`: does the closed loop carry state? (issue 8)
 
-A subcommand of the `diagnose` group (`inspector/commands/diagnose.py` registers it with
-``diagnose.add_command(state)``). Runs the backend in closed loop over a stream's chunks with the state hooks and
+A subcommand of the `diagnose` group (`inspector/commands/diagnose.py` loads it lazily from its ``SUBCOMMANDS``). Runs the backend in closed loop over a stream's chunks with the state hooks and
 records nothing in the store; or, with ``--run``, re-judges a recorded closed-loop run from its chunk records.
 """
 

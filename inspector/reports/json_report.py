@@ -85,6 +85,7 @@ def _run_doc(res: Any, summary: Mapping[str, Any], per_chunk: bool) -> dict[str,
              "chunk": v["first_failing_chunk"], "tensor": v["tensor"] or _tensor_of(v, recs),
              "message": v["message"]} for v in failing],
         "tensors": _tensor_summary(recs),
+        "state": _state_section(verdicts),
         # the seed team's summary fields, so their dashboards read our reports
         "total_chunks": len(recs), "passed_chunks": sum(1 for r in recs if r.get("passed")),
         "failed_chunks": sum(1 for r in recs if not r.get("passed")),
@@ -94,6 +95,13 @@ def _run_doc(res: Any, summary: Mapping[str, Any], per_chunk: bool) -> dict[str,
     if per_chunk:
         doc["chunk_records"] = [_chunk_doc(r) for r in recs]
     return doc
+
+
+def _state_section(verdicts: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Closed loop: the state trajectory and the probe's numbers (issue 8), from the state_carried verdict."""
+    from inspector.state.report import state_report
+
+    return state_report(verdicts)
 
 
 def _tensor_of(verdict: Mapping[str, Any], recs: Sequence[Mapping[str, Any]]) -> str:

@@ -61,6 +61,9 @@ def build_markdown(report: Mapping[str, Any]) -> str:
                 f"{_cell(v.get('tensor') or tensor_of.get(v['rule']))} | {_cell(v.get('first_failing_chunk'))} | "
                 f"{_cell(v.get('worst_chunk'))} | {_cell(v.get('value'))} | {_cell(v.get('threshold'))} | "
                 f"{_cell(v.get('message'))} |")
+        from inspector.state.report import state_markdown
+
+        lines.extend(state_markdown(run))
         tensors = run.get("tensors", {})
         if tensors:
             lines.append("")
