@@ -66,9 +66,10 @@ class StoreChanged(Message):
 
 @dataclass
 class DiagnosticProgress(Message):
-    """Progress of a diagnostic running in a worker: `done` of `total` steps, and what it does now."""
+    """Progress of a diagnostic running in a worker: `done` of `total` steps (0 of 0: not countable), and what it
+    does now."""
 
-    name: str
+    job: int
     done: int
     total: int
     text: str = ""
@@ -76,10 +77,42 @@ class DiagnosticProgress(Message):
 
 @dataclass
 class DiagnosticFinished(Message):
-    """A diagnostic's result: a title, a verdict line and the body (rich-renderable text)."""
+    """A diagnostic's end: its result (`inspector.tui.jobs.Diagnosis`), or why it could not run (`error`, the
+    package's own message: it says what to pass or install), or that it was cancelled."""
 
+    job: int
     name: str
     title: str
-    verdict: str
-    body: str
-    ok: bool | None = None
+    result: Any = None
+    error: str = ""
+    cancelled: bool = False
+
+
+@dataclass
+class RunStarted(Message):
+    """A run started from the app has its id (the engine opened it in the store)."""
+
+    job: int
+    run_id: str
+
+
+@dataclass
+class RunProgress(Message):
+    """A run started from the app committed chunk `chunk` (`done` of `total`) with status `status`."""
+
+    job: int
+    done: int
+    total: int
+    chunk: int
+    status: str
+    text: str = ""
+
+
+@dataclass
+class RunFinished(Message):
+    """A run started from the app ended: its `inspector.tui.jobs.RunOutcome`, or the error that stopped it."""
+
+    job: int
+    outcome: Any = None
+    error: str = ""
+    cancelled: bool = False
