@@ -107,6 +107,18 @@ class Backend(ABC):
     def availability(cls) -> Availability:
         """Whether this backend can run on this machine; cheap, imports nothing heavy unless needed."""
 
+    @classmethod
+    def option_problems(cls, options: Mapping[str, Any]) -> list[str]:
+        """What is wrong with these options (registry defaults included), checked before anything runs; one
+        sentence each, naming the key and the valid choices. The default knows no option names and accepts all."""
+        return []
+
+    @classmethod
+    def accepts_option(cls, key: str, options: Mapping[str, Any]) -> bool:
+        """Whether `key` means something to this backend with these (registry default) options; a bare
+        ``--backend-opt KEY=VALUE`` goes only to the backends of a batch that accept it."""
+        return True
+
     # --- lifecycle ----------------------------------------------------------------------------------------------
     def activate(self) -> None:
         if self.is_active:
@@ -245,6 +257,18 @@ def availability(name: str, options: Mapping[str, Any] | None = None) -> Availab
     opts = {**_REGISTRY[name][2], **(options or {})}
     check = getattr(cls, "availability_for", None)
     return check(opts) if check else cls.availability()
+
+
+def option_problems(name: str, options: Mapping[str, Any] | None = None) -> list[str]:
+    """`Backend.option_problems` for a registry name, with that name's option defaults under the user's options."""
+    cls = backend_class(name)
+    return cls.option_problems({**_REGISTRY[name][2], **(options or {})})
+
+
+def accepts_option(name: str, key: str) -> bool:
+    """`Backend.accepts_option` for a registry name (with its option defaults)."""
+    cls = backend_class(name)
+    return cls.accepts_option(key, dict(_REGISTRY[name][2]))
 
 
 def availability_report() -> dict[str, Availability]:

@@ -485,8 +485,17 @@ def _from_nemo(path: Path, device: str, streaming: StreamingSetup | None) -> Ref
     if "encoder" not in cfg:
         raise BackendError(f"{path}: model_config.yaml has no 'encoder' section; is this an ASR model?")
     from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
-    enc_cfg = OmegaConf.to_container(cfg.encoder, resolve=True)
+    try:
+        enc_cfg = OmegaConf.to_container(cfg.encoder, resolve=True)
+        pre_cfg = OmegaConf.to_container(cfg.preprocessor, resolve=True) if "preprocessor" in cfg else {}
+    except OmegaConfBaseException as exc:
+        raise BackendError(f"{path}: model_config.yaml cannot be resolved ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0]}); an interpolation such as ${{...}} points at a key the file "
+                           f"does not have. Fix the config or re-save the model with NeMo's save_to.") from None
+    if not isinstance(enc_cfg, dict) or not isinstance(pre_cfg, dict):
+        raise BackendError(f"{path}: model_config.yaml's encoder/preprocessor sections are not mappings.")
     target = str(enc_cfg.pop("_target_", "ConformerEncoder"))
     if not target.endswith("ConformerEncoder"):
         raise BackendError(f"{path}: the encoder is {target}, not NeMo's ConformerEncoder (FastConformer); only "
@@ -502,8 +511,12 @@ def _from_nemo(path: Path, device: str, streaming: StreamingSetup | None) -> Ref
     if result.missing_keys:
         raise BackendError(f"{path}: the checkpoint lacks encoder weights {result.missing_keys[:5]} "
                            f"({len(result.missing_keys)} missing); it does not match its own config.")
-    pre_cfg = OmegaConf.to_container(cfg.preprocessor, resolve=True) if "preprocessor" in cfg else {}
-    pre_cfg.pop("_target_", None)
+    pre_target = str(pre_cfg.pop("_target_", "AudioToMelSpectrogramPreprocessor"))
+    if not pre_target.endswith("AudioToMelSpectrogramPreprocessor"):
+        raise BackendError(f"{path}: the model's preprocessor is {pre_target}; the reference computes features with "
+                           f"NeMo's AudioToMelSpectrogramPreprocessor only (the feature extractor of parakeet and "
+                           f"every FastConformer ASR model). Features from another extractor would not be the "
+                           f"model's.")
     if streaming is None:
         att = list(enc_cfg.get("att_context_size") or [-1, -1])
         unlimited = att and isinstance(att[0], int) and att[0] < 0
@@ -526,7 +539,11 @@ def _finish(encoder: Any, pre_cfg: dict[str, Any], setup: StreamingSetup, device
         encoder.setup_streaming_params(**setup.kwargs())
         from nemo.collections.asr.modules import AudioToMelSpectrogramPreprocessor
 
-        pre = AudioToMelSpectrogramPreprocessor(**pre_cfg).eval()
+        try:
+            pre = AudioToMelSpectrogramPreprocessor(**pre_cfg).eval()
+        except (TypeError, ValueError) as exc:
+            raise BackendError(f"{source.get('model')}: NeMo could not build the preprocessor from its config "
+                               f"({exc}). Its keys: {', '.join(sorted(pre_cfg)) or 'none'}.") from None
     encoder = encoder.to(device)
     model = ReferenceModel(encoder=encoder, preprocessor=pre, source=source, setup=setup, device=device,
                            contract=contract, preprocessor_config=dict(pre_cfg))
@@ -586,7 +603,7 @@ class NemoBackend(Backend):
             raise BackendUnavailable(f"Backend {self.name} cannot run on this machine: {avail.reason}. "
                                      f"To use it: {avail.install}.")
         source = self.options.get("nemo_path") or (str(self.model) if self.model is not None else None)
-        if source and Path(source).suffix != ".nemo" and str(source) not in PRESETS:
+        if source and Path(source).suffix != ".nemo" and not Path(source).is_dir() and str(source) not in PRESETS:
             raise BackendError(f"backend {self.name}: model {source} is not a .nemo checkpoint; the torch backend "
                                "runs NeMo itself. Give --model PATH.nemo, or options preset=NAME seed=S.")
         model = source or self.options.get("preset", "tiny")

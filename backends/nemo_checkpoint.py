@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -50,16 +51,27 @@ def extract_nemo(path: str | Path, folder: str | Path) -> NemoArchive:
     """
     path = Path(path)
     folder = Path(folder)
+    if path.is_dir():
+        return _extracted_folder(path)
     if not path.is_file():
-        raise BackendError(f"{path}: no such .nemo file. Give the path of a NeMo checkpoint (a .nemo tar archive) "
-                           "or a preset name (tiny, parakeet-tdt-0.6b-v3, parakeet-tdt-0.6b-v3-seed).")
+        raise BackendError(f"{path}: no such .nemo file. Give the path of a NeMo checkpoint (a .nemo tar archive, or "
+                           "the folder it was extracted to) or a preset name (tiny, parakeet-tdt-0.6b-v3, "
+                           "parakeet-tdt-0.6b-v3-seed).")
+    if path.stat().st_size == 0:
+        raise BackendError(f"{path}: the file is empty (an interrupted download?). A .nemo file is a tar archive "
+                           f"holding {CONFIG_NAME} and {WEIGHTS_NAME}; download or save it again.")
     try:
         tar = tarfile.open(path, "r:*")
     except (tarfile.TarError, OSError) as exc:
-        raise BackendError(f"{path}: not a readable .nemo archive ({exc}). A .nemo file is a tar archive holding "
-                           f"{CONFIG_NAME} and {WEIGHTS_NAME}; re-download or re-save it with NeMo's save_to.") from exc
+        first = str(exc).splitlines()[0].rstrip(":")
+        raise BackendError(f"{path}: not a readable .nemo archive ({first}). A .nemo file is a tar archive holding "
+                           f"{CONFIG_NAME} and {WEIGHTS_NAME}; re-download or re-save it with NeMo's save_to.") from None
     with tar:
-        members = tar.getmembers()
+        try:
+            members = tar.getmembers()
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+            raise BackendError(f"{path}: the archive is damaged or cut short ({type(exc).__name__}: {exc}); download "
+                               f"or save it again.") from None
         bad = [m.name for m in members if not _member_is_safe(m.name)
                or ((m.issym() or m.islnk()) and not _member_is_safe(m.linkname))]
         if bad:
@@ -79,12 +91,32 @@ def extract_nemo(path: str | Path, folder: str | Path) -> NemoArchive:
                                f"{', '.join(m.name for m in members[:8]) or 'nothing'}). Is this a NeMo .nemo file?")
         root = folder.resolve()
         for m in wanted.values():
-            tar.extract(m, folder, filter="data")
+            try:
+                tar.extract(m, folder, filter="data")
+            except (tarfile.TarError, EOFError, zlib.error) as exc:
+                raise BackendError(f"{path}: member {m.name!r} cannot be extracted ({type(exc).__name__}: {exc}); the "
+                                   f"archive is damaged or unsafe.") from None
             target = (folder / m.name).resolve()
             if os.path.commonpath([root, target]) != str(root):  # belt and braces over the filter
                 raise BackendError(f"{path}: member {m.name!r} resolved outside {folder}; refusing it.")
     return NemoArchive(path=path, folder=folder, config=(folder / wanted[CONFIG_NAME].name).resolve(),
                        weights=(folder / wanted[WEIGHTS_NAME].name).resolve())
+
+
+def _extracted_folder(path: Path) -> NemoArchive:
+    """A `.nemo` already extracted into a folder (``tar xf model.nemo -C DIR``): use its two files where they are."""
+    found = {}
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        direct = path / name
+        nested = sorted(path.glob(f"*/{name}"))
+        target = direct if direct.is_file() else (nested[0] if len(nested) == 1 else None)
+        if target is None:
+            raise BackendError(f"{path}: a folder, but not an extracted .nemo: it has no {name}"
+                               + (f" (several nested copies: {', '.join(map(str, nested[:3]))})" if nested else "")
+                               + f". Give the .nemo file itself, or the folder holding {CONFIG_NAME} and "
+                                 f"{WEIGHTS_NAME}.")
+        found[name] = target.resolve()
+    return NemoArchive(path=path, folder=path, config=found[CONFIG_NAME], weights=found[WEIGHTS_NAME])
 
 
 def read_config(archive: NemoArchive) -> Any:

@@ -29,6 +29,8 @@ import numpy as np
 from backends.base import Availability, Backend, BackendError, BackendInfo, BackendUnavailable, State
 from contracts.feedback import pad_to
 
+_LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic": "ORT_ENABLE_BASIC",
+           "disabled": "ORT_DISABLE_ALL"}
 _OWN_OPTIONS = {"provider", "intra_op_threads", "inter_op_threads", "deterministic", "graph_optimization",
                 "io_binding", "allow_spinning"}
 _CUDA_INSTALL = ("pip install 'parity-inspector[cuda]' (onnxruntime-gpu; uninstall the CPU-only onnxruntime first), "
@@ -106,6 +108,34 @@ class OrtBackend(Backend):
             return Availability(False, f"no CUDA GPU: {no_gpu_reason()}", "run on a machine with an NVIDIA GPU")
         return Availability(True)
 
+    @classmethod
+    def option_problems(cls, options: Mapping[str, Any]) -> list[str]:
+        """Unknown keys (CPU: anything but our own options; CUDA passes other keys to the EP) and bad values."""
+        opts = {k: parse_option(v) for k, v in options.items()}
+        problems = []
+        provider = str(opts.get("provider", "cpu"))
+        if provider not in ("cpu", "cuda"):
+            problems.append(f"provider={provider!r}. Note: valid choices are cpu, cuda")
+        unknown = sorted(set(opts) - _OWN_OPTIONS - {"device_id"})
+        if provider == "cpu" and unknown:
+            problems.append(f"unknown option(s) {', '.join(unknown)}. Note: valid choices are "
+                            f"{', '.join(sorted(_OWN_OPTIONS))} (CUDA execution provider options apply to ort-cuda "
+                            "only)")
+        level = str(opts.get("graph_optimization", "all"))
+        if level not in _LEVELS:
+            problems.append(f"graph_optimization={level!r}. Note: valid choices are {', '.join(_LEVELS)}")
+        for key in ("intra_op_threads", "inter_op_threads", "device_id"):
+            if key in opts and (isinstance(opts[key], bool) or not isinstance(opts[key], int) or opts[key] < 0):
+                problems.append(f"{key}={options[key]!r}: expected a whole number >= 0")
+        for key in ("deterministic", "io_binding", "allow_spinning"):
+            if key in opts and not isinstance(opts[key], (bool, int)):
+                problems.append(f"{key}={options[key]!r}: expected 0/1 (or true/false)")
+        return problems
+
+    @classmethod
+    def accepts_option(cls, key: str, options: Mapping[str, Any]) -> bool:
+        return str(options.get("provider", "cpu")) == "cuda" or key in _OWN_OPTIONS or key == "device_id"
+
     # --- lifecycle -------------------------------------------------------------------------------------------------
     def _activate_impl(self) -> None:
         import onnxruntime as ort
@@ -116,11 +146,9 @@ class OrtBackend(Backend):
             raise BackendUnavailable(msg + (f" To use it: {avail.install}." if avail.install else ""))
         if self.model is None or not self.model.exists():
             raise BackendError(f"{self.name}: model file {self.model} does not exist; pass the ONNX export with --model.")
-        unknown = set(self.options) - _OWN_OPTIONS - {"device_id"}
-        if self.provider == "cpu" and unknown:
-            raise BackendError(
-                f"{self.name}: unknown option(s) {', '.join(sorted(unknown))}. Note: valid choices are "
-                f"{', '.join(sorted(_OWN_OPTIONS))} (CUDA execution provider options apply to ort-cuda only).")
+        problems = self.option_problems(self.options)
+        if problems:
+            raise BackendError(f"{self.name}: " + "; ".join(problems) + ".")
         so = ort.SessionOptions()
         so.use_deterministic_compute = _flag(self.options.get("deterministic", 1))
         so.intra_op_num_threads = int(self.options.get("intra_op_threads", 0))
@@ -131,14 +159,8 @@ class OrtBackend(Backend):
             spin = "1" if _flag(self.options["allow_spinning"]) else "0"
             so.add_session_config_entry("session.intra_op.allow_spinning", spin)
             so.add_session_config_entry("session.inter_op.allow_spinning", spin)
-        levels = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-                  "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-                  "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-                  "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL}
         level = str(self.options.get("graph_optimization", "all"))
-        if level not in levels:
-            raise BackendError(f"{self.name}: graph_optimization={level!r}. Note: valid choices are {', '.join(levels)}.")
-        so.graph_optimization_level = levels[level]
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[level])
         if self.provider == "cuda":
             self._provider_options = {k: str(int(v) if isinstance(v, bool) else v) for k, v in self.options.items()
                                       if k not in _OWN_OPTIONS}
@@ -162,8 +184,19 @@ class OrtBackend(Backend):
         model_inputs = {i.name for i in self.sess.get_inputs()}
         missing = [s.name for s in self.contract.inputs if s.name not in model_inputs]
         if missing:
+            self.sess = None
             raise BackendError(f"{self.name}: the model {self.model} has no input(s) {missing} that the contract "
-                               f"{self.contract.name} names; it has {sorted(model_inputs)}.")
+                               f"{self.contract.name} names; it has {sorted(model_inputs)}.{_nemo_hint(missing)} "
+                               f"`inspector contract check {self.model} -c {self.contract.source or self.contract.name}`"
+                               " lists every difference.")
+        model_outputs = set(self._out_names)
+        missing = [s.name for s in self.contract.outputs if s.name not in model_outputs]
+        if missing:
+            self.sess = None
+            raise BackendError(f"{self.name}: the model {self.model} has no output(s) {missing} that the contract "
+                               f"{self.contract.name} names; it has {sorted(model_outputs)}.{_nemo_hint(missing)} "
+                               f"`inspector contract check {self.model} -c {self.contract.source or self.contract.name}`"
+                               " lists every difference.")
 
     def _deactivate_impl(self) -> None:
         self.sess = None
@@ -263,6 +296,18 @@ class OrtBackend(Backend):
             name=self.name, runtime="onnxruntime", version=ort.__version__, device=device, provider=provider,
             precision="fp32", math_mode=math_mode, options=dict(self.options), extra=extra,
         )
+
+
+def _nemo_hint(missing: list[str]) -> str:
+    """A sentence when the missing names are the reference names of NeMo's own export names."""
+    from contracts.check import NEMO_NAMES
+
+    nemo = {ref: raw for raw, ref in NEMO_NAMES.items()}
+    pairs = [f"{nemo[m]!r} for {m!r}" for m in missing if m in nemo]
+    if not pairs:
+        return ""
+    return (f" If the model uses NeMo's export names ({', '.join(pairs)}), re-export with `inspector export` (which "
+            "renames them) or map them in the contract (name = NeMo's, ref_name = ours).")
 
 
 def _host(state: State | None) -> dict[str, np.ndarray] | None:

@@ -94,6 +94,33 @@ class TrtBackend(Backend):
         self.notes: list[str] = []
         self._build_info: dict[str, Any] = {}
 
+    OPTIONS = frozenset({"precision", "cache_dir", "workspace_mb", "fp16_mode", "opt_level", "device_id", "rebuild"})
+
+    @classmethod
+    def option_problems(cls, options: Mapping[str, Any]) -> list[str]:
+        from backends.onnxrt import parse_option
+
+        opts = {k: parse_option(v) for k, v in options.items()}
+        problems = []
+        unknown = sorted(set(opts) - cls.OPTIONS)
+        if unknown:
+            problems.append(f"unknown option(s) {', '.join(unknown)}. Note: valid choices are "
+                            f"{', '.join(sorted(cls.OPTIONS))}")
+        if str(opts.get("precision", "fp32")) not in ("fp32", "fp16"):
+            problems.append(f"precision={opts['precision']!r}. Note: valid choices are fp32, fp16")
+        if "fp16_mode" in opts and str(opts["fp16_mode"]) not in ("flag", "onnx"):
+            problems.append(f"fp16_mode={opts['fp16_mode']!r}. Note: valid choices are flag, onnx")
+        for key in ("workspace_mb", "opt_level", "device_id"):
+            if key in opts and (isinstance(opts[key], bool) or not isinstance(opts[key], int) or opts[key] < 0):
+                problems.append(f"{key}={options[key]!r}: expected a whole number >= 0")
+        if "rebuild" in opts and not isinstance(opts["rebuild"], (bool, int)):
+            problems.append(f"rebuild={options['rebuild']!r}: expected 0/1 (or true/false)")
+        return problems
+
+    @classmethod
+    def accepts_option(cls, key: str, options: Mapping[str, Any]) -> bool:
+        return key in cls.OPTIONS
+
     # --- availability ------------------------------------------------------------------------------------------------
     @classmethod
     def availability(cls) -> Availability:

@@ -94,7 +94,7 @@ def load_contract(path_or_name: str | Path) -> Contract:
     path = resolve_contract_path(path_or_name)
     label = path.name if path.parent == SHIPPED_DIR else str(path_or_name)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is not an error
     except (OSError, UnicodeDecodeError) as exc:
         raise ContractError(f"contract {label}: cannot read the file ({exc}).") from None
     try:

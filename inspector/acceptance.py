@@ -19,6 +19,10 @@ of frozen, truthy `Verdict` objects (``bool(v)`` is False only when the rule fai
   the first chunk where a tightening condition held;
 - ``state_carried``: not judged here; a chunk hook (issue 8's state probe) supplies it through
   `ChunkHook.verdicts`. Until then it is reported as "not evaluated";
+- ``outputs`` (runs made by the engine, `RunContext.check_outputs`): every contract output came back on every chunk
+  that ran, with the contract's dtype, the reference's shape, and finite wherever the reference is; names the tensor,
+  the problem and its first chunk. This is what fails a run whose broken tensor no acceptance rule covers (a missing
+  cache output, int32 lengths from an engine). Outputs the contract does not list make it a warning;
 - ``backend_errors``: always present: fails when any chunk's backend raised.
 
 Thresholds come from `contracts.rules.acceptance_threshold`, i.e. after the overrides of the tolerance set that
@@ -50,7 +54,7 @@ class Verdict:
     Attributes:
         rule: Rule id (the contract's acceptance id, ``invariant:<id>``, ``alarm:<id>``, ``backend_errors``).
         kind: ``quantile``, ``pass_rate``, ``no_growth``, ``state_carried``, ``invariants``, ``invariant``,
-            ``alarm``, ``backend_errors``.
+            ``alarm``, ``outputs``, ``backend_errors``.
         status: ``pass``, ``fail``, ``warn`` (a warning-severity rule did not hold) or ``skip`` (not evaluated).
         value: The measured figure (quantile, pass rate, late/early ratio, number of failing chunks …).
         threshold: What it was held against.
@@ -167,6 +171,9 @@ class RunContext:
     precision: str = "fp32"
     atol_of: Mapping[str, float] = field(default_factory=dict)
     """Tensor → the atol that applied (before tightening); used for the growth noise floor."""
+    check_outputs: bool = False
+    """Add the ``outputs`` verdict from the records' ``output_problems`` (runs made by the engine; imported reports
+    carry no such field, so for them it would pass vacuously)."""
 
 
 def evaluate_run(records: Sequence[Mapping[str, Any]], ctx: RunContext,
@@ -200,6 +207,8 @@ def evaluate_run(records: Sequence[Mapping[str, Any]], ctx: RunContext,
         verdicts.append(_judge(acc, threshold, recs, ctx))
     verdicts.extend(_invariant_verdicts(recs, ctx))
     verdicts.append(_tightening_verdict(recs))
+    if ctx.check_outputs:
+        verdicts.append(_outputs_verdict(recs, ctx.contract))
     verdicts.append(_backend_errors(recs))
     verdicts.extend(supplied.values())
     return [v for v in verdicts if v is not None]
@@ -301,9 +310,16 @@ def _no_growth(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, An
     msg = (f"{acc.tensor} {acc.metric} over {len(finite)} chunks: Kendall tau {st['kendall_tau']:+.2f} "
            f"(p={st['kendall_p']:.2g}), late/early {st['late_early_ratio']:.3g}")
     if grows:
-        msg += f" >= {min_ratio:g}: error grows with chunk index (monotonic trend from chunk {first})"
+        msg += f" >= {min_ratio:g}: error grows with chunk index"
+        msg += (f" (it stays above {min_ratio:g}x the early level from chunk {first} on)" if first is not None
+                else " (a significant rising trend)")
     elif trend and st["late_mean"] <= floor:
         msg += f": rising but below the noise floor ({floor:.3g}); not growth"
+    elif trend:
+        msg += f" < {min_ratio:g}: a slight rising trend, not growth"
+    elif st["late_early_ratio"] >= min_ratio:
+        msg += (": no growth (no monotonic trend: the late error is higher but does not rise steadily, e.g. a step "
+                "or a few bad chunks; the quantile rules judge those)")
     else:
         msg += ": no growth"
     details = {**st, "n_chunks": len(finite), "noise_floor": floor, "min_ratio": min_ratio}
@@ -392,15 +408,58 @@ def _all_invariants(acc: Acceptance, recs: Sequence[Mapping[str, Any]], ctx: Run
 
 
 def _tightening_verdict(recs: Sequence[Mapping[str, Any]]) -> Verdict | None:
+    """``alarm:tightening``: the contract's re-validation triggers that held, each with the chunk where it first
+    held (a record's ``tightening_fired`` lists the triggers holding for the first time on that chunk)."""
+    first: dict[str, int] = {}
     for r in recs:
-        fired = r.get("tightening_fired")
-        if fired:
-            return Verdict("alarm:tightening", "alarm", "fail", 1, 0, first_failing_chunk=r["chunk"],
-                           worst_chunk=r["chunk"],
-                           message=(f"contract re-validation trigger `{fired[0]}` first held on chunk {r['chunk']}: "
-                                    "the contract's tightened tolerances apply from that chunk on"),
-                           details={"conditions": list(fired)})
-    return None
+        for cond in r.get("tightening_fired") or ():
+            first.setdefault(cond, r["chunk"])
+    if not first:
+        return None
+    items = sorted(first.items(), key=lambda kv: kv[1])
+    chunk0 = items[0][1]
+    each = "; ".join(f"`{c}` first held on chunk {k}" for c, k in items)
+    return Verdict("alarm:tightening", "alarm", "fail", len(items), 0, first_failing_chunk=chunk0, worst_chunk=chunk0,
+                   message=(f"contract re-validation trigger{'s' if len(items) > 1 else ''} {each}: the contract's "
+                            f"tightened tolerances apply from chunk {chunk0} on"),
+                   details={"conditions": [c for c, _ in items],
+                            "first_chunks": [{"condition": c, "chunk": k} for c, k in items]})
+
+
+_PROBLEM_WORDS = {"missing": "missing", "dtype": "wrong dtype", "shape": "wrong shape",
+                  "nonfinite": "non-finite where the reference is finite", "extra": "not in the contract"}
+
+
+def _outputs_verdict(recs: Sequence[Mapping[str, Any]], contract: Contract) -> Verdict:
+    """``outputs``: every contract output present on every chunk, with the contract's dtype, the reference's shape,
+    and finite wherever the reference is. Catches what no acceptance rule may cover (a missing or malformed cache
+    output fails its chunks but, without this rule, not the run). Extra outputs alone are a warning."""
+    per: dict[tuple[str, str], list[int]] = {}
+    first_detail: dict[tuple[str, str], str] = {}
+    ran = [r for r in recs if r.get("status") != "error"]
+    for r in ran:
+        for p in r.get("output_problems") or ():
+            key = (p.get("tensor", ""), p.get("what", ""))
+            per.setdefault(key, []).append(r["chunk"])
+            first_detail.setdefault(key, p.get("detail", ""))
+    if not per:
+        return Verdict("outputs", "outputs", "pass" if ran else "skip", 0, 0,
+                       message=(f"every output of the contract came back on all {len(ran)} chunks with the "
+                                "contract's dtype and the reference's shape, finite wherever the reference is")
+                       if ran else "outputs: no chunk ran")
+    order = {n: i for i, n in enumerate(contract.output_names)}
+    keys = sorted(per, key=lambda k: (per[k][0], k[1] == "extra", order.get(k[0], 99)))
+    bad = [k for k in keys if k[1] != "extra"]
+    lead = bad[0] if bad else keys[0]
+    parts = [f"{t} {_PROBLEM_WORDS.get(w, w)} on {len(per[(t, w)])} of {len(ran)} chunks (first chunk "
+             f"{per[(t, w)][0]})" for t, w in ([*bad, *[k for k in keys if k[1] == "extra"]])[:6]]
+    msg = "; ".join(parts) + f". First: chunk {per[lead][0]}: {first_detail[lead]}"
+    failing = sorted({c for k in bad for c in per[k]})
+    return Verdict("outputs", "outputs", "fail" if bad else "warn", len(failing), 0, tensor=lead[0],
+                   first_failing_chunk=per[lead][0], worst_chunk=per[lead][0], message=msg,
+                   details={"problems": [{"tensor": t, "what": w, "chunks": per[(t, w)][:200],
+                                          "first_detail": first_detail[(t, w)]} for t, w in keys],
+                            "failing_chunks": failing[:200]})
 
 
 def _backend_errors(recs: Sequence[Mapping[str, Any]]) -> Verdict:

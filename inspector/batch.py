@@ -66,6 +66,7 @@ def parse_backend_options(items: Sequence[str], backends: Sequence[str]) -> dict
     Raises:
         InspectorError: An item is not ``[BACKEND:]KEY=VALUE`` or names a backend not in the batch.
     """
+    from backends.base import accepts_option
     from backends.onnxrt import parse_option
 
     out: dict[str, dict[str, Any]] = {b: {} for b in backends}
@@ -82,9 +83,68 @@ def parse_backend_options(items: Sequence[str], backends: Sequence[str]) -> dict
         if target is not None and target not in out:
             raise InspectorError(f"--backend-opt {item!r} names backend {target!r}, which is not in this batch "
                                  f"({', '.join(backends)}).")
-        for b in ([target] if target else backends):
-            out[b][key.strip()] = parse_option(value.strip())
+        key = key.strip()
+        if target:
+            out[target][key] = parse_option(value.strip())
+            continue
+        # A bare KEY=VALUE goes to every backend of the batch it means something to (use_tf32=0 is for ort-cuda,
+        # not ort-cpu); a key none of them knows is reported by `check_options`.
+        takers = [b for b in backends if _accepts(accepts_option, b, key)] or list(backends)
+        for b in takers:
+            out[b][key] = parse_option(value.strip())
     return out
+
+
+def _accepts(accepts_option: Callable[[str, str], bool], backend: str, key: str) -> bool:
+    try:
+        return accepts_option(backend, key)
+    except Exception:  # noqa: BLE001 — an unknown backend name is reported elsewhere
+        return True
+
+
+def check_options(names: Sequence[str], options: Mapping[str, Mapping[str, Any]]) -> None:
+    """Raise one `InspectorError` listing every bad option of every backend, before anything runs."""
+    from backends.base import option_problems
+
+    problems = []
+    for name in dict.fromkeys(names):
+        try:
+            found = option_problems(name, options.get(name))
+        except Exception:  # noqa: BLE001 — a backend module that fails to import: availability says why
+            found = []
+        problems += [f"{name}: {p}" for p in found]
+    if problems:
+        raise InspectorError("Bad --backend-opt, nothing was run: " + "; ".join(problems)
+                             + ". Options are [BACKEND:]KEY=VALUE; see `inspector backends` for what runs here.")
+
+
+def check_model_matches(model: Path, contract: Any, backends: Sequence[str]) -> list[str]:
+    """Check the ONNX export against the contract before any chunk runs (names, dtypes, ranks, fixed sizes).
+
+    Returns the warnings (extra outputs …) as sentences.
+
+    Raises:
+        InspectorError: The file is not an ONNX model, or differs from the contract in a way that makes the run
+            meaningless (a missing or renamed tensor, another dtype or rank, a fixed size that differs).
+    """
+    if not any(b.startswith(("ort-", "trt-")) for b in backends) or model.suffix == ".nemo":
+        return []
+    from contracts.check import ModelFileError, check_model
+
+    try:
+        diffs = check_model(model, contract)
+    except ModelFileError as exc:
+        raise InspectorError(f"--model: {exc}") from None
+    errors = [d for d in diffs if d.severity == "error"]
+    if errors:
+        items = [f"{d.io} {d.tensor!r}: {d.message}" + (f" ({d.hint})" if d.hint else "") for d in errors[:8]]
+        more = f"; and {len(errors) - 8} more" if len(errors) > 8 else ""
+        raise InspectorError(
+            f"The model {model} does not match the contract {contract.name} ({len(errors)} difference"
+            f"{'s' if len(errors) != 1 else ''}), nothing was run: " + "; ".join(items) + more
+            + f". Fix the export or the contract; `inspector contract check {model} -c "
+            f"{contract.source or contract.name}` shows them all.")
+    return [f"{d.io} {d.tensor!r}: {d.message}" for d in diffs if d.severity == "warning"]
 
 
 def check_available(names: Sequence[str], options: Mapping[str, Mapping[str, Any]]) -> None:
@@ -226,7 +286,13 @@ def run_batch(*, store: str | Path, model: str | Path, contract: Any, backends: 
         opts = {b: dict(backend_options.get(b, {})) for b in all_names}
     else:
         opts = parse_backend_options(list(backend_options), all_names)
+    check_options(all_names, opts)
     check_available(all_names, opts)
+    for warning in check_model_matches(model, c, all_names):
+        say(f"note: {warning}")
+    if baseline and baseline in names:
+        say(f"note: {baseline} is both a backend and the baseline: on the same model and feeds that run can only "
+            "show nondeterminism; the store's reference is what catches a faulty export")
 
     st = Store.open(store, "a")
     header = dict(st.attrs.get("header") or {})
@@ -234,6 +300,10 @@ def run_batch(*, store: str | Path, model: str | Path, contract: Any, backends: 
     engine = ParityEngine(st, c, model)
     the_stream = engine.resolve_stream(stream)
     the_chunks = engine.resolve_chunks(the_stream, chunks)
+    streams = list(st.streams())
+    if stream is None and len(streams) > 1:
+        say(f"note: the store holds {len(streams)} streams; running the first, {the_stream!r} (pass --stream NAME for "
+            f"another: {', '.join(streams[:10])}{' …' if len(streams) > 10 else ''})")
     tty = sys.stderr.isatty() if progress is None else bool(progress)
     prog = _Progress(say, tty)
 

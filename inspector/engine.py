@@ -21,7 +21,9 @@ committed atomically into the store's run (`RunWriter.write_chunk`):
     {"stream", "chunk", "status": "ok" | "failed" | "error", "passed": bool, "error": str | None,
      "inference_ms", "tightened": bool, "tightening_fired": [conditions] (first chunk only),
      "tensors": {ref_name: TensorMetrics.to_dict()}, "invariants": {id: {"ok", "detail", "severity", "kind"}},
-     "failed_tensors": [...], "failed_invariants": [...], "note": str, "extra": {hook name: {...}}}
+     "failed_tensors": [...], "failed_invariants": [...], "note": str, "extra": {hook name: {...}},
+     "output_problems": [{"tensor", "what": "missing" | "dtype" | "shape" | "nonfinite" | "extra", "detail"}]
+     (only when there are any; judged over the run as the ``outputs`` verdict)}
 
 A backend that raises, or returns NaN, fails that chunk (``status`` ``error`` / ``failed``, with the exception text)
 and the run goes on; in closed loop the state is then restarted from the reference's next chunk (noted).
@@ -351,17 +353,25 @@ class ChunkJudge:
         self.stream = stream
         self.prev: dict[str, np.ndarray] | None = None
         self.tightened = False
+        self._fired: set[str] = set()
         self._rules = [(inv, compile_rule(inv.check)) for inv in contract.invariants if mode in inv.modes]
         frames = contract.frames_output
         self._frame_axis = {frames.ref_name: frames.frame_axis} if frames is not None else {}
+        self._dtypes = {s.ref_name: _np_dtype(s.dtype) for s in contract.outputs}
+        self._outputs = set(contract.output_names)
+        self._exact: set[str] = set()
+        """Outputs compared exactly because the contract gives them no tolerance (nor a ``*`` default)."""
 
     def tolerances(self) -> dict[str, tuple[float, float]]:
-        from contracts.rules import tolerance_for
+        from contracts.rules import EXACT, tolerance_for
 
         out = {}
+        self._exact = set()
         for spec in self.contract.outputs:
             tol = tolerance_for(self.contract, spec.ref_name, self.backend, self.precision, self.tightened)
             out[spec.ref_name] = (tol.atol, tol.rtol)
+            if tol is EXACT:
+                self._exact.add(spec.ref_name)
         return out
 
     def env(self, index: int, feeds: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> dict[str, Any]:
@@ -372,13 +382,17 @@ class ChunkJudge:
 
         env = self.env(job.index, job.feeds, job.outputs)
         record: dict[str, Any] = {"stream": self.stream, "chunk": job.index}
-        fired = [] if self.tightened else tightening_triggered(self.contract, env)
+        # Every trigger is watched on every chunk (not only until the first fires), so each is reported with the
+        # chunk where it first holds; the record lists the triggers that hold for the first time on this chunk.
+        fired = [c for c in tightening_triggered(self.contract, env) if c not in self._fired]
         if fired:
-            self.tightened = True
+            self._fired.update(fired)
             record["tightening_fired"] = fired
+        self.tightened = self.tightened or bool(fired)
         record["tightened"] = self.tightened
         tensors: dict[str, Any] = {}
         failed_tensors: list[str] = []
+        problems: list[dict[str, Any]] = []
         if job.error is None:
             tols = self.tolerances()
             # (large tensors are compared block-parallel inside `compare_tensor`)
@@ -386,9 +400,15 @@ class ChunkJudge:
                 name = spec.ref_name
                 atol, rtol = tols[name]
                 m = self._compare(name, job.outputs.get(name), job.expected.get(name), atol, rtol)
+                m = self._check_interface(m, job.outputs.get(name), job.expected.get(name), problems)
                 tensors[name] = m.to_dict()
                 if not m.passed:
                     failed_tensors.append(name)
+            for name in job.outputs:
+                if name not in self._outputs:
+                    problems.append({"tensor": name, "what": "extra",
+                                     "detail": f"the backend returned an output {name!r} the contract does not list "
+                                               "(ignored)"})
         invariants: dict[str, Any] = {}
         failed_inv: list[str] = []
         for inv, rule in self._rules:
@@ -408,6 +428,8 @@ class ChunkJudge:
             "tensors": tensors, "invariants": invariants, "failed_tensors": failed_tensors,
             "failed_invariants": failed_inv,
         })
+        if problems:
+            record["output_problems"] = problems
         if job.note:
             record["note"] = job.note
         if job.extra:
@@ -425,6 +447,36 @@ class ChunkJudge:
                                                   "reference/baseline)", atol, rtol)
         return compare_tensor(name, out, exp, atol, rtol, self._frame_axis.get(name))
 
+    def _check_interface(self, m: Any, out: np.ndarray | None, exp: np.ndarray | None,
+                         problems: list[dict[str, Any]]) -> Any:
+        """What the figures alone do not say: a missing output, a dtype other than the contract's, a shape other than
+        the reference's, non-finite values where the reference is finite; and an exact comparison the contract did
+        not ask for. Adds to `problems` (the chunk's ``output_problems``) and returns the (possibly failed) metrics."""
+        import dataclasses
+
+        name = m.name
+        if out is None:
+            problems.append({"tensor": name, "what": "missing", "detail": m.message})
+            return m
+        want = self._dtypes.get(name)
+        got = np.asarray(out).dtype
+        if want is not None and got != want:
+            text = (f"{name}: dtype {got} where the contract says {want} (the export or the engine changed the "
+                    "output type; a consumer of the contract's interface would read it wrongly)")
+            problems.append({"tensor": name, "what": "dtype", "detail": text, "dtype": str(got),
+                             "expected": str(want)})
+            m = dataclasses.replace(m, passed=False, message="; ".join(x for x in (text, m.message) if x))
+        if exp is not None and tuple(np.shape(out)) != tuple(np.shape(exp)):
+            problems.append({"tensor": name, "what": "shape", "detail": m.message or
+                             f"{name}: shape {list(np.shape(out))} differs from {list(np.shape(exp))}"})
+        elif m.nonfinite_mismatch:
+            problems.append({"tensor": name, "what": "nonfinite", "detail": m.message,
+                             "count": int(m.nonfinite_mismatch)})
+        if not m.passed and name in self._exact and np.asarray(out).dtype.kind in "fc":
+            m = dataclasses.replace(m, message=m.message + f" (compared exactly: the contract gives {name} no "
+                                                           "tolerance and has no '*' default)")
+        return m
+
     def close(self) -> None:
         """Nothing to release today; kept so callers can treat the judge as a resource."""
 
@@ -433,6 +485,8 @@ class ChunkJudge:
         """Advance the per-chunk state over an already-recorded chunk (resume)."""
         if record is not None and record.get("tightened"):
             self.tightened = True
+        if record is not None:
+            self._fired.update(record.get("tightening_fired") or ())
         self.prev = {**feeds, **outputs}
 
 
@@ -507,6 +561,14 @@ class _Writer:
         self.judge.close()
         if self.error is not None:
             raise self.error
+
+
+def _np_dtype(name: str) -> np.dtype | None:
+    """The numpy dtype of a contract dtype name; None where numpy has none (bfloat16: not checked)."""
+    try:
+        return np.dtype(name)
+    except TypeError:
+        return None
 
 
 def _canonical(a: np.ndarray) -> np.ndarray:
@@ -628,28 +690,49 @@ class ParityEngine:
         return stream
 
     def resolve_chunks(self, stream: str, chunks: str | Sequence[int] | range | None) -> tuple[int, ...]:
-        """`chunks` as ``"A:B"`` (B exclusive, either side optional), ``"K"``, a sequence, or None for all."""
+        """`chunks` as ``"A:B"`` (B exclusive, either side optional), ``"K"``, a sequence, or None for all.
+
+        Every chunk asked for must be in the store: a range that runs past the stream's end, or over chunks the
+        store lacks (an unfinished conversion), is an error rather than a quietly shorter run (a CI gate that tests
+        fewer chunks than it says is a vacuous pass; a closed loop over a gap would feed the wrong state).
+
+        Raises:
+            InspectorError: Malformed `chunks`, or chunks the stream does not have.
+        """
         have = list(self.store.chunk_indices(stream))
+        span = f"{have[0]}..{have[-1]}" if have else "none"
+        where = f"Store {self.store.path}, stream {stream!r}"
+        if not have:
+            raise InspectorError(f"{where} has no complete chunk: convert (or resume converting) its reference first.")
         if chunks is None or chunks == "" or chunks == ":":
-            sel = have
+            want = list(range(have[0], have[-1] + 1))
         elif isinstance(chunks, str):
             try:
                 if ":" in chunks:
                     a, b = chunks.split(":", 1)
-                    lo = int(a) if a.strip() else have[0] if have else 0
-                    hi = int(b) if b.strip() else (have[-1] + 1 if have else 0)
-                    sel = [i for i in have if lo <= i < hi]
+                    lo = int(a) if a.strip() else have[0]
+                    hi = int(b) if b.strip() else have[-1] + 1
+                    want = list(range(lo, hi))
                 else:
-                    sel = [i for i in have if i == int(chunks)]
+                    want = [int(chunks)]
             except ValueError:
-                raise InspectorError(f"--chunks {chunks!r}: expected A:B (B exclusive), A:, :B or K, with integers.") from None
+                raise InspectorError(f"--chunks {chunks!r}: expected A:B (B exclusive), A:, :B or K, with integers "
+                                     f"(the stream has chunks {span}).") from None
+            if not want:
+                raise InspectorError(f"--chunks {chunks!r} selects no chunk (B is exclusive and must be greater than "
+                                     f"A; the stream has chunks {span}).")
         else:
-            want = set(int(i) for i in chunks)
-            sel = [i for i in have if i in want]
-        if not sel:
-            raise InspectorError(f"Store {self.store.path}, stream {stream!r}: no chunk in {chunks!r} (the stream has "
-                                 f"chunks {have[0] if have else '-'}..{have[-1] if have else '-'}).")
-        return tuple(sel)
+            want = sorted(set(int(i) for i in chunks))
+        have_set = set(have)
+        missing = [i for i in want if i not in have_set]
+        if missing:
+            label = f"--chunks {chunks!r}" if chunks not in (None, "", ":") else "the stream's chunk range"
+            raise InspectorError(
+                f"{where}: {label} asks for {len(missing)} chunk(s) the store does not have "
+                f"({_index_ranges(missing)}); it has chunks {_index_ranges(have)}. Pick a range inside it"
+                + (", or finish the conversion (`inspector convert` resumes)." if any(have[0] < i < have[-1]
+                                                                                     for i in missing) else "."))
+        return tuple(want)
 
     # --- running -----------------------------------------------------------------------------------------------------
     def run(self, spec: RunSpec, backend: Backend, baseline: Backend | None = None,
@@ -742,7 +825,7 @@ class ParityEngine:
         records = [all_records[i] for i in spec.chunks if i in all_records]
         info = backend.info()  # notes gathered while running (e.g. host padding) are in it now
         atols = judge_atols(self.contract, spec.backend, info.precision)
-        ctx = RunContext(self.contract, spec.mode, spec.backend, info.precision, atols)
+        ctx = RunContext(self.contract, spec.mode, spec.backend, info.precision, atols, check_outputs=True)
         extra_verdicts: list[Verdict] = []
         for hook in self.hooks:
             extra_verdicts.extend(hook.verdicts(records, run_info) or ())
@@ -781,6 +864,18 @@ class ParityEngine:
             status="running", started=_now(),
         )
         return self.store.create_run(record), False
+
+
+def _index_ranges(indices: Sequence[int], limit: int = 6) -> str:
+    """[0, 1, 2, 5, 7, 8] → ``0..2, 5, 7..8``."""
+    runs: list[list[int]] = []
+    for i in sorted(indices):
+        if runs and runs[-1][1] == i - 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    text = [f"{a}..{b}" if b > a else str(a) for a, b in runs[:limit]]
+    return ", ".join(text) + (f" and {len(runs) - limit} more" if len(runs) > limit else "")
 
 
 def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

@@ -140,9 +140,18 @@ def _compare(name: str, out: np.ndarray, ref: np.ndarray, atol: float | None, rt
         return TensorMetrics(name=name, passed=True, shape=tuple(out.shape), ref_shape=tuple(ref.shape), atol=atol,
                              rtol=rtol, size=0)
 
+    if n >= IDENTICAL_MIN and o.dtype == r.dtype and _identical(o, r):
+        # Bit-identical (the seed's cache_last_channel_out, a backend against itself): every figure is known
+        # without computing it; one cheap pass proves the values finite (else the general path counts them).
+        return _finish(name, out, ref, atol, rtol, rt, frame_axis, n, 0, 0, 0, None, worst_flat=0, max_abs=0.0,
+                       mean_abs=0.0, p99=0.0, rel_l2=0.0, cosine=1.0, n_fail=0, max_rel=0.0)
     if n >= PARALLEL_MIN and _block_pool() is not None:
         fast = _parallel_figures(o, r, atol, rt, eps)
         if fast is not None:  # every element finite: done in blocks on the pool
+            return _finish(name, out, ref, atol, rtol, rt, frame_axis, n, 0, 0, 0, None, **fast)
+    elif n >= BLOCKED_MIN:
+        fast = _blocked_figures(o, r, atol, rt, eps)
+        if fast is not None:  # every element finite: done block by block while each block is in the CPU cache
             return _finish(name, out, ref, atol, rtol, rt, frame_axis, n, 0, 0, 0, None, **fast)
 
     nonfinite_out = nonfinite_ref = mismatch = 0
@@ -338,6 +347,121 @@ def _parallel_figures(o: np.ndarray, r: np.ndarray, atol: float | None, rt: floa
         "cosine": _cosine(oo, rr, dd), "n_fail": sum(p["n_fail"] for p in parts),
         "max_rel": max(p["max_rel"] for p in parts),
     }
+
+
+IDENTICAL_MIN = 1 << 16
+"""Tensors of at least this many elements are first checked for bit-identity (a 1 K prefix, then the whole)."""
+
+BLOCKED_MIN = 1 << 18
+"""Serial comparisons of at least this many elements run block by block (see `_blocked_figures`)."""
+
+_CACHE_BLOCK = 1 << 16
+"""Elements per block of `_blocked_figures`: o, r and three work blocks of float32 (1.25 MB) stay in L2."""
+
+
+def _identical(o: np.ndarray, r: np.ndarray) -> bool:
+    """Bit-identical and all finite. A differing 1 K prefix answers at once; equal arrays cost one compare pass and
+    one summing pass (a NaN or infinity makes the sum non-finite; an overflowing sum merely declines the shortcut)."""
+    head = min(o.size, 1024)
+    if not np.array_equal(o[:head], r[:head]) or not np.array_equal(o, r):
+        return False
+    return math.isfinite(float(r.sum()))
+
+
+def _blocked_figures(o: np.ndarray, r: np.ndarray, atol: float | None, rt: float, eps: float
+                     ) -> dict[str, Any] | None:
+    """Every figure of a large all-finite float tensor in one sweep over cache-sized blocks: o and r are read from
+    memory once and the dozen passes per figure run on data already in the CPU cache (the whole-array passes each
+    streamed 25 MB from memory). Sums are numpy's pairwise sums per block, added across blocks exactly
+    (`math.fsum`). The P99 comes from a threshold guessed on a strided sample: each block keeps the
+    values at or above it and the exact order statistic is taken among those, as `_p99` does; if the guess was too
+    high, `_p99` runs on the full |o - r| (one more pass).
+
+    Returns:
+        The figures, or None if a block holds a non-finite value (the caller takes the general path).
+    """
+    n = o.size
+    k = min(n - 1, math.ceil(0.99 * (n - 1)))
+    need = n - k
+    step = 61
+    sample = np.abs(o[::step] - r[::step])
+    j = int(0.98 * (sample.size - 1))
+    guess = float(np.partition(sample, j)[j])
+    bs = _CACHE_BLOCK
+    work = _block_scratch(o.dtype, bs)
+    best_v, best_i = -1.0, 0
+    sums: list[float] = []
+    dd: list[float] = []
+    rr: list[float] = []
+    oo: list[float] = []
+    n_fail = 0
+    max_rel = 0.0
+    tails: list[np.ndarray] = []
+    n_tail = 0
+    acc = np.float64 if o.dtype == np.float64 else np.float32
+    for a in range(0, n, bs):
+        b = min(n, a + bs)
+        ob, rb = o[a:b], r[a:b]
+        m = b - a
+        d, t1, t2 = work[0][:m], work[1][:m], work[2][:m]
+        np.subtract(ob, rb, out=d)
+        np.abs(d, out=d)
+        am = int(d.argmax())
+        mx = float(d[am])
+        if not math.isfinite(mx):
+            return None
+        if mx > best_v:
+            best_v, best_i = mx, a + am
+        # Per block: numpy's pairwise sum and einsum's sum of products (one pass, no squares written; ~1e-7
+        # relative on 64 K values, like a float32 pairwise sum of the whole tensor); blocks are added exactly.
+        sums.append(float(d.sum(dtype=acc)))
+        dd.append(float(np.einsum("i,i->", d, d)))
+        rr.append(float(np.einsum("i,i->", rb, rb)))
+        oo.append(float(np.einsum("i,i->", ob, ob)))
+        np.abs(rb, out=t1)
+        if atol is not None and mx > atol:
+            if rt == 0.0:
+                n_fail += int(np.count_nonzero(d > atol))
+            else:
+                u = np.multiply(t1, -rt, out=t2)
+                u += d
+                n_fail += int(np.count_nonzero(u > atol))
+        t1 += eps
+        rel = float(np.divide(d, t1, out=t1).max())
+        if rel > max_rel:
+            max_rel = rel
+        if mx >= guess:
+            tail = d[d >= guess]
+            tails.append(tail)
+            n_tail += tail.size
+    if n_tail >= need:
+        tail = np.concatenate(tails) if len(tails) > 1 else tails[0]
+        p99 = float(np.partition(tail, tail.size - need)[tail.size - need])
+    else:  # the sampled guess was too high (rare): the exact P99 over all of |o - r|
+        full = _scratch(o.dtype, n)[0]
+        np.subtract(o, r, out=full)
+        p99 = _p99(np.abs(full, out=full))
+    dsum, rsum, osum = math.fsum(dd), math.fsum(rr), math.fsum(oo)
+    return {
+        "worst_flat": best_i, "max_abs": best_v, "mean_abs": math.fsum(sums) / n, "p99": p99,
+        "rel_l2": math.sqrt(dsum / rsum) if rsum > 0 else (0.0 if dsum == 0 else float("inf")),
+        "cosine": _cosine(osum, rsum, dsum), "n_fail": n_fail, "max_rel": max_rel,
+    }
+
+
+_BLOCK_SCRATCH = threading.local()
+
+
+def _block_scratch(dtype: Any, n: int) -> list[np.ndarray]:
+    """Three reusable cache-sized work blocks per thread."""
+    key = np.dtype(dtype).str
+    bufs = getattr(_BLOCK_SCRATCH, "bufs", None)
+    if bufs is None:
+        bufs = _BLOCK_SCRATCH.bufs = {}
+    have = bufs.get(key)
+    if have is None or have[0].size < n:
+        have = bufs[key] = [np.empty(n, dtype=dtype) for _ in range(3)]
+    return have
 
 
 def _p99(d: np.ndarray) -> float:

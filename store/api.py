@@ -34,6 +34,11 @@ class StoreError(Exception):
     """A store cannot be opened, read or written; the message says which file/stream/chunk and what to do."""
 
 
+class StoreCorrupt(StoreError, ValueError):
+    """A file inside a store is damaged (unreadable JSON, a missing array or chunk file). A ValueError too, so code
+    that skips unreadable entries (``except (OSError, ValueError)``) keeps doing so."""
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     name: str

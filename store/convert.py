@@ -156,7 +156,12 @@ def _done_lines(store: Any) -> dict[int, tuple[LineSummary, dict[str, Any]]]:
             index = layout.parse_chunk_dirname(chunk_dir.name)
             if index is None:
                 continue
-            attrs = layout.read_group_attrs(chunk_dir)
+            try:
+                attrs = layout.read_group_attrs(chunk_dir)
+            except (FileNotFoundError, StoreError) as exc:
+                problem = str(exc) if isinstance(exc, StoreError) else f"{chunk_dir}/zarr.json is missing."
+                raise StoreError(f"{chunk_dir} is a damaged chunk folder: {problem} Delete that folder and run "
+                                 f"the same command again: the chunk is redone from the source file.") from None
             info = attrs.get("line") or {}
             line = info.get("number")
             if line is None:
@@ -233,6 +238,12 @@ def convert(source: str | os.PathLike, out: str | os.PathLike, *, contract: Any 
     conversion = attrs.get("conversion") or {}
     if conversion.get("status") == "complete":
         total = sum(store.num_chunks(s) for s in store.streams())
+        if isinstance(conversion.get("chunks"), int) and total < conversion["chunks"]:
+            # chunk folders were deleted since (e.g. damaged ones, as `inspector info` advises): redo just those
+            skip_invalid = skip_invalid or bool(conversion.get("skip_invalid"))
+            store.update_attrs(conversion={**conversion, "status": "repairing"})
+            conversion = store.attrs.get("conversion") or {}
+    if conversion.get("status") == "complete":
         return ConvertResult(out, "up-to-date", lines=conversion.get("lines", 0), chunks_before=total,
                              chunks_total=total, skipped=tuple(attrs.get("skipped") or ()),
                              warnings=tuple(attrs.get("warnings") or ()), seconds=time.monotonic() - t0,

@@ -10,21 +10,39 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from store import layout
-from store.arrays import array_meta
+from store.api import StoreCorrupt
+from store.arrays import array_meta, array_problem
 
 if TYPE_CHECKING:
     from store.zarr_store import Store
 
 
-def _missing(indices: list[int]) -> list[int]:
-    """Chunk indices absent between 0 and the last present one (gaps a --skip-invalid conversion left)."""
-    if not indices:
-        return []
-    present = set(indices)
-    return [i for i in range(indices[-1] + 1) if i not in present]
+MAX_LISTED_MISSING = 1000
 
 
-def _stream_info(store: Store, stream: str) -> dict[str, Any]:
+def _missing(indices: list[int], limit: int = MAX_LISTED_MISSING) -> list[int]:
+    """Chunk indices absent between 0 and the last present one (gaps a --skip-invalid conversion left), at most
+    `limit` of them (a chunk_index of 10**9 must not make a list of a billion); see `_missing_count`."""
+    out: list[int] = []
+    expected = 0
+    for i in indices:
+        if i > expected:
+            out.extend(range(expected, min(i, expected + limit - len(out))))
+            if len(out) >= limit:
+                break
+        expected = i + 1
+    return out
+
+
+def _missing_count(indices: list[int]) -> int:
+    return (indices[-1] + 1 - len(indices)) if indices else 0
+
+
+def _damage(stream: str, index: int, folder: Path, problem: str) -> dict[str, Any]:
+    return {"stream": stream, "chunk": index, "folder": str(folder), "problem": problem}
+
+
+def _stream_info(store: Store, stream: str, damaged: list[dict[str, Any]]) -> dict[str, Any]:
     indices = store.chunk_indices(stream)
     folder = Path(store.path) / layout.STREAMS / layout.stream_dirname(stream)
     shapes: dict[tuple[str, str], list[tuple[int, tuple[int, ...]]]] = {}
@@ -34,15 +52,28 @@ def _stream_info(store: Store, stream: str) -> dict[str, Any]:
     order: list[tuple[str, str]] = []
     for index in indices:
         chunk_folder = folder / layout.chunk_dirname(index)
-        attrs = layout.read_group_attrs(chunk_folder)
-        meta_keys.update((attrs.get("meta") or {}).keys())
+        try:
+            attrs = layout.read_group_attrs(chunk_folder)
+        except FileNotFoundError:
+            damaged.append(_damage(stream, index, chunk_folder, f"{chunk_folder}/zarr.json is missing"))
+            continue
+        except StoreCorrupt as exc:
+            damaged.append(_damage(stream, index, chunk_folder, str(exc)))
+            continue
+        meta = attrs.get("meta")
+        meta_keys.update(meta.keys() if isinstance(meta, dict) else ())
         for kind in ("inputs", "outputs"):
             for name in attrs.get(kind) or ():
+                array_folder = chunk_folder / kind / layout.tensor_dirname(name)
+                problem = array_problem(array_folder)
+                if problem is not None:
+                    damaged.append(_damage(stream, index, chunk_folder, f"{kind[:-1]} {name!r}: {problem}"))
+                    continue
                 key = (kind, name)
                 if key not in shapes:
                     order.append(key)
                     shapes[key], dtypes[key], nbytes[key] = [], Counter(), 0
-                shape, dtype = array_meta(chunk_folder / kind / name)
+                shape, dtype = array_meta(array_folder)
                 shapes[key].append((index, shape))
                 dtypes[key][dtype] += 1
                 nbytes[key] += math.prod(shape) * np.dtype(dtype).itemsize
@@ -66,6 +97,7 @@ def _stream_info(store: Store, stream: str) -> dict[str, Any]:
     return {
         "name": stream, "chunks": len(indices), "first": indices[0] if indices else None,
         "last": indices[-1] if indices else None, "missing": _missing(indices),
+        "missing_count": _missing_count(indices),
         "meta_keys": sorted(meta_keys), "tensors": tensors,
     }
 
@@ -100,7 +132,8 @@ def _disk_bytes(path: Path) -> int:
 def store_info(store: Store) -> dict[str, Any]:
     """Streams, chunk counts, tensors (shapes, dtypes, bytes), metadata keys, source, skipped lines and runs."""
     attrs = store.attrs
-    streams = [_stream_info(store, s) for s in store.streams()]
+    damaged: list[dict[str, Any]] = []
+    streams = [_stream_info(store, s, damaged) for s in store.streams()]
     return {
         "path": str(store.path),
         "format": attrs.get("format"), "version": attrs.get("version"), "codec": attrs.get("codec"),
@@ -113,4 +146,23 @@ def store_info(store: Store) -> dict[str, Any]:
         "tensor_bytes": sum(t["nbytes"] for s in streams for t in s["tensors"]),
         "disk_bytes": _disk_bytes(store.path),
         "runs": [_run_info(r, store) for r in store.runs()],
+        "damaged": damaged + _damaged_runs(store),
     }
+
+
+def _damaged_runs(store: Store) -> list[dict[str, Any]]:
+    """Run folders whose record cannot be read (`Store.runs` leaves them out)."""
+    folder = Path(store.path) / layout.RUNS
+    out: list[dict[str, Any]] = []
+    if not folder.is_dir():
+        return out
+    for entry in sorted(folder.iterdir()):
+        if not entry.is_dir():
+            continue
+        try:
+            layout.read_group_attrs(entry)
+        except FileNotFoundError:
+            continue  # not a run (yet): create_run writes the record right after the folder
+        except StoreCorrupt as exc:
+            out.append({"run": entry.name, "folder": str(entry), "problem": str(exc)})
+    return out

@@ -32,10 +32,11 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 from store.errors import JsonlError, TensorProblem, Where
+from store.layout import MAX_CHUNK_INDEX
 from store.skeleton import SkeletonError, Span, skeletonize, span_index
 from store.tensors import (
-    ParserPool, check_dtype, check_shape, decode_b64_span, decode_b64_text, from_python, load_npy,
-    parse_number_span,
+    ParserPool, byte_order, check_dtype, check_shape, decode_b64_span, decode_b64_text, from_python, load_npy,
+    parse_dtype, parse_number_span,
 )
 from store.pages import release
 from store.validate import KINDS, ContractRules, LineChecker, LineSummary
@@ -46,6 +47,10 @@ FORMAT_OURS = "parity"
 FORMAT_SEED = "seed"
 _NONFINITE_STRINGS = (b'"NaN"', b'"Infinity"', b'"-Infinity"')
 _SCAN_BLOCK = 4 << 20
+_COMPRESSED = ((b"\x1f\x8b", "gzip", "gunzip -k"), (b"\x28\xb5\x2f\xfd", "zstd", "zstd -d"),
+               (b"BZh", "bzip2", "bunzip2 -k"), (b"\xfd7zXZ", "xz", "unxz -k"), (b"PK\x03\x04", "zip", "unzip"))
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32LE"), (b"\x00\x00\xfe\xff", "UTF-32BE"), (b"\xff\xfe", "UTF-16LE"),
+              (b"\xfe\xff", "UTF-16BE"))
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,20 @@ def check_source(path: str | os.PathLike) -> Path:
         raise JsonlError(Where(str(p)), "is not a file; give the reference .jsonl file itself.", "not_found")
     if p.stat().st_size == 0:
         raise JsonlError(Where(str(p)), "is empty: it has no lines, so there is nothing to convert.", "empty")
+    try:
+        with open(p, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise JsonlError(Where(str(p)), f"cannot be read ({exc.strerror or exc}).", "not_found") from None
+    for magic, what, tool in _COMPRESSED:
+        if head.startswith(magic):
+            raise JsonlError(Where(str(p)), f"is {what}-compressed, not a text JSONL file. Decompress it first "
+                                            f"({tool} {p.name}) and convert the .jsonl it gives.", "compressed")
+    for bom, encoding in _WIDE_BOMS:
+        if head.startswith(bom):
+            raise JsonlError(Where(str(p)), f"is {encoding} text; reference JSONL is UTF-8. Re-encode it first "
+                                            f"(iconv -f {encoding} -t UTF-8 {p.name} > {p.stem}.utf8.jsonl).",
+                             "encoding")
     return p
 
 
@@ -207,13 +226,35 @@ class LineParser:
              tensor: str | None = None, kind: str | None = None) -> JsonlError:
         return JsonlError(Where(self.path, span.number, stream, chunk, tensor, kind), problem, code)
 
-    def _invalid_json(self, span: LineSpan, detail: str, excerpt: str = "") -> JsonlError:
+    def _invalid_json(self, span: LineSpan, detail: str, excerpt: str = "", buf: Any = None) -> JsonlError:
+        hint = self._layout_hint(span, buf) if buf is not None else ""
+        if hint:
+            return self._err(span, f"is not valid JSON ({detail}): {hint}", "invalid_json")
         near = f" near {excerpt}" if excerpt else ""
         if not span.terminated:
             return self._err(span, f"is the last line, has no newline at its end and is not complete JSON "
                                    f"({detail}{near}): the file looks cut off while being written. Re-create it, or "
                                    f"pass --skip-invalid to convert every line before it.", "truncated")
         return self._err(span, f"is not valid JSON ({detail}{near}).", "invalid_json")
+
+    @staticmethod
+    def _layout_hint(span: LineSpan, buf: Any) -> str:
+        """What a line that is not JSON looks like when the whole file is in another shape than JSON Lines."""
+        head = bytes(buf[span.offset:min(span.end, span.offset + 4096)])
+        release(buf, span.offset, min(span.end, span.offset + 4096))
+        if head.strip(b"\x00 \t\r") == b"" and b"\x00" in head:
+            return ("the line is NUL bytes, which is what a file not completely written looks like (a crash or a "
+                    "full disk while writing). Re-create the file, or pass --skip-invalid to convert every line "
+                    "before it.")
+        stripped = head.strip().lstrip(b"\xef\xbb\xbf")
+        if stripped in (b"[", b"{") or (stripped.startswith(b"[") and stripped[1:].lstrip().startswith(b"{")):
+            return ("the file looks like one JSON document (a pretty-printed object or an array of chunk objects), "
+                    "but a reference file is JSON Lines: one complete chunk object per line. Rewrite it with one "
+                    "object per line (e.g. `jq -c '.[]' FILE > FILE.jsonl` for an array).")
+        if buf.find(b"}\r{", span.offset, span.end) >= 0:
+            return ("the line holds carriage returns between objects: the file uses old Mac (CR-only) line endings. "
+                    "Convert them to newlines (e.g. `tr '\\r' '\\n' < FILE > FILE.jsonl`).")
+        return ""
 
     # entry point
     def parse(self, buf: Any, span: LineSpan, sink: Sink | None = None) -> Parsed:
@@ -233,10 +274,10 @@ class LineParser:
             try:
                 skeleton, spans = skeletonize(buf, start, end)
             except SkeletonError as exc:
-                raise self._invalid_json(span, str(exc)) from None
+                raise self._invalid_json(span, str(exc), buf=buf) from None
             if any(tok in skeleton for tok in _NONFINITE_STRINGS):  # "NaN" strings sit in the small skeleton
                 return self._parse_slow(buf, span, sink)
-            doc = self._load_skeleton(skeleton, span)
+            doc = self._load_skeleton(skeleton, span, buf)
             try:
                 return self._build(doc, buf, spans, span, sink)
             except _NeedsSlowPath:
@@ -244,7 +285,7 @@ class LineParser:
         finally:
             release(buf, start, end)
 
-    def _load_skeleton(self, skeleton: bytes, span: LineSpan) -> Any:
+    def _load_skeleton(self, skeleton: bytes, span: LineSpan, buf: Any = None) -> Any:
         import orjson
 
         try:
@@ -256,18 +297,22 @@ class LineParser:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             pos = getattr(exc, "pos", 0) or 0
             text = skeleton[max(0, pos - 30):pos + 30].decode("utf-8", "replace").replace("\\u0000pi:", "<data#")
-            raise self._invalid_json(span, getattr(exc, "msg", str(exc)), repr(text)) from None
+            raise self._invalid_json(span, getattr(exc, "msg", str(exc)), repr(text), buf) from None
 
     def _parse_slow(self, buf: Any, span: LineSpan, sink: Sink | None) -> Parsed:
         """Python's json on the whole line: keeps "NaN"/"Infinity" strings and bare tokens; slow, rare."""
         try:
             doc = json.loads(bytes(buf[span.offset:span.end]))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise self._invalid_json(span, getattr(exc, "msg", str(exc))) from None
+            raise self._invalid_json(span, getattr(exc, "msg", str(exc)), buf=buf) from None
         return self._build(doc, buf, [], span, sink)
 
     # the document
     def _build(self, doc: Any, buf: Any, spans: list[Span], span: LineSpan, sink: Sink | None) -> Parsed:
+        if isinstance(doc, list) and doc and all(isinstance(x, dict) for x in doc[:3]):
+            raise self._err(span, f"is a JSON array of {len(doc)} objects, not one chunk object: a reference file is "
+                                  f"JSON Lines, one chunk object per line. Rewrite it with one object per line (e.g. "
+                                  f"`jq -c '.[]' FILE > FILE.jsonl`).", "not_object")
         if not isinstance(doc, dict):
             raise self._err(span, f"is not a JSON object but {_json_type(doc)}; each line must be one object "
                                   f"{{\"stream\", \"chunk_index\", \"inputs\", \"outputs\", \"meta\"}} (or the seed "
@@ -285,10 +330,13 @@ class LineParser:
         if not isinstance(stream, str) or not stream:
             raise self._err(span, f"has stream {stream!r}; a stream name must be a non-empty string.", "stream")
         index = doc.get(index_key)
-        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        if isinstance(index, float) and index.is_integer():  # 3.0: a writer that keeps every number a float
+            index = int(index)
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= MAX_CHUNK_INDEX:
             what = "has no" if index is None else f"has an invalid ({index!r})"
             raise self._err(span, f"{what} {index_key!r}; each line needs the chunk's index, an integer from 0 "
-                                  f"(keys present: {', '.join(doc) or 'none'}).", "chunk_index", stream)
+                                  f"(below {MAX_CHUNK_INDEX + 1:.0e}; keys present: {', '.join(doc) or 'none'}).",
+                            "chunk_index", stream)
         meta = doc.get(meta_key) or {}
         if not isinstance(meta, dict):
             raise self._err(span, f"has a {meta_key!r} that is {_json_type(meta)}, not an object.", "meta",
@@ -303,6 +351,9 @@ class LineParser:
                                       f"present: {', '.join(doc) or 'none'}).", "missing_tensor", stream, index)
             tensors[kind], infos[kind] = {}, {}
             for name, value in group.items():
+                if not name.strip():
+                    raise self._err(span, f"has a tensor with an empty name in {kind!r}; every tensor needs its "
+                                          f"reference name.", "tensor", stream, index, name, kind)
                 try:
                     array = self._tensor(value, kind, name, buf, spans)
                 except TensorProblem as exc:
@@ -340,7 +391,8 @@ class LineParser:
             raise TensorProblem(f"is {_json_type(value)}; a tensor is a nested list or an object with dtype/shape "
                                 f"and one of data, b64, data_b64, npy_path.")
         file_dtype = value.get("dtype")
-        dtype = check_dtype(file_dtype) if file_dtype is not None else None
+        dtype, dtype_order = parse_dtype(file_dtype) if file_dtype is not None else (None, None)
+        order = byte_order(value, dtype_order)
         if dtype is not None and contract_dtype and str(dtype) != contract_dtype:
             raise TensorProblem(f"has dtype {dtype}; the contract says {contract_dtype}.")
         if dtype is None and contract_dtype:
@@ -378,10 +430,10 @@ class LineParser:
             s = spans[k]
             if s.kind != "str":
                 raise TensorProblem(f"has {payload_keys[0]!r} that is not a string.")
-            return decode_b64_span(buf, s.start, s.end, dtype, shape)
+            return decode_b64_span(buf, s.start, s.end, dtype, shape, order=order)
         if not isinstance(payload, str):
             raise TensorProblem(f"has {payload_keys[0]!r} of type {_json_type(payload)}; it must be a base64 string.")
-        return decode_b64_text(payload, dtype, shape)
+        return decode_b64_text(payload, dtype, shape, order=order)
 
     def _restore(self, value: Any, buf: Any, spans: list[Span]) -> Any:
         """Put big values cut out of the skeleton back where they are not tensors (meta, header)."""

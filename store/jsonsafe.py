@@ -99,5 +99,18 @@ def atomic_write_json(path: Path, value: Any, *, indent: bool = True) -> None:
 
 
 def read_json(path: Path) -> Any:
-    """Parse a JSON file (no non-finite restoration; see `restore_nonfinite`)."""
-    return orjson.loads(Path(path).read_bytes())
+    """Parse a JSON file (no non-finite restoration; see `restore_nonfinite`).
+
+    Raises:
+        FileNotFoundError: There is no such file.
+        store.api.StoreCorrupt: The file is empty or not JSON (a ValueError too).
+    """
+    data = Path(path).read_bytes()
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        from store.api import StoreCorrupt
+
+        what = "is empty" if not data.strip() else f"is not valid JSON ({exc})"
+        raise StoreCorrupt(f"{path} {what}. The store writes its metadata atomically, so something else changed "
+                           f"this file (or the disk is failing).") from None

@@ -10,13 +10,14 @@ with its final name is therefore always complete; ``*.partial`` leftovers of a k
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from store.api import StoreError
+from store.api import StoreCorrupt, StoreError
 from store.jsonsafe import atomic_write_json, read_json
 
 FORMAT = "parity-store"
@@ -28,24 +29,73 @@ PARTIAL_SUFFIX = ".partial"
 CHUNK_DIGITS = 6
 
 _SAFE = "-_"  # plus ASCII letters and digits (quote's default); '.' is escaped so names never start with a dot
+MAX_PART = 120  # bytes of an encoded name kept as is (file systems allow 255 per path part)
+SHORTENED_HEAD = 80
+SHORTENED_MARK = "%%"  # never produced by percent-encoding: marks a name shortened with a hash
+MAX_CHUNK_INDEX = 10**15 - 1
+
+
+def _encode_name(name: str, what: str) -> str:
+    """`name` as one safe, reversible path part: percent-encoded UTF-8 ('.' escaped too, so never ``.``/``..``
+    and never a hidden file); names whose encoding would pass `MAX_PART` bytes are shortened to a readable prefix
+    plus a hash after `SHORTENED_MARK` (the full name is then kept in the folder's metadata)."""
+    if not isinstance(name, str) or not name:
+        raise StoreError(f"{what} names must be non-empty strings, got {name!r}.")
+    encoded = quote(name.encode("utf-8", "surrogatepass"), safe=_SAFE).replace(".", "%2E")
+    if len(encoded) <= MAX_PART:
+        return encoded
+    head = encoded[:SHORTENED_HEAD]
+    escape = head.rfind("%", len(head) - 2)
+    if escape >= 0:  # never cut through a %XX escape
+        head = head[:escape]
+    digest = hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
+    return f"{head}{SHORTENED_MARK}{digest}"
+
+
+def _decode_name(part: str) -> str | None:
+    """Inverse of `_encode_name`, or None for a shortened name (read the name from the folder's metadata)."""
+    if SHORTENED_MARK in part:
+        return None
+    return unquote(part, errors="surrogatepass")
 
 
 def stream_dirname(stream: str) -> str:
-    """The directory name of a stream: its name, percent-encoded so any string is a safe, reversible path part."""
-    if not isinstance(stream, str) or not stream:
-        raise StoreError(f"stream names must be non-empty strings, got {stream!r}.")
-    return quote(stream, safe=_SAFE).replace(".", "%2E")
+    """The directory name of a stream: its name, percent-encoded so any string is a safe, reversible path part
+    (shortened with a hash when very long; the stream group's ``name`` attr then holds the full name)."""
+    return _encode_name(stream, "stream")
 
 
 def stream_name(dirname: str) -> str:
-    """Inverse of `stream_dirname`."""
-    return unquote(dirname)
+    """Inverse of `stream_dirname` (for a shortened name, the group's ``name`` attr is the truth; see
+    `stream_name_of`)."""
+    decoded = _decode_name(dirname)
+    return dirname if decoded is None else decoded
+
+
+def stream_name_of(folder: Path) -> str:
+    """The stream name of a stream folder: its group's ``name`` attr, else decoded from the folder name."""
+    try:
+        name = read_group_attrs(folder).get("name")
+    except (OSError, ValueError):
+        name = None
+    return name if isinstance(name, str) and name else stream_name(Path(folder).name)
+
+
+def tensor_dirname(name: str) -> str:
+    """The directory name of a tensor's array (same encoding as streams: a name such as ``../x`` or ``a/b`` from a
+    user's file can never leave its chunk folder)."""
+    return _encode_name(name, "tensor")
+
+
+def tensor_name(dirname: str) -> str | None:
+    """Inverse of `tensor_dirname`; None for a shortened name (its array's ``attributes.name`` holds it)."""
+    return _decode_name(dirname)
 
 
 def chunk_dirname(index: int) -> str:
     """``000012`` for chunk 12 (zero-padded so a plain listing sorts; larger indices simply get longer)."""
-    if int(index) < 0:
-        raise StoreError(f"chunk indices count from 0, got {index}.")
+    if not 0 <= int(index) <= MAX_CHUNK_INDEX:
+        raise StoreError(f"chunk indices count from 0 (and stay below {MAX_CHUNK_INDEX + 1:.0e}), got {index}.")
     return f"{int(index):0{CHUNK_DIGITS}d}"
 
 
@@ -72,8 +122,19 @@ def ensure_group(folder: Path, attributes: dict[str, Any] | None = None) -> None
 
 
 def read_group_attrs(folder: Path) -> dict[str, Any]:
-    """The attributes of the group at `folder` ({} when it has none)."""
-    return dict(read_json(group_meta_path(folder)).get("attributes") or {})
+    """The attributes of the group at `folder` ({} when it has none).
+
+    Raises:
+        FileNotFoundError: `folder` has no ``zarr.json``.
+        StoreCorrupt: The ``zarr.json`` is damaged.
+    """
+    path = group_meta_path(folder)
+    doc = read_json(path)
+    attrs = doc.get("attributes") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict) or not isinstance(attrs, (dict, type(None))):
+        raise StoreCorrupt(f"{path} is not a Zarr group's metadata (expected an object with 'attributes', got "
+                           f"{type(doc).__name__}); something else changed this file.")
+    return dict(attrs or {})
 
 
 def is_store(path: Path) -> bool:

@@ -126,7 +126,9 @@ class Run:
         folder = self._outputs_folder(stream, index) / "outputs"
         if not folder.is_dir() or not self._metrics_path(stream, index).exists():
             return ()
-        return tuple(sorted(p.name for p in folder.iterdir() if (p / "zarr.json").exists()))
+        from store.zarr_store import list_array_names
+
+        return tuple(list_array_names(folder))
 
     def outputs(self, stream: str, index: int) -> dict[str, np.ndarray] | None:
         """The saved backend outputs of a committed chunk, or None (not done, or run without save_outputs)."""
@@ -134,7 +136,7 @@ class Run:
         if not names:
             return None
         folder = self._outputs_folder(stream, index) / "outputs"
-        return {name: read_array_at(folder / name) for name in names}
+        return {name: read_array_at(folder / layout.tensor_dirname(name)) for name in names}
 
     # --- write side ------------------------------------------------------------------------------------------
     def _require_writable(self) -> None:
@@ -195,7 +197,19 @@ def _writer_info() -> dict[str, Any]:
     return {"pid": os.getpid(), "host": socket.gethostname()}
 
 
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
+
+
+def _check_run_id(run_id: str) -> None:
+    """A run id is one plain folder name (never a path): letters, digits, '.', '_' and '-'."""
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+        raise StoreError(f"{run_id!r} is not a run id: run ids are folder names of letters, digits, '.', '_' and "
+                         f"'-' (see `inspector info STORE` for the runs a store holds).")
+
+
 def create_run(store: Store, record: RunRecord) -> Run:
+    if record.run_id:
+        _check_run_id(record.run_id)
     runs = Path(store.path) / layout.RUNS
     layout.ensure_group(runs, {})
     record.started = record.started or _now()
@@ -215,6 +229,7 @@ def create_run(store: Store, record: RunRecord) -> Run:
 
 
 def open_run(store: Store, run_id: str) -> Run:
+    _check_run_id(run_id)
     folder = Path(store.path) / layout.RUNS / run_id
     if not layout.group_meta_path(folder).exists():
         known = [r.run_id for r in list_runs(store)]

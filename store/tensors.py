@@ -56,11 +56,58 @@ class ParserPool:
         self._parser = None
 
 
-def check_dtype(name: Any) -> np.dtype:
-    """The numpy dtype for a dtype name from a file or contract (``float32``, ``int64`` …)."""
-    if not isinstance(name, str) or name not in KNOWN_DTYPES:
+_DTYPE_ALIASES = {
+    "half": "float16", "double": "float64", "long": "int64", "short": "int16", "byte": "uint8", "bool_": "bool",
+    "boolean": "bool", "f2": "float16", "f4": "float32", "f8": "float64", "i1": "int8", "i2": "int16",
+    "i4": "int32", "i8": "int64", "u1": "uint8", "u2": "uint16", "u4": "uint32", "u8": "uint64", "b1": "bool",
+    "?": "bool",
+}
+_BYTE_ORDERS = {"<": "<", ">": ">", "=": "<", "|": "<", "little": "<", "big": ">", "le": "<", "be": ">",
+                "little-endian": "<", "big-endian": ">", "native": "<"}
+
+
+def parse_dtype(name: Any) -> tuple[np.dtype, str | None]:
+    """A dtype name as files write it → (native numpy dtype, byte order ``"<"``/``">"`` if the name says one).
+
+    Accepts ``float32``, numpy's ``<f4`` / ``>f4`` / ``|b1`` (``a.dtype.str``), ``torch.float32``, ``np.int64``,
+    ``numpy.float32`` and short aliases (``f4``, ``half``, ``double``, ``long``).
+    """
+    if not isinstance(name, str) or not name.strip():
         raise TensorProblem(f"dtype {name!r} is not supported; expected one of {', '.join(KNOWN_DTYPES)}.")
-    return np.dtype(name)
+    text = name.strip()
+    order = None
+    if text[0] in "<>=|" and len(text) > 1:
+        order, text = _BYTE_ORDERS[text[0]], text[1:]
+    low = text.lower()
+    for prefix in ("torch.", "numpy.", "np.", "tensor(", "dtype("):
+        if low.startswith(prefix):
+            low = low[len(prefix):].rstrip(")").strip("'\"")
+    low = _DTYPE_ALIASES.get(low, low)
+    if low not in KNOWN_DTYPES:
+        raise TensorProblem(f"dtype {name!r} is not supported; expected one of {', '.join(KNOWN_DTYPES)} (numpy's "
+                            f"'<f4' style and 'torch.float32' style are understood too).")
+    return np.dtype(low), order
+
+
+def check_dtype(name: Any) -> np.dtype:
+    """The native numpy dtype for a dtype name from a file or contract (``float32``, ``int64``, ``<f4`` …)."""
+    return parse_dtype(name)[0]
+
+
+def byte_order(value: Any, dtype_order: str | None) -> str:
+    """The byte order of a tensor's base64 bytes: from a ``byteorder``/``endian`` key, else the dtype name's
+    (``>f4``), else little-endian as the format says. Conflicting statements are an error."""
+    stated = None
+    for key in ("byteorder", "byte_order", "endian", "endianness"):
+        if key in value:
+            raw = value[key]
+            stated = _BYTE_ORDERS.get(raw.lower() if isinstance(raw, str) else raw)
+            if stated is None:
+                raise TensorProblem(f"has {key}={raw!r}; expected 'little' or 'big'.")
+            break
+    if stated is not None and dtype_order is not None and stated != dtype_order:
+        raise TensorProblem(f"says byte order {stated!r} in its {key!r} key but {dtype_order!r} in its dtype.")
+    return stated or dtype_order or "<"
 
 
 def check_shape(shape: Any) -> tuple[int, ...]:
@@ -263,17 +310,23 @@ def from_python(value: Any, dtype: np.dtype | None, shape: tuple[int, ...] | Non
 
 # --- base64 ----------------------------------------------------------------------------------------------------
 def _b64_length(n_chars: int, tail: bytes) -> int:
+    """Decoded bytes of `n_chars` base64 characters ending in `tail`; unpadded text (2 or 3 characters in the last
+    group, as some encoders write) is allowed, a single trailing character never is."""
+    if n_chars % 4 == 1:
+        raise TensorProblem(f"is broken base64: {n_chars} characters cannot be base64 (one too many or three too "
+                            f"few: truncated?).")
     if n_chars % 4:
-        raise TensorProblem(f"is broken base64: {n_chars} characters is not a multiple of 4 (truncated?).")
+        return n_chars // 4 * 3 + n_chars % 4 - 1
     return n_chars // 4 * 3 - len(tail) + len(tail.rstrip(b"="))
 
 
 def decode_b64_span(buf: Any, start: int, end: int, dtype: np.dtype, shape: tuple[int, ...], *,
-                    json_escapes: bool = True) -> np.ndarray:
+                    json_escapes: bool = True, order: str = "<") -> np.ndarray:
     """Base64 text at buf[start:end] (no quotes) → array of `shape`, decoded in pieces straight from `buf`.
 
     Args:
         json_escapes: The text is still JSON-escaped (as in a line); a backslash means it must be unescaped first.
+        order: Byte order of the encoded bytes (``"<"``, as the format says, or ``">"`` when the tensor says so).
     """
     import pybase64
 
@@ -281,7 +334,7 @@ def decode_b64_span(buf: Any, start: int, end: int, dtype: np.dtype, shape: tupl
     if json_escapes and buf.find(b"\\", start, end) >= 0:  # escaped characters, e.g. wrapped lines
         import orjson
 
-        return decode_b64_text(orjson.loads(b'"' + buf[start:end] + b'"'), dtype, shape)
+        return decode_b64_text(orjson.loads(b'"' + buf[start:end] + b'"'), dtype, shape, order=order)
     n = _b64_length(end - start, buf[max(start, end - 2):end])
     if n != expected:
         raise TensorProblem(f"base64 data holds {n} bytes; shape {list(shape)} × {dtype} needs {expected}.")
@@ -289,21 +342,24 @@ def decode_b64_span(buf: Any, start: int, end: int, dtype: np.dtype, shape: tupl
     filled, pos, step = 0, start, (PIECE // 4) * 4
     while pos < end:
         cut = min(end, pos + step)
+        text = buf[pos:cut]
+        if cut == end and (cut - pos) % 4:  # unpadded last group
+            text = bytes(text) + b"=" * (-(cut - pos) % 4)
         try:
-            piece = pybase64.b64decode(buf[pos:cut], validate=True)
+            piece = pybase64.b64decode(text, validate=True)
         except ValueError as exc:
             raise TensorProblem(f"is broken base64 near character {pos - start}: {exc}.") from None
         out[filled:filled + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
         filled += len(piece)
         release(buf, pos, cut)
         pos = cut
-    return out.view(dtype.newbyteorder("<")).astype(dtype, copy=False).reshape(shape)
+    return out.view(dtype.newbyteorder(order)).astype(dtype.newbyteorder("="), copy=False).reshape(shape)
 
 
-def decode_b64_text(text: str, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+def decode_b64_text(text: str, dtype: np.dtype, shape: tuple[int, ...], *, order: str = "<") -> np.ndarray:
     """A base64 string (already JSON-decoded; line breaks allowed) → array of `shape`."""
     raw = "".join(text.split()).encode("ascii", "replace")
-    return decode_b64_span(raw, 0, len(raw), dtype, shape, json_escapes=False)
+    return decode_b64_span(raw, 0, len(raw), dtype, shape, json_escapes=False, order=order)
 
 
 # --- npy files -------------------------------------------------------------------------------------------------
@@ -322,6 +378,9 @@ def load_npy(rel: Any, base_dir: Path) -> np.ndarray:
     if not os.path.isfile(target):
         raise TensorProblem(f"'npy_path' {rel!r} does not exist (looked for {target}).")
     try:
-        return np.load(target, allow_pickle=False)
-    except (ValueError, OSError) as exc:
+        array = np.load(target, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
         raise TensorProblem(f"'npy_path' {rel!r} is not a readable .npy file: {exc}.") from None
+    if array.dtype.byteorder == ">":  # a big-endian .npy: same values, native bytes
+        array = array.astype(array.dtype.newbyteorder("="))
+    return array

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from store import layout
-from store.api import RunRecord, StoreError, TensorInfo
+from store.api import RunRecord, StoreCorrupt, StoreError, TensorInfo
 from store.arrays import DEFAULT_CODEC, array_meta, read_array_at, write_arrays
 from store.jsonsafe import restore_nonfinite, to_jsonable
 
@@ -50,9 +50,11 @@ class Chunk:
     def _names(self, kind: str) -> tuple[str, ...]:
         names = self._attrs.get(kind)
         if names is None:  # written by something other than us: list the folder
-            folder = self._folder / kind
-            names = sorted(p.name for p in folder.iterdir() if (p / "zarr.json").exists()) if folder.is_dir() else []
+            names = list_array_names(self._folder / kind)
         return tuple(names)
+
+    def _array_folder(self, kind: str, name: str) -> Path:
+        return self._folder / kind / layout.tensor_dirname(name)
 
     def _load(self, kind: str, name: str) -> np.ndarray:
         key = (kind, name)
@@ -62,7 +64,7 @@ class Chunk:
                     f"stream {self.stream!r} chunk {self.index} in {self._store.path} has no {kind[:-1]} {name!r}; "
                     f"its {kind} are: {', '.join(self._names(kind)) or '(none)'}."
                 )
-            self._cache[key] = read_array_at(self._folder / kind / name)
+            self._cache[key] = read_array_at(self._array_folder(kind, name))
         return self._cache[key]
 
     def input(self, name: str) -> np.ndarray:
@@ -90,7 +92,7 @@ class Chunk:
         infos = []
         for kind in KINDS:
             for name in self._names(kind):
-                shape, dtype = array_meta(self._folder / kind / name)
+                shape, dtype = array_meta(self._array_folder(kind, name))
                 nbytes = math.prod(shape) * np.dtype(dtype).itemsize
                 infos.append(TensorInfo(name=name, kind=kind, shape=shape, dtype=dtype, nbytes=nbytes))
         return infos
@@ -127,10 +129,22 @@ class Store:
             raise StoreError(f"no store at {path}: the path does not exist. Make one with `inspector convert "
                              f"REF.jsonl -o {path}` (or `inspector reference --store {path}`).")
         if not layout.is_store(path):
+            meta = layout.group_meta_path(path)
+            if meta.is_file():
+                try:
+                    layout.read_group_attrs(path)
+                except StoreCorrupt as exc:
+                    raise StoreCorrupt(f"{path} cannot be opened: its root metadata {exc} Without it the store's "
+                                       f"format, source and conversion state are unknown; re-create the store "
+                                       f"(`inspector convert REF.jsonl -o {path} --overwrite`).") from None
             raise StoreError(f"{path} is not a parity store (no zarr.json with format {layout.FORMAT!r}); "
                              f"point at the directory `inspector convert -o` wrote.")
         attrs = layout.read_group_attrs(path)
-        if int(attrs.get("version", 0)) > layout.VERSION:
+        version = attrs.get("version", 0)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise StoreCorrupt(f"{path}/zarr.json has version {version!r}, not an integer: the store's root "
+                               f"metadata was changed by something else. Re-create the store with --overwrite.")
+        if version > layout.VERSION:
             raise StoreError(f"{path} is a version {attrs.get('version')} store; this inspector reads up to version "
                              f"{layout.VERSION}. Upgrade parity-inspector.")
         return cls(path, mode)
@@ -192,7 +206,7 @@ class Store:
         folder = self.path / layout.STREAMS
         if not folder.is_dir():
             return []
-        return sorted(layout.stream_name(p.name) for p in folder.iterdir() if (p / "zarr.json").exists())
+        return sorted(layout.stream_name_of(p) for p in folder.iterdir() if (p / "zarr.json").exists())
 
     def chunk_indices(self, stream: str) -> list[int]:
         """Indices of the stream's committed chunks, sorted (empty for an unknown stream)."""
@@ -326,3 +340,25 @@ def write_chunk_attrs(folder: Path, inputs: list[str], outputs: list[str], meta:
     for kind, names in (("inputs", inputs), ("outputs", outputs)):
         if names:
             layout.ensure_group(folder / kind, {})
+
+
+def list_array_names(folder: Path) -> list[str]:
+    """The tensor names of the arrays in `folder` (decoded from their folder names), sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    names = []
+    for p in folder.iterdir():
+        if not (p / "zarr.json").exists():
+            continue
+        name = layout.tensor_name(p.name)
+        if name is None:  # a shortened name: the array's metadata holds the full one
+            try:
+                import orjson
+
+                name = (orjson.loads((p / "zarr.json").read_bytes()).get("attributes") or {}).get("name")
+            except (OSError, ValueError, AttributeError):
+                name = None
+        names.append(name if isinstance(name, str) and name else p.name)
+    return sorted(names)
+

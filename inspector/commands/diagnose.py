@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 from pathlib import Path
 
 import click
@@ -100,5 +99,7 @@ def cache_time(store_path: Path, model: Path | None, contract: str, backend: str
         json_out.parent.mkdir(parents=True, exist_ok=True)
         doc = {**report.to_dict(), "store": str(store_path), "model": str(model) if model else None,
                "run": run_id}
-        json_out.write_text(json.dumps(doc, indent=2) + "\n")
+        from inspector.reports.json_report import write_strict_json
+
+        write_strict_json(doc, json_out)
         click.echo(f"diagnosis written to {json_out}")

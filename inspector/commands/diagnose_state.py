@@ -6,7 +6,6 @@ records nothing in the store; or, with ``--run``, re-judges a recorded closed-lo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -67,7 +66,9 @@ def state(store_path: Path, model: Path | None, contract: str, backend: str, bac
                "backend": backend}
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps({k: v for k, v in doc.items() if k != "text"}, indent=2, default=str) + "\n")
+        from inspector.reports.json_report import write_strict_json
+
+        write_strict_json({k: v for k, v in doc.items() if k != "text"}, json_out)
         click.echo(f"diagnosis written to {json_out}")
 
 

@@ -25,7 +25,10 @@ def export(model_name: str, streaming_setup: str | None, seed: int, output: str,
     from backends.nemo_export import export_onnx
     from inspector.errors import CheckFailed
 
-    click.echo(f"Building {model_name} (seed {seed}) …", err=True)
+    from backends.nemo_presets import PRESETS
+
+    seeded = f" (seed {seed})" if model_name in PRESETS else " (weights from the checkpoint)"
+    click.echo(f"Building {model_name}{seeded} …", err=True)
     model = load_reference_model(model_name, seed=seed, streaming=_setup(streaming_setup))
     click.echo("Exporting (NeMo, TorchScript-based ONNX exporter) …", err=True)
     result = export_onnx(model, output)

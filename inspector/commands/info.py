@@ -37,6 +37,42 @@ def _tensor_line(t: dict[str, Any], width: int) -> str:
     return f"    {t['name']:<{width}}  {dtype:<8}  {shape}  {_size(per_chunk)}/chunk, {_size(t['nbytes'])} total"
 
 
+def _ranges(indices: list[int], limit: int = 20) -> str:
+    """``1..4, 9, 12..13`` for up to `limit` runs of consecutive chunk indices."""
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(f"{a}" if a == b else f"{a}..{b}" for a, b in runs[:limit])
+
+
+def damage_paragraph(info: dict[str, Any]) -> str:
+    """One paragraph naming the damaged chunks of a store and what to do about them."""
+    damaged = info.get("damaged") or []
+    chunks = [d for d in damaged if "chunk" in d]
+    runs = [d for d in damaged if "run" in d]
+    parts = []
+    if chunks:
+        shown = "; ".join(f"stream {d['stream']!r} chunk {d['chunk']} ({d['problem']})" for d in chunks[:3])
+        more = f"; and {len(chunks) - 3} more" if len(chunks) > 3 else ""
+        folders = sorted({d["folder"] for d in chunks})
+        converted = bool((info.get("source") or {}).get("fingerprint"))
+        fix = (f"Delete the damaged chunk folder(s) ({', '.join(folders[:3])}{' …' if len(folders) > 3 else ''}) and "
+               f"run the same `inspector convert {(info.get('source') or {}).get('path', 'REF.jsonl')} -o "
+               f"{info['path']}` again: it redoes exactly the missing chunks from the unchanged source file."
+               if converted else
+               "This store was not converted from a file (written by `inspector reference --store`?): re-create it.")
+        parts.append(f"{len(chunks)} reference chunk(s) cannot be read: {shown}{more}. {fix}")
+    if runs:
+        shown = "; ".join(f"run {d['run']!r} ({d['problem']})" for d in runs[:3])
+        parts.append(f"{len(runs)} run record(s) cannot be read and are left out of the list above: {shown}. Delete "
+                     f"those run folders (or rerun what made them).")
+    return (f"{info['path']} is damaged: " + " ".join(parts) + " Everything else listed above is intact and "
+            "nothing was changed.")
+
+
 def render(info: dict[str, Any]) -> str:
     """The human-readable text of `Store.info()`."""
     lines = [f"store   {info['path']}  ({info['format']} v{info['version']}, codec {info['codec']}, "
@@ -61,10 +97,11 @@ def render(info: dict[str, Any]) -> str:
         lines.append(f"header  {json.dumps(info['header'], sort_keys=True)[:300]}")
     for s in info["streams"]:
         span = f" ({s['first']}..{s['last']})" if s["chunks"] else ""
-        missing = f", missing {', '.join(map(str, s['missing'][:20]))}" + ("…" if len(s["missing"]) > 20 else "") \
-            if s["missing"] else ""
+        n_missing = s.get("missing_count", len(s["missing"]))
+        missing = (f", missing {_ranges(s['missing'])}" + (f" … ({n_missing:,} in all)" if n_missing > len(s["missing"])
+                                                            or n_missing > 20 else "")) if n_missing else ""
         lines.append(f"stream {s['name']!r}: {s['chunks']} chunks{span}{missing}")
-        width = max((len(t["name"]) for t in s["tensors"]), default=8)
+        width = min(40, max((len(t["name"]) for t in s["tensors"]), default=8))
         for kind in ("inputs", "outputs"):
             tensors = [t for t in s["tensors"] if t["kind"] == kind]
             if tensors:
@@ -101,8 +138,12 @@ def info(store_path: Path, as_json: bool) -> None:
     from store import Store
     from store.jsonsafe import dumps
 
+    from store import StoreError
+
     data = Store.open(store_path).info()
     if as_json:
         click.echo(dumps(data, indent=True).decode())
     else:
         click.echo(render(data))
+    if data.get("damaged"):
+        raise StoreError(damage_paragraph(data))

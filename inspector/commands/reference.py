@@ -44,7 +44,10 @@ def reference(model_name: str, streaming_setup: str | None, seed: int, wavs: tup
     if synthetic and wavs:
         raise InspectorError("give --audio WAV or --synthetic, not both.")
     streams = len(wavs) or n_streams
-    click.echo(f"Building {model_name} (seed {seed}) …", err=True)
+    from backends.nemo_presets import PRESETS
+
+    seeded = f" (seed {seed})" if model_name in PRESETS else " (weights from the checkpoint)"
+    click.echo(f"Building {model_name}{seeded} …", err=True)
     bar, update = rich_progress(streams * n_chunks)
     with bar:
         result = make_reference(model_name, output=output, store=store_path, seed=seed, n_chunks=n_chunks,

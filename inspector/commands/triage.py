@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -57,7 +56,9 @@ def triage(store_path: Path, model: Path, contract: str, chunk: int, backend: st
     click.echo(report.render())
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps({**report.to_dict(), "store": str(store_path)}, indent=2) + "\n")
+        from inspector.reports.json_report import write_strict_json
+
+        write_strict_json({**report.to_dict(), "store": str(store_path)}, json_out)
         click.echo(f"triage written to {json_out}")
     if exit_code and report.first is not None:
         raise CheckFailed(report.summary)

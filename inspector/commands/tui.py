@@ -10,7 +10,9 @@ import click
 @click.command("tui")
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="ONNX model, for runs started from the app (later); not needed to browse recorded runs.")
+              help="The ONNX export: needed to run backends from the app (R), for the diagnostics on a chunk "
+                   "(d: cache_last_time checks, i: first diverging node) and for backend outputs in bundles (b); "
+                   "not needed to browse recorded runs.")
 @click.option("--contract", "contract_ref", default=None, metavar="PATH|NAME",
               help="Contract file or shipped name (default: the one the store names). Gives axis labels, "
                    "tolerances and thresholds.")
@@ -22,8 +24,9 @@ import click
               help="Seconds between checks for new results written into the store (0: never).")
 def tui(store: Path, model: Path | None, contract_ref: str | None, stream: str | None, run_id: str | None,
         chunk: int | None, tensor: str | None, poll: float) -> None:
-    """Open the Textual inspector on STORE: step through chunks, see each run's error heatmaps, plots and
-    contract verdicts. Press ? in the app for its keys."""
+    """Open the Textual inspector on STORE: step through chunks, see each run's error heatmaps, plots, state
+    trajectory and contract verdicts; run backends, diagnostics and reproduction bundles on a chunk. Press ? in the
+    app for its keys."""
     from inspector.errors import InspectorError
 
     if not store.exists():

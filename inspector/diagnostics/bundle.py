@@ -192,7 +192,7 @@ def export_chunk(store: Any, chunk: int, out_dir: str | Path, *, stream: str | N
         "files": sorted(p.name for p in out.iterdir()) + ["meta.json", "README.txt"],
         "commands": commands,
     }
-    (out / "meta.json").write_text(json.dumps(_jsonable(meta), indent=2))
+    (out / "meta.json").write_text(json.dumps(_jsonable(meta), indent=2, allow_nan=False))
     (out / "README.txt").write_text(_readme(meta))
     return out
 
@@ -236,7 +236,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, (np.generic,)):
-        return value.item()
+        return _jsonable(value.item())  # a NaN numpy scalar is still NaN after .item()
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return _jsonable(value.tolist())
     return value

@@ -246,6 +246,10 @@ def judge(report: ParsedReport, records: Sequence[Mapping[str, Any]], contract: 
     fails = any(o.outcome == "fail" for o in outcomes)
     undecided = any(o.outcome == UNDETERMINED for o in outcomes)
     outcome = "fail" if fails else (UNDETERMINED if undecided else "pass")
+    if not report.chunks and outcome == "pass":
+        outcome = UNDETERMINED  # a report of no chunks shows nothing: it must not read as a pass
+        outcomes.append(RuleOutcome("chunks_present", UNDETERMINED, "the report holds no chunks (total_chunks 0, "
+                                    "nothing failed, nothing raised): there is nothing to judge", {}))
     frames_tol = atol_of.get(FRAMES)
     tol = {"tensor": FRAMES, "atol": frames_tol,
            "rtol": next((r["tensors"][FRAMES].get("rtol") for r in records if FRAMES in r.get("tensors", {})), None)}

@@ -135,15 +135,31 @@ def _resolve_contract(st: Any, contract: str | Path | None) -> tuple[Contract | 
     return None, "no contract given (--contract) and the store names none: figures only, no verdict"
 
 
-def _previous_import(st: Any, sha256: str, importer: str, contract: str) -> Any | None:
+def contract_digest(contract: Contract | None) -> str:
+    """A hash of what a contract says (not of its file's bytes): an edited threshold makes another digest."""
+    if contract is None:
+        return ""
+    import hashlib
+    import json
+
+    from contracts.load import contract_to_dict
+
+    text = json.dumps(contract_to_dict(contract), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _previous_import(st: Any, sha256: str, importer: str, contract: str, digest: str | None = None) -> Any | None:
     """The run an earlier import of the same bytes, judged by the same contract, recorded (None if none).
 
-    The same file judged by another contract is another run: both verdicts are kept.
+    The same file judged by another contract, or by the same contract after an edit (another `digest`), is
+    another run: both verdicts are kept.
     """
     for rec in st.runs():
-        src = (rec.options or {}).get("source") or {}
-        if rec.mode == "imported" and (rec.options or {}).get("importer") == importer and \
-                src.get("sha256") == sha256 and (rec.contract or "") == contract:
+        options = rec.options or {}
+        src = options.get("source") or {}
+        if rec.mode == "imported" and options.get("importer") == importer and \
+                src.get("sha256") == sha256 and (rec.contract or "") == contract and \
+                (digest is None or options.get("contract_digest", "") == digest):
             return rec
     return None
 
@@ -184,7 +200,8 @@ def _again(st: Any, rec: Any, kind: str) -> ImportOutcome:
 
 def _write_run(st: Any, record: Any, records: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) -> str:
     """Create the run, commit every chunk, finish it; resume an earlier interrupted import of the same file."""
-    existing = _previous_import(st, record.options["source"]["sha256"], record.options["importer"], record.contract)
+    existing = _previous_import(st, record.options["source"]["sha256"], record.options["importer"], record.contract,
+                                record.options.get("contract_digest", ""))
     if existing is not None and existing.status != "complete":
         writer = st.resume_run(existing.run_id)
     else:
@@ -210,7 +227,8 @@ def _import_report(st: Any, src: SourceFile, contract: Contract | None, contract
     report = parse_report(src.data, str(src.path))
     if backend:
         report = dataclasses.replace(report, backend=backend)
-    prev = _previous_import(st, src.sha256, REPORT_IMPORTER, contract.name if contract else "")
+    prev = _previous_import(st, src.sha256, REPORT_IMPORTER, contract.name if contract else "",
+                            contract_digest(contract))
     if prev is not None and prev.status == "complete":
         return _again(st, prev, "report")
     stream_name = _default_stream(st, stream, None)
@@ -233,6 +251,7 @@ def _import_report(st: Any, src: SourceFile, contract: Contract | None, contract
         run_id="", backend=report.backend, mode="imported", stream=stream_name, chunks=report.indices,
         backend_info=_backend_info(report), options={
             "importer": REPORT_IMPORTER, "schema": report.schema, "source": src.to_dict(),
+            "contract_digest": contract_digest(contract),
             "source_mode": report.raw_mode, "judged_mode": mode,
             "report_tolerance": {"atol": report.atol, "rtol": report.rtol, "cache_atol": report.cache_atol},
             "report_claims": dict(report.claims), "extra": _small(report.extra)},
@@ -331,7 +350,7 @@ def _report_lines(src: SourceFile, report: ParsedReport, j: ImportJudgement, con
                      + f"; the other {ran - known} passed and are only bounded ({bound})")
     for q in ("95", "100"):
         f = fig.get(f"{FRAMES}_max_abs_p{q}", {})
-        if f:
+        if f and ran:
             text = _g(f["lower"]) if f.get("exact") else f"between {_g(f['lower'])} and {_g(f['upper'])}"
             if raised and f.get("lower") == "inf":
                 text = "infinite (a chunk that raised counts as +inf, as in live runs)"
@@ -388,7 +407,8 @@ def _import_summary(st: Any, src: SourceFile, contract: Contract | None, contrac
     from store.api import RunRecord
 
     steps = parse_summary(src.data, str(src.path))
-    prev = _previous_import(st, src.sha256, SUMMARY_IMPORTER, contract.name if contract else "")
+    prev = _previous_import(st, src.sha256, SUMMARY_IMPORTER, contract.name if contract else "",
+                            contract_digest(contract))
     if prev is not None and prev.status == "complete":
         return _again(st, prev, "summary")
     stream_name = _default_stream(st, stream, summary_stream(steps))
@@ -417,7 +437,8 @@ def _import_summary(st: Any, src: SourceFile, contract: Contract | None, contrac
         stream=stream_name, chunks=[s.index for s in steps],
         backend_info={"name": backend or "unknown", "runtime": "", "version": "", "device": "", "provider": "",
                       "precision": "", "math_mode": "", "options": {}, "extra": {"imported": True}},
-        options={"importer": SUMMARY_IMPORTER, "source": src.to_dict(), "judged_mode": "closed-loop"},
+        options={"importer": SUMMARY_IMPORTER, "source": src.to_dict(), "judged_mode": "closed-loop",
+                 "contract_digest": contract_digest(contract)},
         environment=_environment(), contract=contract.name if contract else "", started=_now())
     run_id = _write_run(st, record, records, summary)
     return ImportOutcome(run_id, False, "summary", outcome, summary,

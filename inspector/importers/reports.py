@@ -218,8 +218,10 @@ def detect_schema(doc: Any, where: str = "the file") -> Literal["ort", "trt"]:
 # --- failure strings --------------------------------------------------------------------------------------------
 
 _TENSOR_PREFIX = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*:\s*(.*)$", re.S)
-_KEY_VALUE = re.compile(r"([A-Za-z_]\w*)\s*=\s*([-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|"
-                        r"inf(?:inity)?|nan))", re.I)
+_KEY_VALUE = re.compile(r"([A-Za-z_]\w*)\s*(?:=|:|\s)\s*([-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|"
+                        r"inf(?:inity)?|nan))(?![\w.])", re.I)
+_TENSOR_LOOSE = re.compile(r"^\s*([A-Za-z_][\w.\-]*?)[\s:,\-]+((?:max_abs|mean_abs|max_rel)\b.*)$", re.S | re.I)
+_METRIC_WORDS = {"max_abs", "mean_abs", "max_rel", "error", "errors", "mismatch"}
 
 
 def parse_failure(entry: Any) -> TensorError | None:
@@ -234,8 +236,10 @@ def parse_failure(entry: Any) -> TensorError | None:
     if not isinstance(entry, str):
         return None
     m = _TENSOR_PREFIX.match(entry)
-    if m is None:
-        return None
+    if m is None or m.group(1).lower() in _METRIC_WORDS:
+        m = _TENSOR_LOOSE.match(entry)  # "encoder_output max_abs 7.3e-04" / "encoder_output - max_abs: …"
+        if m is None or m.group(1).lower() in _METRIC_WORDS:
+            return None
     values = {k.lower(): float(v) for k, v in _KEY_VALUE.findall(m.group(2))}
     return TensorError(m.group(1), values.get("max_abs"), values.get("mean_abs"), values.get("max_rel"), text=entry)
 
@@ -426,6 +430,9 @@ def parse_report(doc: Mapping[str, Any], where: str = "the report") -> ParsedRep
         if "error" in entry and entry.get("error") is not None:
             slot["raised"] = str(entry["error"])
         errs = entry.get("errors", [])
+        if isinstance(errs, Mapping) and not any(k in errs for k in ("tensor", "name", "output")):
+            # {"encoder_output": "max_abs=…", "cache_last_time_out": {"max_abs": …}}: keyed by tensor
+            errs = [{"tensor": k, **v} if isinstance(v, Mapping) else f"{k}: {v}" for k, v in errs.items()]
         if isinstance(errs, (str, Mapping)):
             errs = [errs]
         if not isinstance(errs, list):
@@ -505,14 +512,16 @@ def parse_report(doc: Mapping[str, Any], where: str = "the report") -> ParsedRep
             bound = _exact(stat_max, "chunk_stats")
         elif frames_err is not None and frames_err.max_abs is not None:
             bound = _exact(frames_err.max_abs, "failure string")
-        elif frames_err is not None:
+        elif frames_err is not None or any(FRAMES in text for text in slot["unparsed"]):
             bound = Bound(atol or 0.0, math.inf, "encoder_output failed with no max_abs given: above atol")
         elif atol is not None and not rtol:
             bound = Bound(0.0, atol, f"passed at atol={atol:g}: max-abs is at most atol")
         else:
             bound = Bound(0.0, math.inf, f"passed at atol={atol} rtol={rtol}: an element may exceed atol by rtol "
                                          f"x |reference|, so max-abs has no upper bound from the report")
-        frames_passed = stat_pass if stat_pass is not None and frames_err is None else (frames_err is None)
+        frames_unparsed = any(FRAMES in text for text in slot["unparsed"])
+        frames_passed = (stat_pass if stat_pass is not None and frames_err is None
+                         else (frames_err is None and not frames_unparsed))
         mean = stat_mean if stat_mean is not None else (frames_err.mean_abs if frames_err else None)
         chunks.append(ImportedChunk(idx, "failed" if failed else "passed", errors, "", bound, mean, frames_passed,
                                     tuple(slot["unparsed"])))
@@ -562,7 +571,12 @@ def _chunk_index(entry: Any, where: str) -> int:
         raise InspectorError(f"{where}: expected an object with 'chunk', found {_compact(entry)[:80]}.")
     for key in ("chunk", "chunk_idx", "chunk_index"):
         value = entry.get(key)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         if isinstance(value, int) and not isinstance(value, bool):
+            if not 0 <= value < 10**9:
+                raise InspectorError(f"{where}: '{key}' is {value}; chunk numbers count from 0 (and stay below "
+                                     f"10**9).")
             return value
     raise InspectorError(f"{where}: has no integer 'chunk' (or 'chunk_idx'); found keys {sorted(entry)}.")
 

@@ -50,7 +50,16 @@ def read_source(path: str | Path) -> SourceFile:
     except OSError as exc:
         raise InspectorError(f"{p}: cannot be read ({exc.strerror}).") from None
     digest = hashlib.sha256(raw).hexdigest()
-    text = raw.decode("utf-8", errors="replace")
+    for magic, what, tool in ((b"\x1f\x8b", "gzip", "gunzip -k"), (b"\x28\xb5\x2f\xfd", "zstd", "zstd -d"),
+                              (b"BZh", "bzip2", "bunzip2 -k"), (b"\xfd7zXZ", "xz", "unxz -k"), (b"PK\x03\x04", "zip", "unzip")):
+        if raw.startswith(magic):
+            raise InspectorError(f"{p}: is {what}-compressed, not JSON. Decompress it first ({tool} {p.name}) and "
+                                 f"import the file it gives.")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = raw.decode("utf-16", errors="replace")  # Windows tools write UTF-16 with a BOM
+    else:
+        text = raw.decode("utf-8", errors="replace")
+    text = text.removeprefix("\ufeff")  # a UTF-8 BOM is no error
     if not text.strip():
         raise InspectorError(f"{p}: the file is empty; expected a parity report (one JSON object) or a streaming "
                              f"summary (JSON Lines, one object per chunk).")

@@ -100,6 +100,8 @@ class TrajectoryVerdict:
 def looks_like_summary(data: Any) -> bool:
     """True for a list of objects with ``chunk_idx`` and a cache length (the summary format)."""
     records = data.get("chunks") if isinstance(data, dict) and isinstance(data.get("chunks"), list) else data
+    if isinstance(records, dict):  # a one-chunk summary is one JSON object
+        records = [records]
     if not isinstance(records, list) or not records or not isinstance(records[0], dict):
         return False
     first = records[0]
@@ -113,6 +115,8 @@ def parse_summary(data: Any, where: str = "the summary") -> list[SummaryStep]:
         InspectorError: not a list of objects, a line without ``chunk_idx``, a non-integer length, a repeated chunk.
     """
     records = data.get("chunks") if isinstance(data, dict) and isinstance(data.get("chunks"), list) else data
+    if isinstance(records, dict) and looks_like_summary(records):  # a one-chunk summary is one JSON object
+        records = [records]
     if not isinstance(records, list):
         raise InspectorError(f"{where}: expected a streaming summary, one object per chunk ({', '.join(SUMMARY_KEYS)}"
                              f", …) as JSON Lines or a JSON list; found {type(records).__name__}.")
@@ -129,9 +133,11 @@ def parse_summary(data: Any, where: str = "the summary") -> list[SummaryStep]:
             raise InspectorError(f"{line}: holds tensors ('inputs'/'outputs'): this is a reference JSONL, not a "
                                  f"streaming summary; convert it with `inspector convert`.")
         idx = rec.get("chunk_idx", rec.get("chunk"))
-        if isinstance(idx, bool) or not isinstance(idx, int):
-            raise InspectorError(f"{line}: has no integer 'chunk_idx' (keys: {', '.join(sorted(rec))}); every line "
-                                 f"of a streaming summary names its chunk.")
+        if isinstance(idx, float) and idx.is_integer():
+            idx = int(idx)
+        if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
+            raise InspectorError(f"{line}: has no integer 'chunk_idx' from 0 (found {idx!r}; keys: "
+                                 f"{', '.join(sorted(rec))}); every line of a streaming summary names its chunk.")
         if idx in steps:
             raise InspectorError(f"{line}: chunk_idx {idx} appears twice; a summary holds one line per chunk of one "
                                  f"stream (split a multi-stream file by stream first).")
@@ -292,6 +298,15 @@ def describe_trajectory(steps: Sequence[SummaryStep], cache_size: int | None = N
                         f"{valid_out_len} frames per chunk")
         step = mode_step
 
+    if len(known) == 1 and not problems:
+        summary = (f"one chunk only (cache_len_out {known[0][1]}): whether the attention cache is carried and grows "
+                   f"cannot be told from a single chunk")
+        return TrajectoryVerdict("irregular", None, summary, tuple(findings), ())
+    if all(v == known[0][1] for _, v in known) and cap is not None and known[0][1] == cap and steps[0].index > 0:
+        summary = (f"cache length at its size {cap} on every chunk ({steps[0].index}..{steps[-1].index}): the "
+                   f"summary starts after the cache filled up; it is carried and saturated")
+        return TrajectoryVerdict("grows-saturates", True, summary, tuple(findings), tuple(problems), None,
+                                 (cap, steps[0].index))
     if all(v == known[0][1] for _, v in known):
         summary = (f"cache length constant at {known[0][1]} for {len(known)} chunks: it never grows, so no new "
                    f"frames enter the attention cache")

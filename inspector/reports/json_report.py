@@ -192,11 +192,32 @@ def _ranges(chunks: Sequence[int]) -> list[list[int]]:
     return out
 
 
-def write_json(report: Mapping[str, Any], path: str | Path) -> Path:
-    """Write the report atomically (temp file + rename)."""
+def strict_json(doc: Any, indent: bool = True) -> bytes:
+    """`doc` as strict JSON (RFC 8259): NaN and ±Infinity become ``null`` (strict parsers — ``JSON.parse``, Go,
+    jq — reject the bare tokens Python's `json` writes), numpy scalars and arrays become numbers and lists, non-string
+    keys become strings, anything else unknown (paths, sets) its text or list."""
+    option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
+    return orjson.dumps(doc, option=option, default=_default)
+
+
+def _default(x: Any) -> Any:
+    if isinstance(x, (set, frozenset)):
+        return sorted(x, key=str)
+    if hasattr(x, "to_dict"):
+        return x.to_dict()
+    return str(x)
+
+
+def write_strict_json(doc: Any, path: str | Path) -> Path:
+    """Write `strict_json(doc)` atomically (temp file + rename), with a final newline."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
-    tmp.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    tmp.write_bytes(strict_json(doc) + b"\n")
     tmp.replace(path)
     return path
+
+
+def write_json(report: Mapping[str, Any], path: str | Path) -> Path:
+    """Write the report atomically (temp file + rename) as strict JSON (see `strict_json`)."""
+    return write_strict_json(report, path)

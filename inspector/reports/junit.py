@@ -3,15 +3,49 @@
 Layout: one ``<testsuite name="<backend>/<mode>">`` per run; each verdict is a ``<testcase
 classname="parity.<backend>.<mode>" name="<rule>">``; a failing rule has ``<failure message="…">`` whose message
 names the rule, the first failing chunk and the tensor, and whose text holds the full sentence; a rule that could
-not be evaluated is ``<skipped/>``; a warning is a pass with the warning in ``<system-out>``. Built with
-`xml.etree.ElementTree`, so the text is always escaped and the file always parses.
+not be evaluated is ``<skipped/>``; a warning is a pass with the warning in ``<system-out>``.
+
+Readers: the file validates against the JUnit schema Jenkins' xUnit plugin uses (``junit-10.xsd``; GitLab and GitHub
+reporters read the same elements): ``<testsuites name tests failures errors time>`` (no other attributes there),
+``<testsuite name tests failures errors skipped time timestamp>`` with ``time`` in seconds (``1.234``) and
+``timestamp`` as ``YYYY-MM-DDThh:mm:ss`` (UTC, no offset, as Ant writes it); the counts always equal the number of
+``<testcase>``, ``<failure>``, ``<error>`` and ``<skipped>`` elements. Built with `xml.etree.ElementTree` (text and
+attributes escaped, ``]]>`` included); characters XML 1.0 cannot hold (control characters from a runtime's message)
+are written as visible ``\\xNN`` escapes, so the file always parses.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Mapping
+
+_NOT_XML = re.compile("[^\u0009\u000A\u000D\u0020-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
+
+def xml_text(value: Any) -> str:
+    """`value` as text XML 1.0 can hold: characters it cannot (NUL, ESC, other C0 controls, lone surrogates, U+FFFE)
+    become visible ``\\xNN`` / ``\\uNNNN`` escapes."""
+    text = "" if value is None else str(value)
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)
+
+
+def _seconds(value: Any) -> str:
+    """A JUnit ``time`` attribute: seconds with 3 decimals, never NaN or negative."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return "0.000"
+    return f"{x:.3f}" if math.isfinite(x) and x >= 0 else "0.000"
+
+
+def _timestamp(value: Any) -> str:
+    """ISO 8601 without offset (``2026-01-31T12:00:00``), or "" if unknown; reports store UTC."""
+    m = re.match(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})", str(value or ""))
+    return m.group(1) if m else ""
 
 
 def failure_message(run: Mapping[str, Any], v: Mapping[str, Any], tensor: str = "") -> str:
@@ -28,44 +62,52 @@ def failure_message(run: Mapping[str, Any], v: Mapping[str, Any], tensor: str = 
 
 def build_junit(report: Mapping[str, Any]) -> ET.ElementTree:
     root = ET.Element("testsuites", name="parity-inspector")
-    total = failures = skipped = 0
+    total = failures = 0
+    total_time = 0.0
     for run in report.get("runs", []):
-        suite = ET.SubElement(root, "testsuite", name=f"{run['backend']}/{run['mode']}",
-                              timestamp=str(run.get("started", "")))
+        attrs = {"name": xml_text(f"{run['backend']}/{run['mode']}")}
+        stamp = _timestamp(run.get("started"))
+        if stamp:
+            attrs["timestamp"] = stamp
+        suite = ET.SubElement(root, "testsuite", attrs)
         props = ET.SubElement(suite, "properties")
         for key, value in (("backend", run["backend"]), ("mode", run["mode"]), ("stream", run.get("stream", "")),
                            ("baseline", run.get("baseline", "")), ("run_id", run.get("run_id", "")),
                            ("math_mode", run.get("math_mode", {}).get("backend", "")),
                            ("baseline_math_mode", run.get("math_mode", {}).get("baseline", "")),
                            ("contract", report.get("contract", {}).get("name", "")),
-                           ("model_sha256", report.get("model", {}).get("sha256", ""))):
-            ET.SubElement(props, "property", name=key, value=str(value))
+                           ("model_sha256", report.get("model", {}).get("sha256", "")),
+                           ("timestamp_utc", run.get("started", ""))):
+            ET.SubElement(props, "property", name=key, value=xml_text(value))
         n = f = s = 0
         by_rule_tensor = {x["rule"]: x.get("tensor", "") for x in run.get("failures_by_rule", [])}
+        classname = xml_text(f"parity.{run['backend']}.{run['mode']}")
         for v in run.get("verdicts", []):
             n += 1
-            case = ET.SubElement(suite, "testcase", classname=f"parity.{run['backend']}.{run['mode']}",
-                                 name=v["rule"], time="0")
+            case = ET.SubElement(suite, "testcase", classname=classname, name=xml_text(v["rule"]), time="0.000")
             if v["status"] == "fail":
                 f += 1
                 msg = failure_message(run, v, by_rule_tensor.get(v["rule"], ""))
-                el = ET.SubElement(case, "failure", message=msg, type=v.get("kind", "rule"))
-                el.text = _detail(v)
+                el = ET.SubElement(case, "failure", message=xml_text(msg), type=xml_text(v.get("kind") or "rule"))
+                el.text = xml_text(_detail(v))
             elif v["status"] == "skip":
                 s += 1
-                ET.SubElement(case, "skipped", message=v.get("message", ""))
+                ET.SubElement(case, "skipped", message=xml_text(v.get("message", "")))
             elif v["status"] == "warn":
                 out = ET.SubElement(case, "system-out")
-                out.text = "warning: " + v.get("message", "")
+                out.text = xml_text("warning: " + str(v.get("message", "")))
+        wall = (run.get("summary") or {}).get("wall_s")
         suite.set("tests", str(n))
         suite.set("failures", str(f))
         suite.set("errors", "0")
         suite.set("skipped", str(s))
-        total, failures, skipped = total + n, failures + f, skipped + s
+        suite.set("time", _seconds(wall))
+        total, failures = total + n, failures + f
+        total_time += float(_seconds(wall))
     root.set("tests", str(total))
     root.set("failures", str(failures))
     root.set("errors", "0")
-    root.set("skipped", str(skipped))
+    root.set("time", _seconds(total_time))
     return ET.ElementTree(root)
 
 

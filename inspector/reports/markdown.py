@@ -3,6 +3,7 @@ each with its first failing chunk, worst chunk and tensor."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -10,12 +11,31 @@ _ORDER = {"fail": 0, "warn": 1, "pass": 2, "skip": 3}
 _MARK = {"fail": "FAIL", "warn": "warn", "pass": "pass", "skip": "skip"}
 
 
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _inline(x: Any) -> str:
+    """One line of Markdown text: line breaks become spaces, control characters go, and ``<`` that could open an
+    HTML tag is escaped (a message quoting ``<failure`` must not turn into markup on a CI page)."""
+    text = _CONTROL.sub("", str(x)).replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+    return _TAG_START.sub("&lt;", text)
+
+
 def _cell(x: Any) -> str:
+    """A table cell: `_inline`, with ``|`` escaped so the row keeps its columns (GFM honours ``\\|`` inside code
+    spans in tables too)."""
     if x is None or x == "":
         return "–"
     if isinstance(x, float):
         return f"{x:.3g}"
-    return str(x).replace("|", "\\|").replace("\n", " ")
+    return _inline(x).replace("|", "\\|")
+
+
+def _code(x: Any) -> str:
+    """An inline code span that survives backticks and line breaks in the value."""
+    text = _inline(x).replace("`", "'")
+    return f"`{text}`"
 
 
 def build_markdown(report: Mapping[str, Any]) -> str:
@@ -27,30 +47,32 @@ def build_markdown(report: Mapping[str, Any]) -> str:
     lines.append(f"# Parity: {verdict}")
     lines.append("")
     sha = (model.get("sha256") or "")[:12]
-    lines.append(f"Contract **{contract.get('name', '')}** · model `{Path(str(model.get('path', ''))).name}`"
-                 + (f" (sha256 {sha}…)" if sha else "") + f" · store `{report.get('store', '')}` · reference math: "
-                 f"{ref.get('math_mode', 'unknown')}")
+    lines.append(f"Contract **{_inline(contract.get('name', ''))}** · model {_code(Path(str(model.get('path', ''))).name)}"
+                 + (f" (sha256 {sha}…)" if sha else "") + f" · store {_code(report.get('store', ''))} · reference "
+                 f"math: {_inline(ref.get('math_mode', 'unknown'))}")
     lines.append("")
     lines.append("| backend | mode | compared with | math mode | chunks passed | result | failing rules |")
     lines.append("|---|---|---|---|---|---|---|")
     for run in report.get("runs", []):
         fails = [v["rule"] for v in run.get("verdicts", []) if v["status"] == "fail"]
         lines.append(
-            f"| {run['backend']} | {run['mode']} | {_cell(run.get('baseline'))} | "
+            f"| {_cell(run['backend'])} | {_cell(run['mode'])} | {_cell(run.get('baseline'))} | "
             f"{_cell(run.get('math_mode', {}).get('backend'))} | {run.get('passed_chunks')}/{run.get('total_chunks')} | "
             f"{'PASS' if run.get('passed') else 'FAIL'} | {_cell(', '.join(fails))} |")
     for run in report.get("runs", []):
         lines.append("")
-        lines.append(f"## {run['backend']} · {run['mode']}: {'PASS' if run.get('passed') else 'FAIL'}")
+        lines.append(f"## {_inline(run['backend'])} · {_inline(run['mode'])}: "
+                     f"{'PASS' if run.get('passed') else 'FAIL'}")
         lines.append("")
         info = run.get("backend_info", {})
-        lines.append(f"{info.get('runtime', '')} {info.get('version', '')} · {info.get('provider', '')} on "
-                     f"{info.get('device', '')} · precision {info.get('precision', '')} · math "
-                     f"{info.get('math_mode', '')} · compared with {run.get('baseline')} "
-                     f"({run.get('math_mode', {}).get('baseline', '')}) · stream `{run.get('stream')}` · run "
-                     f"`{run.get('run_id')}`")
+        lines.append(_inline(f"{info.get('runtime', '')} {info.get('version', '')} · {info.get('provider', '')} on "
+                             f"{info.get('device', '')} · precision {info.get('precision', '')} · math "
+                             f"{info.get('math_mode', '')} · compared with {run.get('baseline')} "
+                             f"({run.get('math_mode', {}).get('baseline', '')})")
+                     + f" · stream {_code(run.get('stream'))} · run {_code(run.get('run_id'))}")
         for note in run.get("notes", []):
-            lines.append(f"> note: {note}")
+            lines.append("")
+            lines.append(f"> note: {_inline(note)}")
         lines.append("")
         lines.append("| status | rule | tensor | first failing chunk | worst chunk | value | threshold | message |")
         lines.append("|---|---|---|---|---|---|---|---|")
@@ -72,7 +94,7 @@ def build_markdown(report: Mapping[str, Any]) -> str:
             for name, t in tensors.items():
                 rate = t.get("pass_rate")
                 lines.append(
-                    f"| {name} | {_cell(t.get('max_abs_max'))} (chunk {_cell(t.get('worst_chunk'))}) | "
+                    f"| {_cell(name)} | {_cell(t.get('max_abs_max'))} (chunk {_cell(t.get('worst_chunk'))}) | "
                     f"{_cell(t.get('max_abs_p95'))} | {'–' if rate is None else f'{rate:.0%}'} | "
                     f"{_cell(t.get('first_failing_chunk'))} | {_cell(t.get('min_cosine'))} |")
     lines.append("")

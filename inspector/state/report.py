@@ -79,24 +79,26 @@ def _num(x: Any) -> str:
 def state_markdown(run: Mapping[str, Any]) -> list[str]:
     """Markdown lines for one run of a report document: the state verdict in words, the cache-length trajectory,
     the caches' non-zero frames, and a table of the probe's numbers. Empty for a run without a state verdict."""
+    from inspector.reports.markdown import _cell, _inline
+
     sec = state_report(run.get("verdicts", []))
     if sec is None:
         return []
     mark = {"pass": "pass", "fail": "FAIL", "skip": "not judged"}.get(sec["status"], sec["status"])
-    lines = ["", f"### State carried: {mark}", "", sec["summary"].replace("|", "\\|"), ""]
+    lines = ["", f"### State carried: {mark}", "", _inline(sec["summary"]).replace("|", "\\|"), ""]
     traj = sec.get("trajectory") or {}
     if any(v is not None for v in traj.get("cache_len_out", [])):
         n = len(traj.get("chunks", []))
         lines.append(f"- cache length out, chunks {traj['chunks'][0]}..{traj['chunks'][-1]} ({n}): "
                      f"{lengths_text(traj.get('cache_len_out', []))}")
         if sec.get("trajectory_text"):
-            lines.append(f"- trajectory: {sec['trajectory_text']}".replace("|", "\\|"))
+            lines.append(_inline(f"- trajectory: {sec['trajectory_text']}").replace("|", "\\|"))
     for name, fp in (traj.get("fp") or {}).items():
         rows = fp.get("rows") or []
         if any(r is not None for r in rows) and not name.endswith("_out"):
             lines.append(f"- {name} non-zero frames fed in: {lengths_text(rows)}")
     for f in sec.get("findings", []):
-        lines.append(f"- note: {f}".replace("|", "\\|"))
+        lines.append(_inline(f"- note: {f}").replace("|", "\\|"))
     if sec["probes"]:
         frames = sec["probes"][0].get("frames_output") or "frames"
         lines += ["", f"| chunk | state input | replaced by | {frames} max-abs | cosine | threshold | used |",
@@ -104,12 +106,12 @@ def state_markdown(run: Mapping[str, Any]) -> list[str]:
         for p in sec["probes"]:
             for name, e in p["inputs"].items():
                 if not e["variants"]:
-                    lines.append(f"| {p['chunk']} | {name} | (nothing different to try) | – | – | "
+                    lines.append(f"| {p['chunk']} | {_cell(name)} | (nothing different to try) | – | – | "
                                  f"{_num(p['threshold'])} | not probed |")
                 for x in e["variants"]:
                     used = "error" if x.get("error") else ("yes" if (x["max_abs"] or 0) > (p["threshold"] or 0)
                                                           else "no")
-                    lines.append(f"| {p['chunk']} | {name} | {x['label']} | {_num(x['max_abs'])} | "
+                    lines.append(f"| {p['chunk']} | {_cell(name)} | {_cell(x['label'])} | {_num(x['max_abs'])} | "
                                  f"{_num(x['cosine'])} | {_num(p['threshold'])} | {used} |")
     return lines
 

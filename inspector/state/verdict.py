@@ -141,6 +141,10 @@ class StateAssessment:
 
 # --- judging -------------------------------------------------------------------------------------------------------
 
+MIN_STATE_CHUNKS = 2
+"""A trajectory or a state verdict needs at least this many chunks (state flows between chunks)."""
+
+
 def assess_state(records: Sequence[Mapping[str, Any]], contract: Contract) -> StateAssessment:
     """Judge whether a closed-loop run carried state, from its chunk records."""
     recs = sorted(records, key=lambda r: r["chunk"])
@@ -217,6 +221,10 @@ def assess_state(records: Sequence[Mapping[str, Any]], contract: Contract) -> St
             summary += f". The contract's rule {zero_rule}"
         return StateAssessment("fail", False, summary, reasons[0][0], reasons=tuple(r[1] for r in reasons),
                                **common)
+    if not probes and traj is not None and len(traj.chunks) < MIN_STATE_CHUNKS:
+        return StateAssessment("skip", None, f"not enough chunks to judge whether state is carried ({len(traj.chunks)} "
+                               f"chunk run; state flowing from chunk to chunk needs at least {MIN_STATE_CHUNKS})",
+                               "not judged", **common)
     if not probes:
         return StateAssessment("skip", None, "the cache-length trajectory is consistent with carried state ("
                                + (t_text or "no lengths recorded") + "); the state-sensitivity probe did not run",
@@ -245,6 +253,12 @@ def state_verdicts(records: Sequence[Mapping[str, Any]], contract: Contract, *, 
         names = StateNames.of(contract)
         status = "fail" if a.trajectory_problems else "pass"
         msg = a.trajectory_text
+        if len(a.trajectory.chunks) < MIN_STATE_CHUNKS:
+            status = "skip"
+            lens = ", ".join(f"chunk {c}: {i} -> {o}" for c, i, o in zip(
+                a.trajectory.chunks, a.trajectory.cache_len_in, a.trajectory.cache_len_out))
+            msg = (f"not enough chunks to judge the cache-length trajectory ({len(a.trajectory.chunks)} chunk run; "
+                   f"need at least {MIN_STATE_CHUNKS}); cache length in -> out: {lens}")
         if len(a.trajectory_problems) > 1:
             msg += "; also: " + "; ".join(a.trajectory_problems[1:4])
         if a.trajectory.errors:

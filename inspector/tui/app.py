@@ -33,6 +33,9 @@ class InspectorApp(App[None]):
     def on_mount(self) -> None:
         self.push_screen(MainScreen(self.data, self.start, self.poll_interval))
 
+    def on_unmount(self) -> None:
+        self.data.close()
+
     @property
     def main(self) -> MainScreen:
         """The main screen (also while a modal is on top of it)."""
@@ -56,7 +59,8 @@ def make_app(store: str | Path | Any, contract: Any = None, model: str | Path | 
     Args:
         store: Path of the store, or an open store.
         contract: Contract object, path or shipped name (default: the one the store names, if any).
-        model: ONNX model for on-demand runs (phase 2).
+        model: The ONNX export, for runs started from the app (R), the diagnostics (d, i) and the bundle's backend
+            outputs (b); recorded runs are browsed without it.
         stream, run, chunk, tensor: Where to open (defaults: first stream, newest run with saved outputs, first
             chunk, the frames output).
         poll_interval: Seconds between checks for new results in the store (0: never; tests use 0).

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Generic, Hashable, Mapping, TypeVar
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from inspector.tui.axes import TensorAxes, axes_for
 from inspector.tui.records import (
-    ChunkRecord, RuleRow, RunInfo, fmt, parse_chunk, parse_summary, summary_verdict,
+    STATE_KINDS, ChunkRecord, RuleRow, RunInfo, fmt, parse_chunk, parse_summary, summary_verdict,
 )
 from inspector.tui.tensors import TensorPair
 
@@ -67,6 +68,12 @@ class _LRU(Generic[K, V]):
         with self._lock:
             return key in self._data
 
+    def drop_where(self, predicate: Callable[[K, V], bool]) -> None:
+        """Drop the entries whose key and value `predicate` accepts (it must not use this cache)."""
+        with self._lock:
+            for key in [k for k, v in self._data.items() if predicate(k, v)]:
+                del self._data[key]
+
     def keys(self) -> list[K]:
         with self._lock:
             return list(self._data)
@@ -91,7 +98,7 @@ class InspectorData:
         contract: A `Contract`, a path to a contract file or a shipped contract name; when None, the contract the
             store names (its ``contract`` attribute) is tried, else the app runs without one (axis labels are
             guessed, no thresholds in plots).
-        model: The ONNX model path, kept for on-demand runs (phase 2).
+        model: The ONNX model path: runs started from the app, diagnostics and bundles run it.
     """
 
     def __init__(self, store: Any, contract: Any = None, model: str | Path | None = None) -> None:
@@ -119,7 +126,7 @@ class InspectorData:
         self._pairs = _LRU[tuple[str, str, int, str], TensorPair](16)
         self._readers = _LRU[str, Any](64)
         self._chunk_names: dict[str, tuple[str, ...]] = {}
-        self._availability: dict[str, tuple[bool, str, str]] = {}
+        self._pool: ThreadPoolExecutor | None = None
 
     # ---- opening ------------------------------------------------------------------------------------------------
     @classmethod
@@ -223,7 +230,8 @@ class InspectorData:
                 if self._read_new_chunks(run_id, stream):
                     changed = True
                     # a chunk whose result was missing may have its outputs now
-                    self._pairs.drop(lambda k, rid=rid: k[3] == rid and self._pair_was_missing(k))
+                    self._pairs.drop_where(lambda k, pair, rid=rid: k[3] == rid and not pair.has_backend)
+                    self._outs.drop_where(lambda k, value, rid=rid: k[0] == rid and value is _NOTHING)
         return changed
 
     def _read_new_chunks(self, run_id: str, stream: str) -> bool:
@@ -242,10 +250,6 @@ class InspectorData:
                 grown[int(index)] = parse_chunk(int(index), raw)
         self._metrics.put((run_id, stream), grown)
         return True
-
-    def _pair_was_missing(self, key: tuple[str, str, int, str]) -> bool:
-        pair = self._pairs.get(key)
-        return pair is not None and not pair.has_backend
 
     def reader(self, run_id: str) -> Any:
         """The store's read side of a run (`store.api.RunReader`), kept while the run list does not change."""
@@ -345,13 +349,17 @@ class InspectorData:
         cached = self._pairs.get(key)
         if cached is not None:
             return cached
+        # The backend's output is read on a reader thread while this one reads the reference: both are Zarr reads
+        # whose decompression releases the GIL, so a cold step at parakeet size waits for the slower one only.
+        pending = (self._reader_pool().submit(self.backend_output, run_id, stream, index, tensor)
+                   if run_id and (run_id, stream, index, tensor) not in self._outs else None)
         ref = self.reference(stream, index, tensor)
         backend = None
         note = ""
         worst = None
         if run_id:
             info = self.run_info(run_id)
-            out = self.backend_output(run_id, stream, index, tensor)
+            out = pending.result() if pending is not None else self.backend_output(run_id, stream, index, tensor)
             if out is None:
                 rec = self.chunk_record(run_id, stream, index)
                 if rec.status == "missing":
@@ -375,6 +383,19 @@ class InspectorData:
                           axes=self.axes(tensor, tuple(ref.shape)), note=note, worst_index=worst)
         return self._pairs.put(key, pair)
 
+    def _reader_pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="inspector-read")
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the reader threads (the app calls it when it exits)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
     def is_cached(self, stream: str, index: int, tensor: str, run_id: str = "") -> bool:
         return (stream, tensor, index, run_id) in self._pairs
 
@@ -388,6 +409,26 @@ class InspectorData:
                 xs.append(index)
                 ys.append(float(value))
         return xs, ys
+
+    def trajectory(self, run_id: str, stream: str) -> Any:
+        """The run's state trajectory (`inspector.state.trajectory.Trajectory`: cache length in/out and fingerprints
+        per chunk, from live runs' ``extra.state`` or imported summaries' ``state``); None when it recorded none."""
+        records = self.chunk_records(run_id, stream)
+        if not any(rec.state is not None for rec in records.values()):
+            return None
+        from inspector.state.trajectory import trajectory_of
+
+        return trajectory_of([{"chunk": i, **rec.raw} for i, rec in sorted(records.items())])
+
+    def state_title(self, run_id: str) -> str:
+        """``state · cache length per chunk · carried ✓ · trajectory ✓``: the plot's title with the run's state
+        verdicts."""
+        marks = {True: "✓", False: "✗", None: "–"}
+        bits = ["state · cache length per chunk"]
+        for row in self.run_rules(run_id):
+            if row.kind in STATE_KINDS:
+                bits.append(f"{row.kind.removeprefix('state_')} {marks[row.ok]}")
+        return " · ".join(bits)
 
     def describe_run(self, run_id: str) -> str:
         info = self.run_info(run_id)

@@ -336,8 +336,10 @@ def diagnose_cache_time(data: Any, stream: str, chunk: int, run_id: str, ctx: Jo
         raise InspectorError(why or f"{name} cannot run here.")
     report = diagnose(store, data.contract, None, chunk, stream=stream, backend_outputs=recorded,
                       progress=ctx.progress)
-    note = f"checks (3) activity and (4) propagation were skipped: {why}"
-    return Diagnosis("cache-time", stream, chunk, f"{name} (recorded)", report, notes=(note,))
+    note = f"checks (3) activity and (4) propagation need a backend to run. {why}"
+    info = data.run_info(run_id)
+    label = f"{info.backend if info else name} outputs recorded by the run"
+    return Diagnosis("cache-time", stream, chunk, label, report, notes=(note,))
 
 
 @dataclass(frozen=True)

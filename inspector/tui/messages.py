@@ -36,6 +36,8 @@ class ChunkLoaded(Message):
     request: int = 0
     status: str = ""
     error: str = ""
+    state: Any = None
+    """The run's `records.ChunkState` for the chunk (closed loop), or None."""
 
 
 @dataclass
@@ -57,6 +59,9 @@ class SeriesLoaded(Message):
     ys: list[float]
     thresholds: list[tuple[str, float]]
     other: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
+    trajectory: Any = None
+    """The run's `inspector.state.trajectory.Trajectory` (None: it recorded none)."""
+    state_title: str = ""
 
 
 @dataclass

@@ -71,3 +71,100 @@ def raise_on_first_chunk(src: Path, dst: Path, later_frames: int = 57) -> None:
         helper.make_node("Add", [raw, "err__s"], ["encoder_output"]),
     ])
     onnx.save(model, str(dst))
+
+
+def _input_gate(g: onnx.GraphProto, prefix: str, op: str, value: int) -> str:
+    """A bool tensor `cache_last_channel_len <op> value`: the chunk index in disguise (the demo's cache length
+    input is 3k - 2 on chunk k >= 1), so a fault can hit chosen chunks only."""
+    g.initializer.append(numpy_helper.from_array(np.array([value], dtype=np.int64), f"{prefix}__at"))
+    g.node.append(helper.make_node(op, ["cache_last_channel_len", f"{prefix}__at"], [f"{prefix}__gate"]))
+    return f"{prefix}__gate"
+
+
+def error_on_late_chunks(src: Path, dst: Path, len_above: int = 130, value: float = 0.01) -> None:
+    """encoder_output += `value` on chunks whose cache length input exceeds `len_above` (chunk 45 on: a fault that
+    appears only late in the stream)."""
+    model = onnx.load(str(src))
+    raw = _retarget_output(model, "encoder_output")
+    g = model.graph
+    gate = _input_gate(g, "late", "Greater", len_above)
+    g.initializer.append(numpy_helper.from_array(np.array(value, dtype=np.float32), "late__v"))
+    g.node.extend([
+        helper.make_node("Cast", [gate], ["late__f"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["late__f", "late__v"], ["late__add"]),
+        helper.make_node("Add", [raw, "late__add"], ["encoder_output"]),
+    ])
+    onnx.save(model, str(dst))
+
+
+def add_constant(src: Path, dst: Path, output: str, value: float) -> None:
+    """output += value (same dtype as the output), on every chunk."""
+    model = onnx.load(str(src))
+    raw = _retarget_output(model, output)
+    elem = next(o.type.tensor_type.elem_type for o in model.graph.output if o.name == output)
+    dtype = helper.tensor_dtype_to_np_dtype(elem)
+    model.graph.initializer.append(numpy_helper.from_array(np.array(value, dtype=dtype), f"{output}__c"))
+    model.graph.node.append(helper.make_node("Add", [raw, f"{output}__c"], [output], name=f"{output}__fault"))
+    onnx.save(model, str(dst))
+
+
+def cast_output(src: Path, dst: Path, output: str, to: int) -> None:
+    """Declare and compute `output` in another element type (e.g. TensorProto.FLOAT16, TensorProto.INT32)."""
+    model = onnx.load(str(src))
+    raw = _retarget_output(model, output)
+    model.graph.node.append(helper.make_node("Cast", [raw], [output], to=to))
+    for o in model.graph.output:
+        if o.name == output:
+            o.type.tensor_type.elem_type = to
+    onnx.save(model, str(dst))
+
+
+def inf_on_chunk(src: Path, dst: Path, cache_len: int = 58) -> None:
+    """encoder_output += +inf on the chunk whose cache length input is `cache_len` (chunk 20): Inf, not NaN."""
+    model = onnx.load(str(src))
+    raw = _retarget_output(model, "encoder_output")
+    g = model.graph
+    gate = _input_gate(g, "inf", "Equal", cache_len)
+    g.initializer.extend([numpy_helper.from_array(np.array([np.inf], dtype=np.float32), "inf__inf"),
+                          numpy_helper.from_array(np.array([0.0], dtype=np.float32), "inf__zero")])
+    g.node.extend([
+        helper.make_node("Where", [gate, "inf__inf", "inf__zero"], ["inf__add"]),
+        helper.make_node("Add", [raw, "inf__add"], ["encoder_output"]),
+    ])
+    onnx.save(model, str(dst))
+
+
+def short_frames_on_chunk(src: Path, dst: Path, cache_len: int = 100) -> None:
+    """encoder_output keeps 2 of its 3 frames on the chunk whose cache length input is `cache_len` (chunk 34)."""
+    model = onnx.load(str(src))
+    raw = _retarget_output(model, "encoder_output")
+    g = model.graph
+    gate = _input_gate(g, "short", "Equal", cache_len)
+    g.initializer.extend([numpy_helper.from_array(np.array([v], dtype=np.int64), n)
+                          for v, n in ((0, "short__start"), (3, "short__three"), (2, "short__axis"))])
+    g.node.extend([
+        helper.make_node("Cast", [gate], ["short__i"], to=TensorProto.INT64),
+        helper.make_node("Sub", ["short__three", "short__i"], ["short__end"]),
+        helper.make_node("Slice", [raw, "short__start", "short__end", "short__axis"], ["encoder_output"]),
+    ])
+    onnx.save(model, str(dst))
+
+
+def rename_outputs(src: Path, dst: Path, mapping: dict[str, str]) -> None:
+    """Rename graph outputs (e.g. back to NeMo's export names)."""
+    model = onnx.load(str(src))
+    for node in model.graph.node:
+        node.output[:] = [mapping.get(o, o) for o in node.output]
+        node.input[:] = [mapping.get(i, i) for i in node.input]
+    for o in model.graph.output:
+        o.name = mapping.get(o.name, o.name)
+    onnx.save(model, str(dst))
+
+
+def drop_output(src: Path, dst: Path, output: str) -> None:
+    """Remove one graph output (the tensor is still computed, just not returned)."""
+    model = onnx.load(str(src))
+    keep = [o for o in model.graph.output if o.name != output]
+    del model.graph.output[:]
+    model.graph.output.extend(keep)
+    onnx.save(model, str(dst))

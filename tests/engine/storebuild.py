@@ -32,3 +32,23 @@ def private_store(artifacts: Any, dest: Path, jsonl: Path | None = None) -> Path
         shutil.copytree(artifacts.store, dest)
         return dest
     return store_from_jsonl(jsonl or artifacts.reference_jsonl, dest)
+
+
+def two_stream_store(src: Path, dest: Path, n: int = 8, streams: tuple[str, str] = ("utt-a", "utt-b"),
+                     bad_chunk: int = 3) -> Path:
+    """A store with two streams copied from the demo store's first `n` chunks; in `streams[1]` the reference
+    encoder_output of chunk `bad_chunk` is off by 0.01, so a run on it fails there and a run on `streams[0]` passes
+    (which stream ran shows in the verdict)."""
+    from store import Store
+
+    s = Store.open(src)
+    first = s.streams()[0]
+    st = Store.create(dest, attrs={"header": dict((s.attrs or {}).get("header") or {})})
+    for name in streams:
+        for k in range(n):
+            view = s.chunk(first, k)
+            outputs = view.outputs()
+            if name == streams[1] and k == bad_chunk:
+                outputs["encoder_output"] = outputs["encoder_output"] + 0.01
+            st.write_chunk(name, k, view.inputs(), outputs, dict(view.meta or {}))
+    return dest

@@ -212,7 +212,9 @@ async def test_help_screen_lists_every_key(make_inspector, settle, shown) -> Non
         for description in ("Next chunk that fails", "Go to a chunk by number", "List only the chunks that fail",
                             "Next output tensor", "Next view: |error|", "Next layer of a cache tensor",
                             "Choose the stream", "Choose the run", "cache_last_time checks", "Cursor to worst",
-                            "Move the cursor by 8", "Command palette", "Quit"):
+                            "Move the cursor by 8", "Command palette", "Quit", "Run a backend on this chunk",
+                            "First diverging node", "reproduction bundle", "full report", "Cancel the running",
+                            "state trajectory"):
             assert description in text
         await pilot.press("escape")
         await settle(pilot)
@@ -236,16 +238,28 @@ async def test_command_palette_runs_commands(make_inspector, settle) -> None:
         await pilot.press("enter")
         await settle(pilot)
         assert app.main.tensor == "cache_last_time_out"
+        await pilot.press("ctrl+p")  # the new keys are commands too
+        await pilot.press(*"plot [p]")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.main.plot.kind == "state"
 
 
 async def test_diagnostics_panel_runs_in_a_worker(make_inspector, settle, shown) -> None:
-    app = make_inspector()
+    """d without --model: the selected run's recorded outputs of the chunk are diagnosed (checks 1-2) in a worker,
+    and the panel says what checks 3-4 need."""
+    app = make_inspector(chunk=3)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("d")
         await settle(pilot)
-        assert "not available in this build yet" in shown(app)
-        assert not app.main.query_one("#diagnostics").has_class("-running")
+        panel = app.main.diagnostics
+        assert not panel.has_class("-running")
+        assert panel.last is not None and panel.last.kind == "cache-time"
+        assert panel.verdict == "no significant error · not checked"
+        assert "cache_last_time · chunk 3 · planted-faults" in shown(app)
+        assert "--model PATH.onnx" in " ".join(str(panel.query_one("#diag-body").render()).split())
 
 
 async def test_heatmap_skips_only_the_truecolor_filter(make_inspector, settle) -> None:

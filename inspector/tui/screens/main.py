@@ -8,6 +8,8 @@ only move data into widgets. Workers are grouped and exclusive, so a new request
 
 from __future__ import annotations
 
+import itertools
+import threading
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, ClassVar, Iterator
@@ -23,14 +25,18 @@ from textual.widgets import Footer, Header
 from textual.worker import get_current_worker
 
 from inspector.tui.data import InspectorData
+from inspector.tui.jobs import (
+    MODES, BackendChoice, Diagnosis, JobCancelled, JobContext, RunOutcome, RunRequest, TriageRequest,
+)
 from inspector.tui.messages import (
-    ChunkLoaded, DiagnosticFinished, DiagnosticProgress, LoadFailed, RowsLoaded, SeriesLoaded, StoreChanged,
+    ChunkLoaded, DiagnosticFinished, DiagnosticProgress, LoadFailed, RowsLoaded, RunFinished, RunProgress,
+    RunStarted, SeriesLoaded, StoreChanged,
 )
 from inspector.tui.records import RuleRow, fmt
 from inspector.tui.tensors import VIEW_TITLES, VIEWS, pair_image
 from inspector.tui.widgets.chunk_list import ChunkList
 from inspector.tui.widgets.contract_status import ContractStatus
-from inspector.tui.widgets.cursor_info import CursorInfo, TensorHeader
+from inspector.tui.widgets.cursor_info import ChunkInfo, CursorInfo, TensorHeader
 from inspector.tui.widgets.diagnostics import DiagnosticsPanel
 from inspector.tui.widgets.heatmap import Heatmap
 from inspector.tui.widgets.legend import ColourLegend
@@ -77,8 +83,22 @@ class MainScreen(Screen[None]):
         Binding("s", "choose_stream", "Stream", id="select.stream", tooltip="Choose the stream (utterance)"),
         Binding("r", "choose_run", "Run", id="select.run",
                 tooltip="Choose the run (backend × mode) whose errors are shown"),
-        Binding("d", "diagnose('cache-time')", "Diagnose", id="diagnostics.cache-time",
-                tooltip="cache_last_time checks on this chunk (phase 2)"),
+        Binding("p", "toggle_plot", "Plot", id="plot.toggle",
+                tooltip="Plot: error per chunk, or the run's state trajectory (cache length in/out, rows fed)"),
+        Binding("R", "run_backend", "Run backend", id="jobs.run",
+                tooltip="Run a backend on this chunk, a range or all chunks (recorded into the store)"),
+        Binding("d", "diagnose", "Diagnose", id="jobs.cache-time",
+                tooltip="cache_last_time checks on this chunk: where the error sits, is the cache used, does it "
+                        "propagate (needs --model and a contract)"),
+        Binding("i", "triage", "Triage", id="jobs.triage",
+                tooltip="First diverging node on this chunk: backend vs baseline, node by node (needs --model)"),
+        Binding("b", "bundle", "Bundle", id="jobs.bundle",
+                tooltip="Export this chunk's reproduction bundle (inputs, outputs, Polygraphy files, README)"),
+        Binding("o", "report", "Full report", show=False, id="jobs.report",
+                tooltip="The last diagnostic's full report, as the command line prints it"),
+        Binding("c", "cancel_jobs", "Cancel jobs", show=False, id="jobs.cancel",
+                tooltip="Cancel the running backend run and diagnostic (committed chunks are kept; the run resumes "
+                        "when started again)"),
         Binding("ctrl+r", "reload", "Reload store", show=False, id="store.reload",
                 tooltip="Re-read the store's runs now (it is also polled every few seconds)"),
         Binding("question_mark", "app.help", "Help", id="app.help"),
@@ -103,6 +123,18 @@ class MainScreen(Screen[None]):
         self._debounce: dict[str, Timer] = {}
         self._atol: float | None = None
         self._pending_chunk: int | None = start.chunk
+        self._job_ids = itertools.count(1)
+        self._diag_job = 0
+        """The diagnostic whose messages the panel shows (older ones, replaced or cancelled, are ignored)."""
+        self._run_job = 0
+        self._run_running = False
+        self._run_request: RunRequest | None = None
+        self._follow_run = ""
+        """A run started from the app: selected as soon as it appears in the store."""
+        self._reload_current = False
+        self._choices: list[BackendChoice] | None = None
+        self._choices_lock = threading.Lock()
+        self.plot_kind = "error"
 
     # ---- widgets ------------------------------------------------------------------------------------------------
     @property
@@ -127,6 +159,7 @@ class MainScreen(Screen[None]):
             yield ChunkList(id="chunks")
             with Vertical(id="centre"):
                 yield TensorBar(id="tensor-bar")
+                yield ChunkInfo(id="chunk-info")
                 yield TensorHeader(id="tensor-header")
                 yield Heatmap(id="heatmap")
                 yield ColourLegend(id="legend")
@@ -242,6 +275,13 @@ class MainScreen(Screen[None]):
     def _rows_loaded(self, message: RowsLoaded) -> None:
         if message.stream != self.stream or message.generation != self._rows_generation:
             return
+        if self._follow_run and any(r.run_id == self._follow_run for r in message.runs):
+            # a run started from the app: show it as its chunks arrive
+            if self.run_id != self._follow_run:
+                self.run_id = self._follow_run
+                self._load_series()
+                self._reload_current = True
+            self._follow_run = ""
         if self.run_id and not any(r.run_id == self.run_id for r in message.runs):
             self.run_id = self._default_run(message.runs)
         current = self._pending_chunk if self._pending_chunk is not None else self.chunk
@@ -254,7 +294,11 @@ class MainScreen(Screen[None]):
                                  self.failing_only, current)
         self._update_titles()
         listed = self.chunk_list.current()
-        if listed is not None:
+        if self._reload_current and listed is not None and listed == self.chunk:
+            self._reload_current = False
+            self._load_current()
+            self._schedule_plot_marker()
+        elif listed is not None:
             self._select_chunk(listed)
 
     def _refresh_rows_only(self) -> None:
@@ -300,16 +344,17 @@ class MainScreen(Screen[None]):
             chunk_rules: tuple[RuleRow, ...] = ()
             run_rules: tuple[RuleRow, ...] = ()
             status = error = ""
+            state = None
             if run_id:
                 record = self.data.chunk_record(run_id, stream, chunk)
-                chunk_rules, status, error = record.rules, record.status, record.error
+                chunk_rules, status, error, state = record.rules, record.status, record.error, record.state
                 # per-invariant run verdicts repeat the chunk rows and the "invariants" rule: keep failures only
                 run_rules = tuple(r for r in self.data.run_rules(run_id) if r.kind != "invariant" or r.ok is False)
             meta = self.data.chunk_meta(stream, chunk)
         except Exception as exc:  # noqa: BLE001 — shown to the user, the app keeps running
             self.post_message(LoadFailed(f"chunk {chunk} of stream {stream!r}, tensor {tensor}", str(exc)))
             return
-        self.post_message(ChunkLoaded(pair, image, chunk_rules, run_rules, meta, request, status, error))
+        self.post_message(ChunkLoaded(pair, image, chunk_rules, run_rules, meta, request, status, error, state))
         # Read ahead the neighbours, so that the next step is a cache hit (cancelled as soon as the user moves on).
         if chunk in listed:
             pos = listed.index(chunk)
@@ -337,10 +382,12 @@ class MainScreen(Screen[None]):
             chunk_title += f" · {message.status}"
         if message.error:
             chunk_title += f" · {message.error}"
-        note = "" if self.run_id else "No run selected: press r to choose one (or record one with inspector run)."
+        note = "" if self.run_id else "No run selected: press r to choose one, or R to run a backend."
+        self.query_one(ChunkInfo).show(pair.chunk, message.status if self.run_id else "", message.meta,
+                                       message.state)
         contract = self.query_one(ContractStatus)
         self._later("contract", PANEL_DEBOUNCE_S, lambda: contract.show(
-            chunk_title, message.chunk_rules, run_title, message.run_rules, message.meta, note))
+            chunk_title, message.chunk_rules, run_title, message.run_rules, message.meta, note, message.state))
 
     @on(LoadFailed)
     def _load_failed(self, message: LoadFailed) -> None:
@@ -367,6 +414,7 @@ class MainScreen(Screen[None]):
             self._series_worker(self.run_id, self.stream, self.tensor)
         else:
             self._atol = None
+            self.plot.set_state("no run selected: no state trajectory", None)
             self.plot.set_series(f"{self.tensor} · no run selected", [], [], [], current=self.chunk)
 
     @work(thread=True, exclusive=True, group="series", exit_on_error=False)
@@ -378,10 +426,15 @@ class MainScreen(Screen[None]):
             for run in self.data.runs(stream):
                 if run.run_id != run_id:
                     other[run.short] = self.data.series(run.run_id, stream, tensor)
+            trajectory = self.data.trajectory(run_id, stream)
+            state_title = self.data.state_title(run_id) if trajectory is not None else (
+                f"no state trajectory in this run ({self.data.describe_run(run_id)}): closed-loop runs record one "
+                "(R runs one)")
         except Exception as exc:  # noqa: BLE001
             self.post_message(LoadFailed(f"the figures of run {run_id}", str(exc)))
             return
-        self.post_message(SeriesLoaded(run_id, tensor, "max_abs", xs, ys, thresholds, other))
+        self.post_message(SeriesLoaded(run_id, tensor, "max_abs", xs, ys, thresholds, other, trajectory,
+                                       state_title))
 
     @on(SeriesLoaded)
     def _series_loaded(self, message: SeriesLoaded) -> None:
@@ -392,6 +445,7 @@ class MainScreen(Screen[None]):
         title = f"{message.tensor} max|err| per chunk"
         if message.thresholds:
             title += " · " + "  ".join(f"{label} {fmt(v)}" for label, v in message.thresholds)
+        self.plot.set_state(message.state_title, message.trajectory)
         self.plot.set_series(title, message.xs, message.ys, message.thresholds, message.other, current=self.chunk,
                              label=info.short if info else "")
         if self.heatmap.image is not None:
@@ -569,36 +623,272 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(Choose(f"Run for stream {self.stream}", choices, self.run_id), answer)
 
-    # ---- diagnostics (phase 1: plumbing; the checks come with inspector.diagnostics) ----------------------------
-    def action_diagnose(self, name: str) -> None:
-        if self.chunk is None:
-            return
-        self.query_one(DiagnosticsPanel).start(f"{name} · chunk {self.chunk}")
-        self.run_diagnostic(name, self.stream, self.chunk, self.run_id)
+    # ---- jobs on the chunk: diagnostics, bundle, backend runs ----------------------------------------------------
+    @property
+    def diagnostics(self) -> DiagnosticsPanel:
+        return self.query_one(DiagnosticsPanel)
+
+    def backend_choices(self) -> list[BackendChoice]:
+        """Every registered backend and whether it can run here (checked once per session; call from a worker)."""
+        from inspector.tui.jobs import backend_choices
+
+        with self._choices_lock:
+            if self._choices is None:
+                self._choices = backend_choices()
+            return list(self._choices)
+
+    def _run_defaults(self) -> tuple[str, str]:
+        """The backend and mode the dialogs start on: the selected run's, when it is a registry backend."""
+        from backends.base import backend_names
+
+        info = self.data.run_info(self.run_id) if self.run_id else None
+        backend = info.backend if info is not None and info.backend in backend_names() else "ort-cpu"
+        mode = info.mode if info is not None and info.mode in MODES else MODES[0]
+        return backend, mode
+
+    def _start_diagnostic(self, name: str, title: str, job: Callable[[JobContext], Diagnosis]) -> None:
+        if self._diag_job and self.diagnostics.has_class("-running"):
+            self.notify("The previous diagnostic was cancelled for this one.", title="Diagnostics")
+        self._diag_job = next(self._job_ids)
+        self.diagnostics.start(title)
+        self._diagnostic_worker(self._diag_job, name, title, job)
 
     @work(thread=True, exclusive=True, group="diagnostics", exit_on_error=False)
-    def run_diagnostic(self, name: str, stream: str, chunk: int, run_id: str) -> None:
-        """Run diagnostic `name` on one chunk in a worker, posting progress and the result."""
-        self.post_message(DiagnosticProgress(name, 0, 1, f"preparing {name} on chunk {chunk} …"))
+    def _diagnostic_worker(self, job: int, name: str, title: str, fn: Callable[[JobContext], Diagnosis]) -> None:
+        """Run one diagnostic job, posting progress and its result (an exclusive group: a new one replaces it)."""
+        worker = get_current_worker()
+        ctx = JobContext(say=lambda text: self.post_message(DiagnosticProgress(job, 0, 0, text)),
+                         step=lambda done, total, text: self.post_message(DiagnosticProgress(job, done, total, text)),
+                         cancelled=lambda: worker.is_cancelled)
         try:
-            finished = self._diagnostic_impl(name, stream, chunk, run_id)
-        except Exception as exc:  # noqa: BLE001 — a failing diagnostic is a result to show, not a crash
-            finished = DiagnosticFinished(name, f"{name} · chunk {chunk}", f"failed: {exc}", "", False)
-        self.post_message(finished)
-
-    def _diagnostic_impl(self, name: str, stream: str, chunk: int, run_id: str) -> DiagnosticFinished:
-        return DiagnosticFinished(
-            name, f"{name} · chunk {chunk}", "not available in this build yet",
-            "The cache_last_time checks, state probe and first-diverging-node triage run from the command line "
-            "for now: inspector diagnose cache-time / inspector triage.", None)
+            result = fn(ctx)
+        except JobCancelled:
+            self.post_message(DiagnosticFinished(job, name, title, cancelled=True))
+        except Exception as exc:  # noqa: BLE001 — the package's errors say what to do; anything else is shown too
+            self.post_message(DiagnosticFinished(job, name, title, error=_error_text(exc)))
+        else:
+            self.post_message(DiagnosticFinished(job, name, title, result=result))
 
     @on(DiagnosticProgress)
     def _diagnostic_progress(self, message: DiagnosticProgress) -> None:
-        self.query_one(DiagnosticsPanel).progress(message.done, message.total, message.text)
+        if message.job == self._diag_job:
+            self.diagnostics.progress(message.done, message.total, message.text)
 
     @on(DiagnosticFinished)
     def _diagnostic_finished(self, message: DiagnosticFinished) -> None:
-        self.query_one(DiagnosticsPanel).finish(message.title, message.verdict, message.body, message.ok)
+        if message.job != self._diag_job:
+            return
+        if message.result is not None:
+            self.diagnostics.show_result(message.title, message.result)
+        else:
+            self.diagnostics.show_error(message.title, message.error, message.cancelled)
+            if not message.cancelled:
+                self.notify(message.error, title=f"{message.name} could not run", severity="error", timeout=15)
+
+    def _missing(self, title: str, text: str | None) -> bool:
+        """Show what a job needs (in the panel and as a notification); True when something is missing."""
+        if not text:
+            return False
+        self.diagnostics.show_error(title, text)
+        self.notify(text, title="Missing", severity="warning", timeout=15)
+        return True
+
+    def action_diagnose(self) -> None:
+        """d: the cache_last_time checks on the current chunk."""
+        from inspector.tui.jobs import diagnose_cache_time, need_contract
+
+        if self.chunk is None:
+            return
+        stream, chunk, run_id = self.stream, self.chunk, self.run_id
+        backend, _ = self._run_defaults()
+        title = f"cache_last_time · chunk {chunk} · {backend}"
+        if self._missing(title, need_contract(self.data, "cache_last_time diagnostic")):
+            return
+        self._start_diagnostic("cache_last_time diagnostic", title,
+                               lambda ctx: diagnose_cache_time(self.data, stream, chunk, run_id, ctx))
+
+    def action_triage(self) -> None:
+        """i: first-diverging-node triage of the current chunk (a dialog asks what to compare against)."""
+        from inspector.tui.jobs import ONNX_BACKENDS, requirement, triage
+        from inspector.tui.screens.job_dialogs import TriageDialog
+
+        if self.chunk is None:
+            return
+        stream, chunk = self.stream, self.chunk
+        if self._missing(f"triage · chunk {chunk}", requirement(self.data, "first-diverging-node triage")):
+            return
+        assert self.data.model is not None
+        backend, _ = self._run_defaults()
+        backend = backend if backend in ONNX_BACKENDS else "ort-cpu"
+
+        def answer(request: TriageRequest | None) -> None:
+            if request is None:
+                return
+            title = f"triage · chunk {chunk} · {request.backend} vs {request.baseline}"
+            self._start_diagnostic("triage", title, lambda ctx: triage(self.data, stream, chunk, request, ctx))
+
+        with self._choices_lock:
+            choices = self._choices
+        self.app.push_screen(TriageDialog(chunk, self.data.model, choices, self.backend_choices, backend=backend),
+                             answer)
+
+    def action_bundle(self) -> None:
+        """b: export the current chunk's reproduction bundle (a dialog asks where)."""
+        from inspector.tui.jobs import default_bundle_dir, export_bundle
+        from inspector.tui.screens.job_dialogs import BundleDialog
+
+        if self.chunk is None:
+            return
+        stream, chunk, run_id = self.stream, self.chunk, self.run_id
+        backend, _ = self._run_defaults()
+        if self.data.model is not None and self.data.contract is not None:
+            what = (f"inputs.npz (the model's feed dict), reference_outputs.npz, backend_outputs.npz ({backend} on "
+                    f"{self.data.model.name}), Polygraphy JSON of both, meta.json and a README with the commands.")
+        else:
+            what = ("inputs.npz, reference_outputs.npz, Polygraphy JSON, meta.json and a README. Without "
+                    + ("--model" if self.data.contract is not None else "--contract and --model")
+                    + " it holds no backend outputs.")
+
+        def answer(where: tuple | None) -> None:
+            if where is None:
+                return
+            folder, overwrite = where
+            self._start_diagnostic(
+                "bundle export", f"bundle · chunk {chunk}",
+                lambda ctx: export_bundle(self.data, stream, chunk, run_id, folder, overwrite, ctx))
+
+        self.app.push_screen(BundleDialog(chunk, default_bundle_dir(self.data, stream, chunk), what), answer)
+
+    def action_report(self) -> None:
+        """o: the last diagnostic's full report."""
+        from inspector.tui.screens.job_dialogs import ReportScreen
+
+        last = self.diagnostics.last
+        if last is None:
+            self.notify("No diagnostic has finished yet: d, i or b run one on the current chunk.",
+                        title="Full report")
+            return
+        self.app.push_screen(ReportScreen(f"{last.kind} · stream {last.stream} · chunk {last.chunk}",
+                                          last.full_text()))
+
+    def action_cancel_jobs(self) -> None:
+        """c: cancel the running diagnostic and backend run."""
+        running = []
+        if self.diagnostics.has_class("-running"):
+            running.append("diagnostic")
+        if self._run_running:
+            running.append("run")
+        if not running:
+            self.notify("Nothing is running.", title="Cancel")
+            return
+        self.workers.cancel_group(self, "diagnostics")
+        self.workers.cancel_group(self, "run")
+        self.notify(f"Cancelling the {' and the '.join(running)} (a run stops after the chunk it is writing).",
+                    title="Cancel")
+
+    def action_run_backend(self) -> None:
+        """R: choose a backend, mode and chunks, and run it into the store."""
+        from inspector.tui.jobs import need_contract, need_model
+        from inspector.tui.screens.run_dialog import RunDialog
+
+        if self._run_running:
+            request = self._run_request
+            what = f"{request.backend} {request.mode} on {request.label}" if request else "a run"
+            self.notify(f"{what} is running: wait for it, or press c to cancel it.", title="Run backend")
+            return
+        missing = need_contract(self.data, "run")
+        if missing:
+            self.notify(missing, title="Run backend", severity="warning", timeout=15)
+            return
+        backend, mode = self._run_defaults()
+        with self._choices_lock:
+            choices = self._choices
+
+        def answer(request: RunRequest | None) -> None:
+            if request is not None:
+                self.start_run(request)
+
+        self.app.push_screen(RunDialog(self.stream, self.chunk_list.indices, self.chunk, choices,
+                                       self.backend_choices, backend=backend, mode=mode,
+                                       model_missing=need_model(self.data, "run of an ONNX backend")), answer)
+
+    def start_run(self, request: RunRequest) -> None:
+        """Run `request` in the run worker; its chunks appear in the list as they are committed."""
+        self._run_job = next(self._job_ids)
+        self._run_running = True
+        self._run_request = request
+        self.chunk_list.set_progress(Text.assemble(
+            (f"{request.backend} {request.mode}", "bold"), f" on {request.label}: starting …"))
+        self._run_worker(self._run_job, request)
+
+    @work(thread=True, exclusive=True, group="run", exit_on_error=False)
+    def _run_worker(self, job: int, request: RunRequest) -> None:
+        from inspector.tui.jobs import run_backend
+
+        worker = get_current_worker()
+        ctx = JobContext(cancelled=lambda: worker.is_cancelled)
+
+        def chunk_done(done: int, total: int, record: Any) -> None:
+            status = str(record.get("status", ""))
+            self.post_message(RunProgress(job, done, total, int(record.get("chunk", -1)), status))
+
+        try:
+            outcome = run_backend(self.data, request, ctx, started=lambda run_id: self.post_message(
+                RunStarted(job, run_id)), chunk_done=chunk_done)
+        except JobCancelled:
+            self.post_message(RunFinished(job, cancelled=True))
+        except Exception as exc:  # noqa: BLE001 — the package's errors say what to do; anything else is shown too
+            self.post_message(RunFinished(job, error=_error_text(exc)))
+        else:
+            self.post_message(RunFinished(job, outcome=outcome))
+
+    @on(RunStarted)
+    def _run_started(self, message: RunStarted) -> None:
+        if message.job != self._run_job:
+            return
+        self._follow_run = message.run_id
+        self._poll_worker(force=True)
+
+    @on(RunProgress)
+    def _run_progress(self, message: RunProgress) -> None:
+        if message.job != self._run_job:
+            return
+        request = self._run_request
+        text = Text.assemble((f"{request.backend} {request.mode}" if request else "run", "bold"),
+                             f" {message.done}/{message.total} · chunk {message.chunk} ")
+        text.append(message.status, style="green" if message.status == "ok" else "bold red")
+        text.append(" · c cancels", style="dim")
+        self.chunk_list.set_progress(text)
+        if message.chunk == self.chunk:
+            self._reload_current = True
+        self._poll_worker(force=True)
+
+    @on(RunFinished)
+    def _run_finished(self, message: RunFinished) -> None:
+        if message.job != self._run_job:
+            return
+        self._run_running = False
+        outcome: RunOutcome | None = message.outcome
+        if outcome is not None:
+            good = outcome.passed and outcome.status == "complete"
+            self.chunk_list.set_progress(Text(outcome.text(), style="green" if good else "bold red"))
+            self.notify(outcome.text(), title="Run finished", severity="information" if good else "warning")
+            if outcome.run_id and outcome.run_id != self.run_id:
+                self._follow_run = outcome.run_id
+        elif message.cancelled:
+            self.chunk_list.set_progress(Text("run cancelled: its committed chunks are kept; start the same run "
+                                              "again to resume it", style="yellow"))
+        else:
+            self.chunk_list.set_progress(Text(f"run failed: {message.error}", style="bold red"))
+            self.notify(message.error, title="Run failed", severity="error", timeout=20)
+        self._reload_current = True
+        self._poll_worker(force=True)
+
+    # ---- plot -------------------------------------------------------------------------------------------------------
+    def action_toggle_plot(self) -> None:
+        """p: the error plot or the run's state trajectory."""
+        self.plot_kind = "state" if self.plot_kind == "error" else "error"
+        self.plot.show_kind(self.plot_kind)
 
     # ---- command palette and help -------------------------------------------------------------------------------
     def palette_commands(self) -> Iterator[tuple[str, str, Callable[[], Any]]]:
@@ -631,9 +921,22 @@ class MainScreen(Screen[None]):
         heat_keys = [Binding("up,down,left,right", "", "Move the cursor (heatmap focused)"),
                      Binding("shift+up,shift+down,shift+left,shift+right", "", "Move the cursor by 8"),
                      *[b for b in heat if b.id == "heatmap.worst"]]
+        jobs = [b for b in screen if isinstance(b, Binding) and (b.id or "").split(".")[0] == "jobs"]
         other = [b for b in screen if isinstance(b, Binding) and (b.id or "").split(".")[0] in
-                 ("select", "diagnostics", "store", "app")]
+                 ("select", "plot", "store", "app")]
         other += [Binding("tab,shift+tab", "", "Move the focus (chunk list, heatmap, contract panel)"),
                   Binding("ctrl+p", "", "Command palette"), Binding("q", "", "Quit")]
         return [("Chunks", chunk_keys), ("Tensors and views", tensor_keys), ("Heatmap cursor", heat_keys),
-                ("Runs, streams, panels", other)]
+                ("Runs and diagnostics on the current chunk", jobs), ("Runs, streams, panels", other)]
+
+
+def _error_text(exc: BaseException) -> str:
+    """The message of one of our errors as it is (it says what to do); other exceptions with their type."""
+    from backends.base import BackendError
+    from contracts import ContractError
+    from inspector.errors import InspectorError
+    from store import StoreError
+
+    if isinstance(exc, (InspectorError, BackendError, ContractError, StoreError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -17,7 +17,8 @@ from textual.widgets import DataTable, Static
 
 from inspector.tui.records import STATUS_MARKS, ChunkRecord, RunInfo, fmt
 
-MARK_STYLES = {"pass": "green", "fail": "bold red", "error": "bold magenta", "warn": "yellow", "missing": "dim"}
+MARK_STYLES = {"pass": "green", "fail": "bold red", "error": "bold magenta", "warn": "yellow", "unknown": "yellow",
+               "missing": "dim"}
 FAILING = ("fail", "error")
 
 
@@ -49,6 +50,14 @@ class ChunkList(Vertical):
         max-height: 8;
         color: $text-muted;
     }
+    ChunkList > #run-progress {
+        display: none;
+        height: auto;
+        max-height: 3;
+    }
+    ChunkList > #run-progress.-shown {
+        display: block;
+    }
     """
 
     class ChunkHighlighted(Message):
@@ -78,6 +87,7 @@ class ChunkList(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="chunk-title")
         yield DataTable(id="chunk-table", cursor_type="row", zebra_stripes=False)
+        yield Static(id="run-progress")
         yield Static(id="run-key")
 
     @property
@@ -146,6 +156,9 @@ class ChunkList(Vertical):
         style = "red" if fig is not None and fig.passed is False else ""
         if value is None and rec is not None and rec.status == "error":
             cells.append(Text("error", style="magenta"))
+        elif value is None and rec is not None and (rec.status == "unknown" or (fig is not None and fig.bound)):
+            shown = fig.bound_text() if fig is not None and fig.bound else "unknown"
+            cells.append(Text(shown if shown != "unknown" else "?", style="yellow", justify="right"))
         elif fig is not None and fig.nonfinite:
             cells.append(Text(f"{fig.nonfinite} NaN", style="bold red", justify="right"))
         elif value is None or (isinstance(value, float) and math.isnan(value)):
@@ -168,6 +181,12 @@ class ChunkList(Vertical):
             if run.status not in ("complete",):
                 key.append(f" ({run.status})", style="italic")
         self.query_one("#run-key", Static).update(key)
+
+    def set_progress(self, text: Text | None) -> None:
+        """Show how a run started from the app is going (None: hide the line)."""
+        line = self.query_one("#run-progress", Static)
+        line.set_class(text is not None, "-shown")
+        line.update(text if text is not None else "")
 
     # ---- cursor -------------------------------------------------------------------------------------------------
     def current(self) -> int | None:

@@ -1,4 +1,5 @@
-"""What lies under the heatmap cursor, and the line above the heatmap that says what is drawn.
+"""What lies under the heatmap cursor, the line above the heatmap that says what is drawn, and the chunk's info line
+(its status, the state carried, and its metadata from the reference file).
 
 Both have a fixed height and change on every step or cursor move, so they are plain widgets that `render()` a
 prepared `Text` and `refresh()` without a layout pass (`Static.update` would re-lay out the whole screen each time).
@@ -9,8 +10,10 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
+from typing import Any, Mapping
+
 from inspector.tui.imaging import HeatImage
-from inspector.tui.records import fmt
+from inspector.tui.records import ChunkState, fmt
 from inspector.tui.tensors import VIEW_TITLES, ElementValues, TensorPair
 from inspector.tui.widgets.heatmap import CursorReport
 
@@ -47,7 +50,15 @@ class _TextLine(Widget):
         return self._text
 
     def render(self) -> Text:
-        return self._text
+        # one terminal line per text line, cut with an ellipsis: a wrapped line would push the next one out of the
+        # fixed height (the cursor's "worst" line, the most useful one, is last)
+        width = self.size.width
+        if width <= 0 or "\n" not in self._text.plain and self._text.cell_len <= width:
+            return self._text
+        lines = self._text.split("\n", allow_blank=True)
+        for line in lines:
+            line.truncate(width, overflow="ellipsis")
+        return Text("\n", no_wrap=True).join(lines)
 
 
 class CursorInfo(_TextLine):
@@ -119,4 +130,39 @@ class TensorHeader(_TextLine):
                 text.append(" (guessed)", style="dim italic")
         if pair.note:
             text.append(f" · {pair.note}", style="italic yellow")
+        self.set_text(text)
+
+
+INFO_META_FIRST = ("chunk_len", "cache_len_in", "cache_len_out_value", "timing_ms")
+"""Metadata keys the info line shows first (the seed's per-chunk figures); the rest follow while they fit."""
+
+
+class ChunkInfo(_TextLine):
+    """``chunk 3 · fail · state 7→10 · chunk_len 57 · cache_len_out_value 10 · timing_ms 3.72 · …``."""
+
+    DEFAULT_CSS = """
+    ChunkInfo {
+        height: 1;
+        width: 1fr;
+    }
+    """
+
+    def show(self, chunk: int, status: str, meta: Mapping[str, Any], state: ChunkState | None) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"chunk {chunk}", style="bold")
+        if status:
+            style = {"pass": "green", "fail": "bold red", "error": "bold magenta", "unknown": "yellow"}.get(status, "")
+            text.append(" · ")
+            text.append(status if status != "missing" else "not run", style=style or "dim")
+        if state is not None and (state.cache_len_in is not None or state.cache_len_out is not None):
+            text.append(" · state ", style="dim")
+            text.append(f"{'?' if state.cache_len_in is None else state.cache_len_in}→"
+                        f"{'?' if state.cache_len_out is None else state.cache_len_out}")
+        keys = [k for k in INFO_META_FIRST if k in meta] + [k for k in meta if k not in INFO_META_FIRST]
+        for key in keys:
+            value = meta[key]
+            if isinstance(value, (dict, list, tuple)):
+                continue
+            text.append(f" · {key} ", style="dim")
+            text.append(fmt(value))
         self.set_text(text)

@@ -1,5 +1,7 @@
 """Error versus chunk index (plotext): the selected run's figure for the selected tensor, other runs faded, the
-contract's thresholds as horizontal lines, the current chunk as a vertical line.
+contract's thresholds as horizontal lines, the current chunk as a vertical line. ``p`` turns it into the run's state
+trajectory: the attention cache's length fed in and returned per chunk, and how many of its rows fed in hold data
+(the fingerprint), so a cache that never grows, or grows without data, shows at a glance.
 
 plotext rebuilds the whole plot on every render, which is fine for a line plot of a few hundred points but not on
 every key press: the screen moves the chunk marker through `mark_chunk`, which it calls debounced.
@@ -8,6 +10,7 @@ every key press: the screen moves the chunk marker through `mark_chunk`, which i
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from textual_plotext import PlotextPlot
 
@@ -16,6 +19,8 @@ from inspector.tui.records import fmt
 RUN_COLOUR = "cyan"
 OTHER_COLOURS = ("gray", "blue", "green", "magenta")
 THRESHOLD_COLOURS = {"atol": "yellow"}
+STATE_CACHE = "cache_last_channel"
+"""The cache whose fingerprint rows the state plot draws (the attention cache fed in: its rows are its length)."""
 
 
 class ErrorPlot(PlotextPlot):
@@ -37,6 +42,11 @@ class ErrorPlot(PlotextPlot):
         self.thresholds: list[tuple[str, float]] = []
         self.other: dict[str, tuple[list[int], list[float]]] = {}
         self.current: int | None = None
+        self.kind = "error"
+        """What is drawn: ``error`` (per-chunk max-abs) or ``state`` (the state trajectory)."""
+        self.trajectory: Any = None
+        """The run's `inspector.state.trajectory.Trajectory` (None: the run recorded none)."""
+        self.state_title = ""
 
     def set_series(self, title: str, xs: list[int], ys: list[float], thresholds: list[tuple[str, float]],
                    other: dict[str, tuple[list[int], list[float]]] | None = None, current: int | None = None,
@@ -48,6 +58,18 @@ class ErrorPlot(PlotextPlot):
         self.current = current
         self._replot()
 
+    def set_state(self, title: str, trajectory: Any) -> None:
+        """Replace the state trajectory (drawn when `kind` is ``state``)."""
+        self.state_title, self.trajectory = title, trajectory
+        if self.kind == "state":
+            self._replot()
+
+    def show_kind(self, kind: str) -> None:
+        """Draw ``error`` or ``state``."""
+        if kind != self.kind:
+            self.kind = kind
+            self._replot()
+
     def mark_chunk(self, index: int | None) -> None:
         """Move the current-chunk marker (a full replot: call it debounced)."""
         if index != self.current:
@@ -58,6 +80,10 @@ class ErrorPlot(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
+        if self.kind == "state":
+            self._plot_state()
+            self.refresh()
+            return
         values = [y for y in self.ys if y > 0] + [v for _, v in self.thresholds if v > 0]
         for _, ys in self.other.values():
             values += [y for y in ys if y > 0]
@@ -86,6 +112,39 @@ class ErrorPlot(PlotextPlot):
         if not self.xs and not self.other:
             plt.title(self.title + " — no figures recorded")
         self.refresh()
+
+    def _plot_state(self) -> None:
+        plt = self.plt
+        traj = self.trajectory
+        plt.xlabel("chunk")
+        if traj is None or not traj.has_lengths:
+            plt.title(self.state_title or "no state trajectory: closed-loop runs record one (R runs one)")
+            return
+        plt.title(self.state_title)
+        chunks = list(traj.chunks)
+
+        def known(values: Any) -> tuple[list[int], list[float]]:
+            pairs = [(c, v) for c, v in zip(chunks, values) if v is not None]
+            return [c for c, _ in pairs], [float(v) for _, v in pairs]
+
+        for label, values, colour, marker in (("len in", traj.cache_len_in, "gray", "dot"),
+                                              ("len out", traj.cache_len_out, RUN_COLOUR, "braille")):
+            xs, ys = known(values)
+            if xs:
+                plt.plot(xs, ys, color=colour, marker=marker, label=label)
+        rows = [(c, float(f["rows"])) for c, f in zip(chunks, traj.fp.get(STATE_CACHE, ()))
+                if f is not None and f.get("rows") is not None]
+        if rows:
+            plt.plot([c for c, _ in rows], [v for _, v in rows], color="magenta", marker="dot",
+                     label=f"{STATE_CACHE} rows fed")
+        if chunks:
+            lo, hi = min(chunks), max(chunks)
+            step = max(1, -(-(hi - lo) // 8))
+            plt.xticks(list(range(lo, hi + 1, step)))
+        for chunk in traj.errors:
+            plt.vline(chunk, "red")
+        if self.current is not None:
+            plt.vline(self.current, "white")
 
     def threshold_text(self) -> str:
         return "  ".join(f"{label} {fmt(value)}" for label, value in self.thresholds)

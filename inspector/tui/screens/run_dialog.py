@@ -1,0 +1,232 @@
+"""Run a backend from the app: choose the backend, the mode and the chunks, and answer a `RunRequest` (or None).
+
+Every registered backend is listed; those that cannot run on this machine are greyed out (not selectable) with the
+reason and what to install, straight from `backends.base.availability`. Checking availability imports runtimes
+(~1.5 s for torch), so it runs in a worker the first time and the answer is kept for the session.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, RadioButton, RadioSet, Static
+from textual.widgets.option_list import Option
+
+from inspector.errors import InspectorError
+from inspector.tui.jobs import MODES, BackendChoice, RunRequest, chunks_of
+
+RANGES = ("current", "range", "all")
+
+
+def backend_option(choice: BackendChoice, width: int = 70) -> Option:
+    """One backend as a list entry: its name, and for one that cannot run here, greyed, why and what to install."""
+    text = Text()
+    if choice.available:
+        text.append(choice.name, style="bold")
+        text.append("  can run here", style="dim green")
+    else:
+        text.append(choice.name, style="dim strike")
+        text.append("  not available: ", style="dim")
+        text.append(choice.why, style="dim italic")
+    return Option(text, id=f"backend-{choice.name}", disabled=not choice.available)
+
+
+class RunDialog(ModalScreen[RunRequest | None]):
+    """Backend, mode and chunks of a run on `stream`; Enter (or the Run button) starts it, Escape cancels."""
+
+    DEFAULT_CSS = """
+    RunDialog {
+        align: center middle;
+    }
+    RunDialog > Vertical {
+        width: 90%;
+        max-width: 110;
+        height: auto;
+        max-height: 90%;
+        border: thick $primary;
+        background: $surface;
+        padding: 0 1;
+    }
+    RunDialog OptionList {
+        height: auto;
+        max-height: 18;
+    }
+    RunDialog .row {
+        height: auto;
+        margin-top: 1;
+    }
+    RunDialog .row > Label {
+        width: 8;
+        padding-top: 1;
+    }
+    RunDialog RadioSet {
+        layout: horizontal;
+        width: auto;
+        height: auto;
+    }
+    RunDialog RadioSet > RadioButton {
+        width: auto;
+        margin-right: 2;
+    }
+    RunDialog #run-range-text {
+        width: 14;
+    }
+    RunDialog #run-error {
+        color: $error;
+        height: auto;
+    }
+    RunDialog #run-buttons {
+        height: auto;
+        align-horizontal: right;
+    }
+    RunDialog #run-buttons > Button {
+        margin-left: 2;
+    }
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="run-dialog.cancel")]
+
+    class Checked(Message):
+        """Internal: the availability of every backend is known."""
+
+        def __init__(self, choices: list[BackendChoice]) -> None:
+            super().__init__()
+            self.choices = choices
+
+    def __init__(self, stream: str, indices: list[int], current: int | None,
+                 choices: list[BackendChoice] | None, check: Callable[[], list[BackendChoice]], *,
+                 backend: str = "ort-cpu", mode: str = "functional", model_missing: str | None = None) -> None:
+        super().__init__()
+        self.model_missing = model_missing
+        """What to pass when the app has no model (ONNX backends need it; torch ones rebuild the reference's)."""
+        self.stream = stream
+        self.indices = list(indices)
+        self.current = current
+        self.choices: list[BackendChoice] = list(choices or [])
+        self._check_fn = check
+        self.default_backend = backend
+        self.default_mode = mode if mode in MODES else MODES[0]
+
+    def compose(self) -> ComposeResult:
+        lo, hi = (self.indices[0], self.indices[-1]) if self.indices else (0, 0)
+        with Vertical():
+            yield Label(Text(f"Run a backend on stream {self.stream}", style="bold"))
+            yield Label(Text("backend (greyed: cannot run on this machine, and why)", style="dim"))
+            yield OptionList(id="run-backends")
+            with Horizontal(classes="row"):
+                yield Label("mode")
+                with RadioSet(id="run-mode"):
+                    for mode in MODES:
+                        yield RadioButton(mode, value=mode == self.default_mode)
+            with Horizontal(classes="row"):
+                yield Label("chunks")
+                with RadioSet(id="run-range"):
+                    yield RadioButton(f"current ({self.current})", value=True)
+                    yield RadioButton("range A:B")
+                    yield RadioButton(f"all {len(self.indices)}")
+                yield Input(placeholder=f"{lo}:{hi + 1}", id="run-range-text")
+            yield Static(Text("The run is recorded in the store with its outputs (heatmaps); a closed-loop run also "
+                              "records the state trajectory. c cancels it (kept, resumable).", style="dim"),
+                         id="run-note")
+            yield Static("", id="run-error")
+            with Horizontal(id="run-buttons"):
+                yield Button("Run", variant="primary", id="run-go")
+                yield Button("Cancel", id="run-cancel")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        if self.choices:
+            self._fill(self.choices)
+        else:
+            options.add_option(Option(Text("checking which backends can run here …", style="dim italic"),
+                                      disabled=True))
+            self._check()
+        options.focus()
+
+    @work(thread=True, exclusive=True, group="run-dialog-check")
+    def _check(self) -> None:
+        self.post_message(self.Checked(self._check_fn()))
+
+    @on(Checked)
+    def _checked(self, message: Checked) -> None:
+        self._fill(message.choices)
+
+    def _fill(self, choices: list[BackendChoice]) -> None:
+        self.choices = list(choices)
+        options = self.query_one(OptionList)
+        options.clear_options()
+        options.add_options([backend_option(c) for c in self.choices])
+        names = [c.name for c in self.choices if c.available]
+        want = self.default_backend if self.default_backend in names else (names[0] if names else None)
+        if want is not None:
+            options.highlighted = [c.name for c in self.choices].index(want)
+
+    # ---- answers --------------------------------------------------------------------------------------------------
+    @on(OptionList.OptionSelected)
+    def _backend_chosen(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.query_one("#run-mode", RadioSet).focus()
+
+    @on(Input.Changed, "#run-range-text")
+    def _range_typed(self, event: Input.Changed) -> None:
+        if event.value.strip():
+            buttons = list(self.query_one("#run-range", RadioSet).query(RadioButton))
+            buttons[RANGES.index("range")].value = True
+
+    @on(Input.Submitted, "#run-range-text")
+    def _range_submitted(self) -> None:
+        self.submit()
+
+    @on(Button.Pressed, "#run-go")
+    def _go(self) -> None:
+        self.submit()
+
+    @on(Button.Pressed, "#run-cancel")
+    def _cancel_pressed(self) -> None:
+        self.dismiss(None)
+
+    def _error(self, text: str) -> None:
+        self.query_one("#run-error", Static).update(text)
+
+    def request(self) -> RunRequest:
+        """What the dialog asks for now.
+
+        Raises:
+            InspectorError: No runnable backend is chosen, or the range selects nothing.
+        """
+        options = self.query_one(OptionList)
+        index = options.highlighted
+        if not self.choices or index is None or not 0 <= index < len(self.choices):
+            raise InspectorError("choose a backend first (up/down in the list).")
+        choice = self.choices[index]
+        if not choice.available:
+            raise InspectorError(f"{choice.name} cannot run here: {choice.why}")
+        if self.model_missing and not choice.name.startswith("torch-"):
+            raise InspectorError(self.model_missing)
+        mode_set = self.query_one("#run-mode", RadioSet)
+        mode = MODES[mode_set.pressed_index if mode_set.pressed_index >= 0 else 0]
+        range_set = self.query_one("#run-range", RadioSet)
+        which = RANGES[range_set.pressed_index if range_set.pressed_index >= 0 else 0]
+        text = self.query_one("#run-range-text", Input).value if which == "range" else which
+        chunks = chunks_of(text, self.indices, self.current)
+        label = (f"chunk {chunks[0]}" if len(chunks) == 1 else
+                 f"all {len(chunks)} chunks" if which == "all" else f"chunks {text.strip()} ({len(chunks)})")
+        return RunRequest(choice.name, mode, self.stream, chunks, label)
+
+    def submit(self) -> None:
+        try:
+            request = self.request()
+        except InspectorError as exc:
+            self._error(str(exc))
+            return
+        self.dismiss(request)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,212 @@
+"""Files we have never seen: the shapes real users' writers produce (line endings, BOMs, dtype spellings, byte
+orders, odd names, whole-file layouts that are not JSON Lines). Each either converts to exactly the values the file
+means, or stops with one clear paragraph (exit 2 through the CLI) — never a traceback, never a write outside the
+store."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import math
+
+import numpy as np
+import pytest
+from store_samples import b64, chunk_tensors, data, ours_line, seed_line, write_lines
+
+from inspector.cli import main
+from store import Store
+from store.convert import convert
+from store.errors import JsonlError
+
+
+def _lines(n=3, stream="s", encode=data):
+    return [ours_line(stream, i, *chunk_tensors(i), encode=encode) for i in range(n)]
+
+
+def _convert(tmp_path, path, **kw):
+    return convert(path, tmp_path / "s.zarr", workers=1, progress=False, **kw)
+
+
+def _cli(*args):
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    return exc.value.code
+
+
+def _assert_round_trip(store_path, lines):
+    store = Store.open(store_path)
+    for line in lines:
+        chunk = store.chunk(line.get("stream", "default"), line.get("chunk_index", line.get("chunk_idx")))
+        for name, value in line["inputs"].items():
+            want = np.asarray(value["data"]).reshape(value["shape"]) if isinstance(value, dict) else np.asarray(value)
+            np.testing.assert_array_equal(chunk.input(name), want.astype(chunk.input(name).dtype))
+
+
+@pytest.mark.parametrize("layout", ["crlf", "bom", "blank_lines", "no_final_newline", "keys_reversed",
+                                    "extra_keys", "spaced"])
+def test_writer_variations_convert_to_the_same_values(tmp_path, layout):
+    lines = _lines()
+    texts = [json.dumps(x) for x in lines]
+    if layout == "keys_reversed":
+        texts = [json.dumps(dict(reversed(list(x.items())))) for x in lines]
+    elif layout == "extra_keys":
+        texts = [json.dumps({**x, "writer": {"name": "theirs"}, "version": 7}) for x in lines]
+    elif layout == "spaced":
+        texts = [json.dumps(x, separators=(" , ", " : ")) for x in lines]
+    sep, end, prefix = {"crlf": ("\r\n", "\r\n", ""), "bom": ("\n", "\n", "\ufeff"),
+                        "blank_lines": ("\n\n  \n", "\n\n", ""), "no_final_newline": ("\n", "", "")
+                        }.get(layout, ("\n", "\n", ""))
+    path = tmp_path / "ref.jsonl"
+    path.write_bytes((prefix + sep.join(texts) + end).encode())
+    result = _convert(tmp_path, path)
+    assert result.chunks_total == 3
+    _assert_round_trip(tmp_path / "s.zarr", lines)
+
+
+def test_long_unicode_and_path_like_stream_names_stay_inside_the_store(tmp_path):
+    names = ["ü" * 200, "../../escape", "a/b", "..", ".", "a\x00b", "声"]
+    lines = [ours_line(n, 0, *chunk_tensors(0)) for n in names]
+    path = write_lines(tmp_path / "ref.jsonl", lines)
+    _convert(tmp_path, path)
+    store = Store.open(tmp_path / "s.zarr")
+    assert sorted(store.streams()) == sorted(names)
+    assert all(store.num_chunks(n) == 1 for n in names)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ref.jsonl", "s.zarr"]  # nothing written beside it
+    assert store.info()["damaged"] == []
+
+
+def test_tensor_names_cannot_write_outside_the_store(tmp_path):
+    evil = "../../../../../../../" + str(tmp_path / "EVIL").lstrip("/")
+    line = ours_line("s", 0, *chunk_tensors(0))
+    line["inputs"][evil] = [1.0, 2.0]
+    line["inputs"]["t" * 300] = [3.0]
+    line["inputs"][".."] = [4.0]
+    path = write_lines(tmp_path / "ref.jsonl", [line])
+    _convert(tmp_path, path)
+    assert not (tmp_path / "EVIL").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ref.jsonl", "s.zarr"]
+    chunk = Store.open(tmp_path / "s.zarr").chunk("s", 0)
+    np.testing.assert_array_equal(chunk.input(evil), [1.0, 2.0])
+    np.testing.assert_array_equal(chunk.input("t" * 300), [3.0])
+    np.testing.assert_array_equal(chunk.input(".."), [4.0])
+    assert {t.name for t in chunk.tensor_infos()} >= {evil, "t" * 300, ".."}
+
+
+def test_empty_tensor_name_is_refused(tmp_path):
+    line = ours_line("s", 0, *chunk_tensors(0))
+    line["outputs"][""] = [1.0]
+    with pytest.raises(JsonlError, match="empty name"):
+        _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", [line]))
+
+
+@pytest.mark.parametrize("spelling", ["<f4", ">f4", "torch.float32", "np.float32", "f4"])
+def test_dtype_spellings_and_byte_orders(tmp_path, spelling):
+    values = np.array([1.5, -2.25, 3e-7], np.float32)
+    order = ">" if spelling.startswith(">") else "<"
+    line = ours_line("s", 0, *chunk_tensors(0))
+    line["inputs"]["x"] = {"dtype": spelling, "shape": [3],
+                           "b64": base64.b64encode(values.astype(values.dtype.newbyteorder(order)).tobytes()).decode()}
+    _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", [line]))
+    got = Store.open(tmp_path / "s.zarr").chunk("s", 0).input("x")
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, values)
+
+
+def test_byteorder_key_is_honoured_and_a_conflict_is_an_error(tmp_path):
+    values = np.array([1.0, 2.0], np.float32)
+    line = ours_line("s", 0, *chunk_tensors(0))
+    line["inputs"]["x"] = {"dtype": "float32", "byteorder": "big", "shape": [2],
+                           "b64": base64.b64encode(values.astype(">f4").tobytes()).decode()}
+    _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", [line]))
+    np.testing.assert_array_equal(Store.open(tmp_path / "s.zarr").chunk("s", 0).input("x"), values)
+    line["inputs"]["x"]["dtype"] = "<f4"
+    with pytest.raises(JsonlError, match="byte order"):
+        convert(write_lines(tmp_path / "ref2.jsonl", [line]), tmp_path / "t.zarr", workers=1, progress=False)
+
+
+def test_big_endian_npy_is_read_as_its_values(tmp_path):
+    ins, outs = chunk_tensors(0)
+    np.save(tmp_path / "eo.npy", outs["encoder_output"].astype(">f4"))
+    line = seed_line(0, ins, outs)
+    line["outputs"]["encoder_output"] = {"npy_path": "eo.npy", "dtype": "float32"}
+    _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", [line]))
+    got = Store.open(tmp_path / "s.zarr").chunk("default", 0).output("encoder_output")
+    np.testing.assert_array_equal(got, outs["encoder_output"])
+
+
+def test_unpadded_base64_converts_and_one_missing_character_is_still_an_error(tmp_path):
+    ins, outs = chunk_tensors(0)
+    values = np.arange(5, dtype=np.float32)  # 20 bytes: base64 needs one '=' of padding
+    line = ours_line("s", 0, ins, outs, encode=b64)
+    line["inputs"]["x"] = {"dtype": "float32", "shape": [5],
+                           "b64": base64.b64encode(values.tobytes()).decode().rstrip("=")}
+    _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", [line]))
+    np.testing.assert_array_equal(Store.open(tmp_path / "s.zarr").chunk("s", 0).input("x"), values)
+    line["inputs"]["x"]["b64"] = line["inputs"]["x"]["b64"][:-1]
+    with pytest.raises(JsonlError, match="needs 20"):
+        convert(write_lines(tmp_path / "ref2.jsonl", [line]), tmp_path / "t.zarr", workers=1, progress=False)
+
+
+def test_integral_float_chunk_index_is_accepted_and_absurd_ones_are_not(tmp_path):
+    lines = _lines(3)
+    lines[1]["chunk_index"] = 1.0
+    _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", lines))
+    assert Store.open(tmp_path / "s.zarr").chunk_indices("s") == [0, 1, 2]
+    lines[1]["chunk_index"] = 10**30
+    with pytest.raises(JsonlError, match="invalid") as info:
+        convert(write_lines(tmp_path / "ref2.jsonl", lines), tmp_path / "t.zarr", workers=1, progress=False)
+    assert info.value.where.line == 2
+
+
+def test_huge_chunk_index_gap_with_skip_invalid_keeps_info_fast(tmp_path):
+    lines = _lines(2)
+    lines[1]["chunk_index"] = 10**9
+    result = _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", lines), skip_invalid=True)
+    assert result.chunks_total == 2 and result.warnings
+    info = Store.open(tmp_path / "s.zarr").info()
+    stream = info["streams"][0]
+    assert stream["missing_count"] == 10**9 - 1 and len(stream["missing"]) <= 1000
+    assert _cli("info", tmp_path / "s.zarr") == 0
+
+
+@pytest.mark.parametrize("case, code, match", [
+    ("gzip", "compressed", "gzip-compressed"),
+    ("utf16", "encoding", "UTF-16"),
+    ("pretty", "invalid_json", "pretty-printed"),
+    ("array", "not_object", "JSON array of 3 objects"),
+    ("nul_tail", "invalid_json", "NUL bytes"),
+    ("cr_only", "invalid_json", "CR-only"),
+])
+def test_files_that_are_not_json_lines_say_what_they_are(tmp_path, case, code, match):
+    lines = _lines()
+    text = "\n".join(json.dumps(x) for x in lines) + "\n"
+    path = tmp_path / "ref.jsonl"
+    raw = {"gzip": gzip.compress(text.encode()), "utf16": text.encode("utf-16"),
+           "pretty": json.dumps(lines[0], indent=2).encode(), "array": json.dumps(lines).encode(),
+           "nul_tail": text.encode() + b"\x00" * 512, "cr_only": text.replace("\n", "\r").encode()}[case]
+    path.write_bytes(raw)
+    with pytest.raises(JsonlError, match=match) as info:
+        _convert(tmp_path, path)
+    assert info.value.code == code
+    assert _cli("convert", path, "-o", tmp_path / "cli.zarr", "-q", "--workers", "1") == 2
+
+
+def test_header_only_and_a_json_array_exit_2(tmp_path, capsys):
+    path = write_lines(tmp_path / "h.jsonl", [{"format": "parity-reference", "version": 1}])
+    assert _cli("convert", path, "-o", tmp_path / "h.zarr", "-q") == 2
+    assert "no chunk lines" in capsys.readouterr().err
+
+
+def test_skip_invalid_with_non_finite_and_odd_dtypes_keeps_values(tmp_path):
+    line = ours_line("s", 0, *chunk_tensors(0))
+    line["inputs"]["f16"] = {"dtype": "float16", "shape": [2], "data": [1.5, "Infinity"]}
+    line["inputs"]["flags"] = {"dtype": "bool", "shape": [2], "data": [1, 0]}
+    line["inputs"]["scalar"] = {"dtype": "int32", "shape": [], "data": [7]}
+    line["inputs"]["empty"] = {"dtype": "float64", "shape": [1, 0, 4], "data": []}
+    _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", [line]))
+    chunk = Store.open(tmp_path / "s.zarr").chunk("s", 0)
+    assert chunk.input("f16").dtype == np.float16 and math.isinf(chunk.input("f16")[1])
+    assert chunk.input("flags").tolist() == [True, False]
+    assert chunk.input("scalar").shape == () and int(chunk.input("scalar")) == 7
+    assert chunk.input("empty").shape == (1, 0, 4) and chunk.input("empty").dtype == np.float64
