@@ -182,21 +182,20 @@ class OrtBackend(Backend):
         self._device_id = int(self.options.get("device_id", 0))
         self._out_names = [o.name for o in self.sess.get_outputs()]
         model_inputs = {i.name for i in self.sess.get_inputs()}
+        check = f"`inspector contract check {self.model} -c {self.contract.source or self.contract.name}`"
         missing = [s.name for s in self.contract.inputs if s.name not in model_inputs]
         if missing:
             self.sess = None
             raise BackendError(f"{self.name}: the model {self.model} has no input(s) {missing} that the contract "
                                f"{self.contract.name} names; it has {sorted(model_inputs)}.{_nemo_hint(missing)} "
-                               f"`inspector contract check {self.model} -c {self.contract.source or self.contract.name}`"
-                               " lists every difference.")
+                               f"{check} lists every difference.")
         model_outputs = set(self._out_names)
         missing = [s.name for s in self.contract.outputs if s.name not in model_outputs]
         if missing:
             self.sess = None
             raise BackendError(f"{self.name}: the model {self.model} has no output(s) {missing} that the contract "
                                f"{self.contract.name} names; it has {sorted(model_outputs)}.{_nemo_hint(missing)} "
-                               f"`inspector contract check {self.model} -c {self.contract.source or self.contract.name}`"
-                               " lists every difference.")
+                               f"{check} lists every difference.")
 
     def _deactivate_impl(self) -> None:
         self.sess = None

@@ -243,6 +243,11 @@ def _quantile(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, Any
     label = f"P{acc.q:g} of per-chunk {acc.tensor} {acc.metric}"
     msg = (f"{label} = {value:.3g} {'<' if ok else '>='} {threshold:.3g}"
            + ("" if ok else f"; first chunk over the limit: {first}, worst chunk: {worst} ({max(vals):.3g})"))
+    no_figure = [c for c, v in zip(chunks, vals) if math.isinf(v)]
+    if no_figure:
+        msg += (f" (inf: chunk{'s' if len(no_figure) > 1 else ''} {', '.join(map(str, no_figure[:5]))}"
+                f"{' …' if len(no_figure) > 5 else ''} gave no finite {acc.tensor} {acc.metric}: the backend raised, "
+                "returned non-finite values or another shape there)")
     return Verdict(acc.id, "quantile", "pass" if ok else "fail", value, threshold, acc.tensor, acc.metric, first,
                    worst, msg, {"q": acc.q, "n_chunks": len(vals), "n_over": sum(1 for v in vals if not v < threshold)})
 

@@ -181,7 +181,7 @@ class JsonlSink:
 class StoreSink:
     """Writes each chunk straight into a Zarr store (`store.Store.create` + `write_chunk`)."""
 
-    def __init__(self, path: str | Path, header: Mapping[str, Any], first_chunk: str):
+    def __init__(self, path: str | Path, header: Mapping[str, Any], first_chunk: str, overwrite: bool = False):
         try:
             from store import Store
         except ImportError as exc:  # the store package is being written in parallel
@@ -193,7 +193,7 @@ class StoreSink:
                             "size": 0, "producer": header.get("producer")}}
         if header.get("contract"):
             attrs["contract"] = header["contract"]
-        self.store = Store.create(self.path, attrs=attrs)
+        self.store = Store.create(self.path, attrs=attrs, overwrite=overwrite)
         self.first_chunk = first_chunk
         self.bytes_written = 0
         self.line_bytes: list[int] = []
@@ -330,7 +330,7 @@ def make_reference(model_name: str | Path, *, output: str | Path | None = None, 
                    seed: int = 0, n_chunks: int = 50, n_streams: int = 1, wavs: Sequence[str | Path] = (),
                    fmt: str = "ours", first_chunk: str | None = None, model: Any = None,
                    progress: Progress | None = None, device: str = "cpu",
-                   streaming: Any = None) -> ReferenceResult:
+                   streaming: Any = None, overwrite: bool = False) -> ReferenceResult:
     """Build the model (unless given), run it, and write JSONL (`output`) or a store (`store`).
 
     `streaming` (a `backends.nemo_presets.StreamingSetup`) overrides the preset's streaming set-up.
@@ -351,13 +351,17 @@ def make_reference(model_name: str | Path, *, output: str | Path | None = None, 
                              f"{len(sources)} streams were asked for. Write --format ours, or one file per stream.")
     if store is not None and fmt == "seed":
         raise InspectorError("--format seed applies to JSONL output only; --store writes a store.")
+    if store is not None and Path(store).exists() and not overwrite:  # before minutes of model building
+        what = "a store" if (Path(store) / "zarr.json").exists() else "something"
+        raise InspectorError(f"--store {store}: {what} exists there already; pass --overwrite to replace a store, or "
+                             f"choose another path.")
     if model is None:
         from backends.nemo import load_reference_model
 
         model = load_reference_model(model_name, seed=seed, device=device, streaming=streaming)
     first_chunk = first_chunk or model.first_chunk
     if store is not None:
-        return write_reference(model, lambda h: StoreSink(store, h, first_chunk), sources, n_chunks,
+        return write_reference(model, lambda h: StoreSink(store, h, first_chunk, overwrite), sources, n_chunks,
                                first_chunk=first_chunk, fmt="store", progress=progress)
     return write_reference(model, lambda h: JsonlSink(output, h, fmt, first_chunk), sources, n_chunks,
                            first_chunk=first_chunk, fmt=fmt, progress=progress)

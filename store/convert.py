@@ -36,6 +36,7 @@ from store.jsonl import check_source, fingerprint, iter_line_spans
 from store.progress import Progress
 from store.validate import ContractRules, LineChecker, LineSummary
 
+LOCK_NAME = ".convert.lock"  # in the store root; zarr readers ignore it
 HINT_STOP = ("Everything before it is kept in {store} ({chunks} chunks); fix or remove the line and run the same "
              "command again to continue, or pass --skip-invalid to convert the other lines and list the bad ones.")
 
@@ -233,7 +234,51 @@ def convert(source: str | os.PathLike, out: str | os.PathLike, *, contract: Any 
     out = Path(out)
     rules, contract_name = _rules(contract)
     source_id = fingerprint(path)
-    store = _open_store(out, path, source_id, overwrite, codec, contract_name)
+    lock = _lock(out) if layout.is_store(out) else None  # before --overwrite may delete anything
+    try:
+        store = _open_store(out, path, source_id, overwrite, codec, contract_name)
+        if lock is None or overwrite:  # a new store (or a replaced one): lock it before writing chunks
+            previous, lock = lock, _lock(out)
+            if previous is not None:
+                previous.close()
+        return _convert_into(store, out, path, source_id, rules, contract_name, workers, skip_invalid, codec,
+                             progress, t0)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _lock(out: Path) -> Any:
+    """An exclusive lock on the store for one conversion, or a `StoreError` when another one holds it.
+
+    Two conversions into one store would each clean the other's work in progress and commit each other's chunks;
+    the second is refused instead. The OS drops the lock when its process ends, even by ``kill -9``.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock (documented: run one conversion per store)
+        return None
+    f = open(out / LOCK_NAME, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise StoreError(f"{out} is being written by another `inspector convert` ({holder}). Wait for it to "
+                         f"finish (or stop it), then run this command again: it resumes where that one stopped, "
+                         f"and nothing either of them converted is lost.") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()}")
+    f.flush()
+    return f
+
+
+def _convert_into(store: Any, out: Path, path: Path, source_id: dict[str, Any], rules: ContractRules | None,
+                  contract_name: str, workers: int | None, skip_invalid: bool, codec: str,
+                  progress: bool | Progress, t0: float) -> ConvertResult:
+    """The conversion proper, in a store this process has locked (see `convert`)."""
     attrs = store.attrs
     conversion = attrs.get("conversion") or {}
     if conversion.get("status") == "complete":

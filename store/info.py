@@ -38,6 +38,48 @@ def _missing_count(indices: list[int]) -> int:
     return (indices[-1] + 1 - len(indices)) if indices else 0
 
 
+def _note_meta(acc: dict[str, Any], value: Any) -> None:
+    """Accumulate what `inspector info` says about one metadata key: numeric range, or the distinct values."""
+    from store.jsonsafe import restore_nonfinite
+
+    value = restore_nonfinite(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value != value:  # NaN: counted, kept out of the range
+            acc["nan"] = acc.get("nan", 0) + 1
+            return
+        acc["lo"] = value if "lo" not in acc else min(acc["lo"], value)
+        acc["hi"] = value if "hi" not in acc else max(acc["hi"], value)
+    else:
+        distinct = acc.setdefault("distinct", [])
+        text = json_text(value)
+        if text not in distinct and len(distinct) < 4:
+            distinct.append(text)
+        elif text not in distinct:
+            acc["more"] = True
+
+
+def json_text(value: Any) -> str:
+    import orjson
+
+    from store.jsonsafe import to_jsonable
+
+    text = value if isinstance(value, str) else orjson.dumps(to_jsonable(value)).decode()
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _meta_text(acc: dict[str, Any], present: int, chunks: int) -> str:
+    parts = []
+    if "lo" in acc:
+        parts.append(f"{acc['lo']:g}" if acc["lo"] == acc["hi"] else f"{acc['lo']:g}..{acc['hi']:g}")
+    if acc.get("nan"):
+        parts.append(f"NaN on {acc['nan']} chunk(s)")
+    if acc.get("distinct"):
+        parts.append(" | ".join(acc["distinct"]) + (" | …" if acc.get("more") else ""))
+    if present < chunks:
+        parts.append(f"on {present} of {chunks} chunks")
+    return ", ".join(parts)
+
+
 def _damage(stream: str, index: int, folder: Path, problem: str) -> dict[str, Any]:
     return {"stream": stream, "chunk": index, "folder": str(folder), "problem": problem}
 
@@ -49,6 +91,7 @@ def _stream_info(store: Store, stream: str, damaged: list[dict[str, Any]]) -> di
     dtypes: dict[tuple[str, str], Counter] = {}
     nbytes: dict[tuple[str, str], int] = {}
     meta_keys: Counter = Counter()
+    meta_values: dict[str, dict[str, Any]] = {}
     order: list[tuple[str, str]] = []
     for index in indices:
         chunk_folder = folder / layout.chunk_dirname(index)
@@ -62,6 +105,8 @@ def _stream_info(store: Store, stream: str, damaged: list[dict[str, Any]]) -> di
             continue
         meta = attrs.get("meta")
         meta_keys.update(meta.keys() if isinstance(meta, dict) else ())
+        for key, value in (meta.items() if isinstance(meta, dict) else ()):
+            _note_meta(meta_values.setdefault(key, {}), value)
         for kind in ("inputs", "outputs"):
             for name in attrs.get(kind) or ():
                 array_folder = chunk_folder / kind / layout.tensor_dirname(name)
@@ -99,6 +144,7 @@ def _stream_info(store: Store, stream: str, damaged: list[dict[str, Any]]) -> di
         "last": indices[-1] if indices else None, "missing": _missing(indices),
         "missing_count": _missing_count(indices),
         "meta_keys": sorted(meta_keys), "tensors": tensors,
+        "meta_summary": {k: _meta_text(v, meta_keys[k], len(indices)) for k, v in sorted(meta_values.items())},
     }
 
 

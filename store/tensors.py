@@ -242,6 +242,8 @@ def parse_number_span(buf: Any, start: int, end: int, dtype: np.dtype | None, pa
     else:
         total = math.prod(shape)
         flat = _regular_structure((total,)) if total else b"[]"
+        if st != flat and len(shape) > 1 and total and st == _regular_structure(shape):
+            flat = st  # 'data' nested exactly as the declared shape: unambiguous, accepted
         if st != flat:
             raise TensorProblem(
                 f"'data' must be one flat list of {total} numbers for shape {list(shape)}; "
@@ -299,6 +301,8 @@ def from_python(value: Any, dtype: np.dtype | None, shape: tuple[int, ...] | Non
         dtype = np.dtype(np.float32) if arr.dtype.kind == "f" else (np.dtype(np.bool_) if arr.dtype.kind == "b"
                                                                       else np.dtype(np.int64))
     if shape is not None:
+        if arr.ndim != 1 and tuple(arr.shape) == tuple(shape):
+            arr = arr.reshape(-1)  # 'data' nested exactly as the declared shape: unambiguous, accepted
         if arr.ndim != 1:
             raise TensorProblem(f"'data' must be one flat list for shape {list(shape)}, got nesting "
                                 f"{list(arr.shape)}.")

@@ -82,10 +82,23 @@ class ContractRules:
                 if dtype != rule.dtype:
                     problems.append((kind, rule.name, f"has dtype {dtype}; the contract {self.name!r} says "
                                      f"{rule.dtype}."))
-                shape = tuple(shape)
+                raw = tuple(shape)
+                shape = raw
                 if rule.perm is not None and len(rule.perm) == len(shape):
                     shape = tuple(shape[p] for p in rule.perm)
+                before = dict(symbols)
                 problem = _shape_problem(shape, rule, symbols, f"{kind[:-1]} {rule.name!r}")
+                if problem and rule.perm is not None and not _shape_problem(raw, rule, dict(before), ""):
+                    problem += (f" Unpermuted, the file's shape {list(raw)} fits the contract: the file is in the "
+                                f"model's layout already, so the contract's ref_perm {list(rule.perm)} (cache_layout "
+                                f"of an imported contract) does not describe this file.")
+                elif problem and rule.perm is None and len(raw) == 4:
+                    swapped = (raw[1], raw[0], raw[2], raw[3])
+                    if not _shape_problem(swapped, rule, dict(before), ""):
+                        problem += (f" With its first two axes swapped ({list(swapped)}) it fits: the file holds "
+                                    f"this tensor layer-first, as older seed files do; use a contract with ref_perm "
+                                    f"[1, 0, 2, 3] on the caches (`inspector contract import` of a seed contract with "
+                                    f"cache_layout layer_first sets it).")
                 if problem:
                     problems.append((kind, rule.name, problem))
         return problems

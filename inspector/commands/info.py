@@ -109,6 +109,9 @@ def render(info: dict[str, Any]) -> str:
                 lines.extend(_tensor_line(t, width) for t in tensors)
         if s["meta_keys"]:
             lines.append(f"  metadata keys: {', '.join(s['meta_keys'])}")
+        if s.get("meta_summary"):
+            kw = min(30, max(len(k) for k in s["meta_summary"]))
+            lines.extend(f"    {k:<{kw}}  {v}" for k, v in s["meta_summary"].items())
     if info.get("skipped"):
         lines.append(f"skipped lines ({len(info['skipped'])}):")
         for sk in info["skipped"][:50]:

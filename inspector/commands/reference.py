@@ -33,9 +33,10 @@ MODEL_HELP = f"A preset ({', '.join(preset_names())}) or the path of a .nemo che
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="The reference JSONL to write.")
 @click.option("--store", "store_path", type=click.Path(file_okay=False), help="Write a Zarr store instead of JSONL.")
+@click.option("--overwrite", is_flag=True, help="Replace the store given by --store if it exists.")
 def reference(model_name: str, streaming_setup: str | None, seed: int, wavs: tuple[str, ...], synthetic: bool,
               n_chunks: int, n_streams: int, fmt: str, first_chunk: str | None, device: str, output: str | None,
-              store_path: str | None) -> None:
+              store_path: str | None, overwrite: bool) -> None:
     """Run NeMo's streaming encoder chunk by chunk and write what each chunk was given and produced."""
     from inspector.commands.export import _setup
     from inspector.errors import InspectorError
@@ -52,7 +53,7 @@ def reference(model_name: str, streaming_setup: str | None, seed: int, wavs: tup
     with bar:
         result = make_reference(model_name, output=output, store=store_path, seed=seed, n_chunks=n_chunks,
                                 n_streams=n_streams, wavs=wavs, fmt=fmt, first_chunk=first_chunk, progress=update,
-                                device=device, streaming=_setup(streaming_setup))
+                                device=device, streaming=_setup(streaming_setup), overwrite=overwrite)
     lens = next(iter(result.cache_lengths.values()))
     shown = ", ".join(map(str, lens[:6])) + (", …" if len(lens) > 6 else "")
     size = f", {result.bytes_written / 1e6:.1f} MB" if result.bytes_written else ""

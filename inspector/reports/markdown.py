@@ -47,7 +47,8 @@ def build_markdown(report: Mapping[str, Any]) -> str:
     lines.append(f"# Parity: {verdict}")
     lines.append("")
     sha = (model.get("sha256") or "")[:12]
-    lines.append(f"Contract **{_inline(contract.get('name', ''))}** · model {_code(Path(str(model.get('path', ''))).name)}"
+    model_name = Path(str(model.get("path", ""))).name
+    lines.append(f"Contract **{_inline(contract.get('name', ''))}** · model {_code(model_name)}"
                  + (f" (sha256 {sha}…)" if sha else "") + f" · store {_code(report.get('store', ''))} · reference "
                  f"math: {_inline(ref.get('math_mode', 'unknown'))}")
     lines.append("")

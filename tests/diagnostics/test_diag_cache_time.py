@@ -115,7 +115,7 @@ def test_cli_writes_the_diagnosis(demo, planted, tmp_path):
                                    "ort-cpu", "--chunk", str(CHUNK), "--propagation-chunks", "2", "--json", str(out)])
     assert res.exit_code == 0, res.output
     assert "verdict: " in res.output and "inactive" in res.output
-    doc = json.loads(out.read_text())
+    doc = json.loads(out.read_text(), parse_constant=_no_nan)
     assert doc["verdict"]["activity"] == "inactive" and len(doc["checks"]["propagation"]["steps"]) == 2
 
 
@@ -166,3 +166,8 @@ def test_missing_chunk_is_a_clear_usage_error(demo, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "chunk 999" in err and "complete chunks: 0..49" in err
+
+
+def _no_nan(name: str):
+    """Strict JSON: the bare NaN/Infinity tokens Python's json writes are not JSON."""
+    raise ValueError(f"non-standard JSON constant {name}")

@@ -82,7 +82,7 @@ def test_cli_triage(demo, planted, weight_node, tmp_path):
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
     assert f"first diverging node: #" in res.output and weight_node in res.output
-    doc = json.loads(out.read_text())
+    doc = json.loads(out.read_text(), parse_constant=_no_nan)
     assert doc["first_diverging"]["name"] == weight_node
     assert CliRunner().invoke(cli, [*args, "--exit-code"]).exit_code == 1
 
@@ -99,3 +99,8 @@ def test_models_with_external_weight_files(demo, planted, weight_node, feeds, tm
     assert (ext / "weight.onnx.data").stat().st_size > 100_000
     rep = triage(ext / "weight.onnx", feeds, baseline_model=demo.onnx)
     assert rep.first.name == weight_node and [w.name for w in rep.weight_diffs] == list(rep.first.weights)
+
+
+def _no_nan(name: str):
+    """Strict JSON: the bare NaN/Infinity tokens Python's json writes are not JSON."""
+    raise ValueError(f"non-standard JSON constant {name}")

@@ -129,3 +129,64 @@ def test_block_parallel_figures_equal_the_serial_ones(monkeypatch):
     monkeypatch.setenv("INSPECTOR_METRIC_THREADS", "3")
     m = compare_tensor("cache", bad, ref, atol=3e-4)
     assert m.nonfinite_out == 1 and m.worst_index == (0, 3, 17, 5)
+
+
+def _whole_array_figures(monkeypatch, out, ref, **kw):
+    """The figures by whole-array passes (the blocked sweep and the bit-identity shortcut switched off)."""
+    import inspector.metrics as metrics
+
+    monkeypatch.setattr(metrics, "BLOCKED_MIN", 1 << 62)
+    monkeypatch.setattr(metrics, "IDENTICAL_MIN", 1 << 62)
+    try:
+        return compare_tensor("cache", out, ref, **kw)
+    finally:
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("case", ["noise", "rtol-failing", "mostly-equal", "sample-misses-the-tail"])
+def test_cache_blocked_sweep_gives_the_whole_array_figures(monkeypatch, case):
+    """The serial path for large tensors sweeps cache-sized blocks; every figure is the one the plain passes give
+    (max, P99, worst index, failing count, max-rel exactly; sums to float rounding), whatever the error looks like,
+    including a P99 the sampled threshold guesses too high."""
+    monkeypatch.setenv("INSPECTOR_METRIC_THREADS", "0")
+    rng = np.random.default_rng(7)
+    ref = rng.standard_normal((1, 3, 256, 1000)).astype(np.float32)
+    out = ref + (rng.standard_normal(ref.shape) * 1e-4).astype(np.float32)
+    kw = {"atol": 3e-4}
+    if case == "rtol-failing":
+        out[0, 2, 100, :50] += 0.3
+        kw = {"atol": 1e-4, "rtol": 0.01}
+    elif case == "mostly-equal":  # a carried cache: most frames copied bit for bit, the new ones differ
+        out = ref.copy()
+        out[0, :, -3:, :] += 1e-5
+    elif case == "sample-misses-the-tail":  # large errors exactly on the sampling stride: the guess is too high
+        out = ref.copy()
+        flat = out.reshape(-1)
+        flat[::61] += rng.uniform(1.0, 2.0, flat[::61].size).astype(np.float32)
+    want = _whole_array_figures(monkeypatch, out, ref, **kw)
+    monkeypatch.setenv("INSPECTOR_METRIC_THREADS", "0")
+    import inspector.metrics as metrics
+
+    calls = []
+    real_p99 = metrics._p99
+    monkeypatch.setattr(metrics, "_p99", lambda d: calls.append(d.size) or real_p99(d))
+    got = compare_tensor("cache", out, ref, **kw)
+    assert bool(calls) == (case == "sample-misses-the-tail")  # the exact fallback ran only where needed
+    assert (got.max_abs, got.worst_index, got.p99_abs, got.n_fail, got.max_rel, got.passed) == \
+        (want.max_abs, want.worst_index, want.p99_abs, want.n_fail, want.max_rel, want.passed)
+    assert got.mean_abs == pytest.approx(want.mean_abs, rel=1e-5) and got.rel_l2 == pytest.approx(want.rel_l2,
+                                                                                                  rel=1e-5)
+    assert got.cosine == pytest.approx(want.cosine, abs=1e-9)
+
+
+def test_bit_identical_large_tensors_take_the_shortcut_with_the_same_figures(monkeypatch):
+    rng = np.random.default_rng(8)
+    ref = rng.standard_normal((1, 2, 256, 1024)).astype(np.float32)
+    m = compare_tensor("cache", ref.copy(), ref, atol=0.0, rtol=0.0)
+    want = _whole_array_figures(monkeypatch, ref.copy(), ref, atol=0.0, rtol=0.0)
+    assert m.passed and (m.max_abs, m.p99_abs, m.mean_abs, m.rel_l2, m.max_rel, m.n_fail) == (0, 0, 0, 0, 0, 0)
+    assert m.cosine == want.cosine == 1.0 and m.worst_index == want.worst_index
+    nan = ref.copy()
+    nan[0, 1, 5, 7] = np.nan  # identical bits, NaN included: not the shortcut, the NaN is counted
+    m = compare_tensor("cache", nan.copy(), nan, atol=0.0)
+    assert m.nonfinite_out == m.nonfinite_ref == 1 and m.nonfinite_mismatch == 0 and m.passed

@@ -50,7 +50,7 @@ def test_faithful_export_carries_state_and_reports_show_it(base_store, demo_arti
     assert set(rec["fp"]) == {"cache_last_channel", "cache_last_time", "cache_last_channel_out",
                               "cache_last_time_out"}
     # JSON: the trajectory and the probe's numbers; JUnit: its own case; Markdown: its own line.
-    doc = json.loads((tmp_path / "r.json").read_text())
+    doc = json.loads((tmp_path / "r.json").read_text(), parse_constant=_no_nan)
     sc = next(x for x in doc["runs"][0]["verdicts"] if x["rule"] == "state_carried")
     assert sc["details"]["trajectory"]["cache_len_out"][:4] == [1, 4, 7, 10]
     assert [p["chunk"] for p in sc["details"]["probes"]] == [5, 25, 49]
@@ -208,7 +208,7 @@ def test_diagnose_state_command_judges_without_recording(stuck_store, stuck_onnx
     assert r.exit_code == 0, r.output
     assert "state: FAIL: attention cache never carried (cache_last_channel_len stayed 0 in and out for 12 chunks" \
         in r.output
-    doc = json.loads(out.read_text())
+    doc = json.loads(out.read_text(), parse_constant=_no_nan)
     assert [p["chunk"] for p in doc["assessment"]["probes"]] == [6, 11]
     assert Store.open(store, "r").runs() == []  # a diagnosis records nothing
 
@@ -254,3 +254,8 @@ def test_an_interrupted_run_resumes_with_its_probes_and_is_rejudged_from_the_sto
     r = CliRunner().invoke(state, ["--store", str(store), "--contract", "demo_streaming", "--run", run.run_id])
     assert r.exit_code == 0, r.output
     assert "state_carried: PASS: state carried: cache_last_channel_len_out 1 → 70 over 24 chunks" in r.output
+
+
+def _no_nan(name: str):
+    """Strict JSON: the bare NaN/Infinity tokens Python's json writes are not JSON."""
+    raise ValueError(f"non-standard JSON constant {name}")

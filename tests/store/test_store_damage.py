@@ -137,3 +137,24 @@ def test_empty_and_partial_stores_are_described_without_error(tmp_path, capsys):
     (tmp_path / "dir").mkdir()
     code, _, err = _info(tmp_path / "dir", capsys)
     assert code == 2 and "not a parity store" in err
+
+
+def test_a_second_conversion_into_a_store_being_written_is_refused(converted, tmp_path):
+    """Two `inspector convert` into one store would delete each other's work in progress; the second is refused
+    (the lock is the OS's: a killed converter never leaves it held)."""
+    from store.convert import _lock
+
+    store, path, _ = _copy(converted, tmp_path)
+    attrs = json.loads((store / "zarr.json").read_text())
+    attrs["attributes"]["conversion"]["status"] = "interrupted"
+    (store / "zarr.json").write_text(json.dumps(attrs))
+    held = _lock(store)
+    try:
+        with pytest.raises(StoreError, match="being written by another `inspector convert`"):
+            convert(path, store, workers=1, progress=False)
+        with pytest.raises(StoreError, match="being written by another"):
+            convert(path, store, workers=1, progress=False, overwrite=True)
+        assert Store.open(store).num_chunks("s") == 3  # --overwrite deleted nothing
+    finally:
+        held.close()
+    assert convert(path, store, workers=1, progress=False).status == "complete"

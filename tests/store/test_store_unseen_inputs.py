@@ -210,3 +210,68 @@ def test_skip_invalid_with_non_finite_and_odd_dtypes_keeps_values(tmp_path):
     assert chunk.input("flags").tolist() == [True, False]
     assert chunk.input("scalar").shape == () and int(chunk.input("scalar")) == 7
     assert chunk.input("empty").shape == (1, 0, 4) and chunk.input("empty").dtype == np.float64
+
+
+def _layout_contract(perm):
+    from contracts.model import Contract, TensorSpec
+
+    ins, outs = chunk_tensors(1)
+    fixed = {"audio_signal": ("B", 4, "T"), "encoder_output": ("B", 8, "T_out")}
+
+    def spec(name, a):
+        caches = name.startswith(("cache_last_channel", "cache_last_time")) and a.ndim == 4
+        shape = fixed.get(name, ("B", *a.shape[1:]) if a.ndim > 1 else ("B",))
+        return TensorSpec(name, str(a.dtype), shape, ref_perm=perm if caches else None)
+
+    return Contract(name="layout-test", version=1, inputs=tuple(spec(n, a) for n, a in ins.items()),
+                    outputs=tuple(spec(n, a) for n, a in outs.items()))
+
+
+def _layer_first_lines(n=2):
+    lines = []
+    for i in range(n):
+        ins, outs = chunk_tensors(i)
+        for k in ("cache_last_channel", "cache_last_time"):
+            ins[k] = np.ascontiguousarray(np.swapaxes(ins[k], 0, 1))
+            outs[k + "_out"] = np.ascontiguousarray(np.swapaxes(outs[k + "_out"], 0, 1))
+        lines.append(seed_line(i, ins, outs))
+    return lines
+
+
+def test_layer_first_seed_file_converts_with_a_ref_perm_contract(tmp_path):
+    lines = _layer_first_lines()
+    result = _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", lines), contract=_layout_contract((1, 0, 2, 3)))
+    assert result.chunks_total == 2
+    assert Store.open(tmp_path / "s.zarr").chunk("default", 0).input("cache_last_channel").shape == (2, 1, 16, 8)
+
+
+def test_layout_mismatches_say_which_layout_the_file_has(tmp_path):
+    with pytest.raises(JsonlError, match="layer-first, as older seed files do"):
+        _convert(tmp_path, write_lines(tmp_path / "lf.jsonl", _layer_first_lines()), contract=_layout_contract(None))
+    with pytest.raises(JsonlError, match="in the model's layout already"):
+        convert(write_lines(tmp_path / "bf.jsonl", _lines()), tmp_path / "t.zarr", workers=1, progress=False,
+                contract=_layout_contract((1, 0, 2, 3)))
+
+
+def test_data_nested_exactly_as_its_shape_is_accepted_and_otherwise_refused(tmp_path):
+    big = np.random.default_rng(0).standard_normal((2, 64, 160)).astype(np.float32)  # > 64 KB of text
+    line = ours_line("s", 0, *chunk_tensors(0))
+    line["inputs"]["big"] = {"dtype": "float32", "shape": list(big.shape), "data": big.tolist()}
+    line["inputs"]["small"] = {"dtype": "float32", "shape": [2, 2], "data": [[1, 2], [3, 4]]}
+    _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", [line]))
+    chunk = Store.open(tmp_path / "s.zarr").chunk("s", 0)
+    np.testing.assert_array_equal(chunk.input("big"), big)
+    np.testing.assert_array_equal(chunk.input("small"), [[1, 2], [3, 4]])
+    line["inputs"]["small"]["shape"] = [4]
+    with pytest.raises(JsonlError, match="flat list"):
+        convert(write_lines(tmp_path / "ref2.jsonl", [line]), tmp_path / "t.zarr", workers=1, progress=False)
+
+
+def test_info_summarises_seed_metadata_values(tmp_path, capsys):
+    lines = [seed_line(i, *chunk_tensors(i), metadata={"chunk_len": 41 if i == 0 else 57, "schedule": "stateful",
+                                                       "cache_len_out_raw_value": -67, "timing_ms": float("nan")})
+             for i in range(3)]
+    _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", lines))
+    assert _cli("info", tmp_path / "s.zarr") == 0
+    out = capsys.readouterr().out
+    assert "chunk_len" in out and "41..57" in out and "stateful" in out and "-67" in out and "NaN on 3" in out

@@ -12,6 +12,7 @@ Runtime CPU), the synthetic store, and runs imported with `inspector.importers`.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
@@ -330,3 +331,39 @@ async def test_imported_summary_trajectory(imported_store, settle) -> None:
         text = panel_text(app)
         assert "cache len 4 → 7" in text
         assert "attention cache carried: starts at 1 after chunk 0, grows by 3 per chunk" in text
+
+
+async def test_cancelling_a_run_keeps_its_chunks(demo, demo_app, settle, shown) -> None:
+    """c stops a run after the chunk being written: the run is left interrupted with its committed chunks, and the
+    same run started again resumes it."""
+    from store import Store
+
+    _, store = demo
+    app = demo_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("R")
+        await settle(pilot)
+        await pilot.press("tab", "tab", "right", "right", "enter")  # functional (as it is), all chunks
+        app.screen.submit()  # Run (a key press would wait for the app to go idle: for the whole run)
+        for _ in range(1000):  # until the first chunk is committed
+            await asyncio.sleep(0.005)
+            if app.main.run_progress and app.main.run_progress[0] >= 1:
+                break
+        await pilot.press("c")
+        for _ in range(1000):  # the worker stops after the chunk it is writing
+            await pilot.pause(0.01)
+            if not app.main._run_running:
+                break
+        await settle(pilot)
+        run = next(r for r in Store.open(store).runs() if r.backend == "ort-cpu" and r.mode == "functional")
+        done = Store.open(store).run(run.run_id).done_chunks("utt-0000")
+        assert run.status == "interrupted" and 1 <= len(done) < 50
+        assert "run cancelled" in shown(app)
+        await pilot.press("R")  # the dialog starts on the selected run's backend and mode: same run again
+        await settle(pilot)
+        await pilot.press("tab", "tab", "right", "right", "enter", "tab", "tab", "enter")
+        await settle(pilot)
+        again = Store.open(store).run(run.run_id)
+        assert again.record.status == "complete" and len(again.done_chunks("utt-0000")) == 50
+        assert app.main.run_id == run.run_id

@@ -43,6 +43,8 @@ from inspector.tui.widgets.legend import ColourLegend
 from inspector.tui.widgets.plots import ErrorPlot
 from inspector.tui.widgets.tensor_bar import TensorBar
 
+RUN_REFRESH_S = 0.2
+"""While a run started from the app commits chunks, the chunk list re-reads the store at most this often."""
 PANEL_DEBOUNCE_S = 0.1
 """The plot's chunk marker and the contract panel follow a step this long after it (only the last of quick steps
 is drawn: plotext redraws the whole plot, and the panel re-lays out)."""
@@ -129,6 +131,8 @@ class MainScreen(Screen[None]):
         self._run_job = 0
         self._run_running = False
         self._run_request: RunRequest | None = None
+        self.run_progress: tuple[int, int] | None = None
+        """(done, total) of the run started from the app, while it runs."""
         self._follow_run = ""
         """A run started from the app: selected as soon as it appears in the store."""
         self._reload_current = False
@@ -469,6 +473,18 @@ class MainScreen(Screen[None]):
             callback()
 
         self._debounce[name] = self.set_timer(delay, fire, name=f"later-{name}")
+
+    def _at_most_every(self, name: str, delay: float, callback: Callable[[], Any]) -> None:
+        """Run `callback` `delay` after the first of a burst of requests (later ones join it): a run committing
+        chunks every few milliseconds refreshes the list a few times a second, not once per chunk."""
+        if name in self._debounce:
+            return
+
+        def fire() -> None:
+            self._debounce.pop(name, None)
+            callback()
+
+        self._debounce[name] = self.set_timer(delay, fire, name=f"throttle-{name}")
 
     @property
     def pending_updates(self) -> tuple[str, ...]:
@@ -816,6 +832,7 @@ class MainScreen(Screen[None]):
         """Run `request` in the run worker; its chunks appear in the list as they are committed."""
         self._run_job = next(self._job_ids)
         self._run_running = True
+        self.run_progress = (0, len(request.chunks))
         self._run_request = request
         self.chunk_list.set_progress(Text.assemble(
             (f"{request.backend} {request.mode}", "bold"), f" on {request.label}: starting …"))
@@ -853,6 +870,7 @@ class MainScreen(Screen[None]):
     def _run_progress(self, message: RunProgress) -> None:
         if message.job != self._run_job:
             return
+        self.run_progress = (message.done, message.total)
         request = self._run_request
         text = Text.assemble((f"{request.backend} {request.mode}" if request else "run", "bold"),
                              f" {message.done}/{message.total} · chunk {message.chunk} ")
@@ -861,13 +879,14 @@ class MainScreen(Screen[None]):
         self.chunk_list.set_progress(text)
         if message.chunk == self.chunk:
             self._reload_current = True
-        self._poll_worker(force=True)
+        self._at_most_every("run-refresh", RUN_REFRESH_S, lambda: self._poll_worker(force=True))
 
     @on(RunFinished)
     def _run_finished(self, message: RunFinished) -> None:
         if message.job != self._run_job:
             return
         self._run_running = False
+        self.run_progress = None
         outcome: RunOutcome | None = message.outcome
         if outcome is not None:
             good = outcome.passed and outcome.status == "complete"
