@@ -230,7 +230,7 @@ def run_batch(*, store: str | Path, model: str | Path, contract: Any, backends: 
               report: str | Path | None = None, junit: str | Path | None = None, markdown: str | Path | None = None,
               hook_factory: HookFactory | str | None = "default", progress: bool | None = None,
               log: Log | None = None,
-              resume: bool = True) -> BatchResult:
+              resume: bool = True, reuse_complete: bool = False) -> BatchResult:
     """Run backends against a store and judge the contract.
 
     Args:
@@ -252,6 +252,7 @@ def run_batch(*, store: str | Path, model: str | Path, contract: Any, backends: 
         progress: Progress bar (True), log lines (False), or decide by whether stderr is a terminal (None).
         log: Where messages go (default: stderr).
         resume: Continue an interrupted run of the same configuration instead of starting afresh.
+        reuse_complete: Re-judge a complete run of the same configuration from its records instead of running again.
 
     Returns:
         The runs and the report document.
@@ -323,7 +324,8 @@ def run_batch(*, store: str | Path, model: str | Path, contract: Any, backends: 
                     engine.hooks = list(hook_factory(name, mode)) if hook_factory else []
                     spec = RunSpec(name, mode, the_stream, the_chunks, options=_plain(opts[name]), baseline=baseline,
                                    baseline_options=_plain(opts[baseline]) if baseline else {},
-                                   save_outputs=save_outputs, resume=resume)
+                                   save_outputs=save_outputs, resume=resume,
+                                   reuse_complete=reuse_complete)
                     update = prog.start(f"{name} {mode}", len(the_chunks))
                     try:
                         res = engine.run(spec, be, base, progress=update, log=say)

@@ -131,6 +131,9 @@ class RunSpec:
     baseline_options: Mapping[str, Any] = field(default_factory=dict)
     save_outputs: bool = False
     resume: bool = True
+    reuse_complete: bool = False
+    """Also "resume" a *complete* run of the same configuration: nothing runs, every chunk is replayed and judged
+    again (what `inspector demo` does, so reruns neither repeat work nor pile up identical runs)."""
 
 
 @dataclass(frozen=True)
@@ -847,7 +850,9 @@ class ParityEngine:
         if spec.resume:
             for rec in self.store.runs():
                 if (rec.backend == spec.backend and rec.mode == spec.mode and rec.stream == spec.stream
-                        and list(rec.chunks) == list(spec.chunks) and rec.status in ("running", "interrupted")
+                        and list(rec.chunks) == list(spec.chunks)
+                        and rec.status in (("running", "interrupted", "complete") if spec.reuse_complete
+                                           else ("running", "interrupted"))
                         and rec.baseline == baseline and _same(rec.options, options)
                         and rec.environment.get("model_sha256", "") == env.get("model_sha256", "")
                         and rec.contract == self.contract.name

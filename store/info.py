@@ -86,7 +86,7 @@ def _damage(stream: str, index: int, folder: Path, problem: str) -> dict[str, An
 
 def _stream_info(store: Store, stream: str, damaged: list[dict[str, Any]]) -> dict[str, Any]:
     indices = store.chunk_indices(stream)
-    folder = Path(store.path) / layout.STREAMS / layout.stream_dirname(stream)
+    folder = store._stream_folder(stream)
     shapes: dict[tuple[str, str], list[tuple[int, tuple[int, ...]]]] = {}
     dtypes: dict[tuple[str, str], Counter] = {}
     nbytes: dict[tuple[str, str], int] = {}
@@ -109,7 +109,7 @@ def _stream_info(store: Store, stream: str, damaged: list[dict[str, Any]]) -> di
             _note_meta(meta_values.setdefault(key, {}), value)
         for kind in ("inputs", "outputs"):
             for name in attrs.get(kind) or ():
-                array_folder = chunk_folder / kind / layout.tensor_dirname(name)
+                array_folder = layout.array_folder(chunk_folder, kind, name)
                 problem = array_problem(array_folder)
                 if problem is not None:
                     damaged.append(_damage(stream, index, chunk_folder, f"{kind[:-1]} {name!r}: {problem}"))

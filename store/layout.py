@@ -29,7 +29,7 @@ PARTIAL_SUFFIX = ".partial"
 CHUNK_DIGITS = 6
 
 _SAFE = "-_"  # plus ASCII letters and digits (quote's default); '.' is escaped so names never start with a dot
-MAX_PART = 120  # bytes of an encoded name kept as is (file systems allow 255 per path part)
+MAX_PART = 200  # bytes of an encoded name kept as is (file systems allow 255 per path part; partial folders add ~30)
 SHORTENED_HEAD = 80
 SHORTENED_MARK = "%%"  # never produced by percent-encoding: marks a name shortened with a hash
 MAX_CHUNK_INDEX = 10**15 - 1
@@ -81,10 +81,32 @@ def stream_name_of(folder: Path) -> str:
     return name if isinstance(name, str) and name else stream_name(Path(folder).name)
 
 
+def legacy_dirname(name: str) -> str | None:
+    """The unshortened encoding of a long name, as stores written before names were shortened hold it (None when
+    the name is not long enough to have been shortened)."""
+    encoded = quote(name.encode("utf-8", "surrogatepass"), safe=_SAFE).replace(".", "%2E")
+    return encoded if MAX_PART < len(encoded) <= 255 else None
+
+
 def tensor_dirname(name: str) -> str:
     """The directory name of a tensor's array (same encoding as streams: a name such as ``../x`` or ``a/b`` from a
     user's file can never leave its chunk folder)."""
     return _encode_name(name, "tensor")
+
+
+def array_folder(chunk_folder: Path, kind: str, name: str) -> Path:
+    """Where tensor `name` of `kind` lives in a chunk (or run-output) folder; stores written before tensor names
+    were encoded hold it under its raw name (when that is one safe path part) or its unshortened encoding."""
+    base = Path(chunk_folder) / kind
+    folder = base / tensor_dirname(name)
+    if folder.exists():
+        return folder
+    legacy = legacy_dirname(name)
+    raw_ok = "/" not in name and "\\" not in name and "\x00" not in name and name not in (".", "..")
+    for old in ((legacy,) if legacy else ()) + ((name,) if raw_ok and len(name.encode()) <= 255 else ()):
+        if (base / old / "zarr.json").exists():
+            return base / old
+    return folder
 
 
 def tensor_name(dirname: str) -> str | None:

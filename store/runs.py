@@ -136,7 +136,7 @@ class Run:
         if not names:
             return None
         folder = self._outputs_folder(stream, index) / "outputs"
-        return {name: read_array_at(folder / layout.tensor_dirname(name)) for name in names}
+        return {name: read_array_at(layout.array_folder(folder.parent, folder.name, name)) for name in names}
 
     # --- write side ------------------------------------------------------------------------------------------
     def _require_writable(self) -> None:

@@ -54,7 +54,7 @@ class Chunk:
         return tuple(names)
 
     def _array_folder(self, kind: str, name: str) -> Path:
-        return self._folder / kind / layout.tensor_dirname(name)
+        return layout.array_folder(self._folder, kind, name)
 
     def _load(self, kind: str, name: str) -> np.ndarray:
         key = (kind, name)
@@ -199,7 +199,11 @@ class Store:
 
     # --- reference chunks ------------------------------------------------------------------------------------
     def _stream_folder(self, stream: str) -> Path:
-        return self.path / layout.STREAMS / layout.stream_dirname(stream)
+        folder = self.path / layout.STREAMS / layout.stream_dirname(stream)
+        legacy = layout.legacy_dirname(stream)
+        if legacy is not None and not folder.exists() and (self.path / layout.STREAMS / legacy).exists():
+            return self.path / layout.STREAMS / legacy  # a store written before long names were shortened
+        return folder
 
     def streams(self) -> list[str]:
         """Stream names, sorted."""
