@@ -9,6 +9,8 @@ steps, as it would while a user looks at the screen.
 Measured side by side in one process:
     prefetched   the normal case: the chunk worker read the neighbours ahead while the previous chunk was shown
     cold         the inspector's tensor caches emptied before each step: Zarr read + |error| + pooling + paint
+                 (only the selected tensor of the run is read when the store's run reader offers
+                 `output(stream, index, name)`; else all the chunk's outputs, the others kept for a tensor switch)
     +truecolor   prefetched, but with Textual's ANSIToTruecolor line filter kept on the heatmap (what we drop)
 
 Usage: ``python bench/tui_step.py [--chunks 8] [--steps 60] [--size 160x50] [--out DIR] [--keep]``

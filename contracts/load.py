@@ -24,6 +24,7 @@ from contracts.model import (
 
 FORMAT = "parity-contract"
 VERSION = 1
+ANNOTATION_PREFIXES = ("_", "$")  # "$schema", "_comment": kept out of validation, ignored
 SHIPPED_DIR = Path(__file__).resolve().parent
 SUFFIX = ".contract.json"
 
@@ -315,9 +316,10 @@ class _Validator:
             self.err(path, f"must be an object, got {_kind(v)}")
             return None
         for key in v:
-            if key not in allowed:
+            if key not in allowed and not str(key).startswith(ANNOTATION_PREFIXES):
                 self.err(f"{path}.{key}" if path else key,
-                         f"unknown key{_suggest(key, allowed)} (allowed: {', '.join(allowed)})")
+                         f"unknown key{_suggest(key, allowed)} (allowed: {', '.join(allowed)}; keys starting with "
+                         f"'_' or '$' are free-form annotations)")
         for key in required:
             if key not in v:
                 self.err(path or "(top level)", f"missing required key {key!r}")

@@ -63,13 +63,19 @@ def load_wav(path: str | Path, sample_rate: int) -> np.ndarray:
     except (OSError, ValueError) as exc:
         raise InspectorError(f"{path}: cannot read it as a WAV file ({exc}). Give a PCM/float WAV, or use "
                              "--synthetic for a generated speech-like signal.") from exc
-    if data.ndim == 2:
-        data = data.mean(axis=1)
-    if np.issubdtype(data.dtype, np.integer):
+    if data.size == 0:
+        raise InspectorError(f"{path}: the WAV file holds no samples. Give a recording, or use --synthetic.")
+    if np.issubdtype(data.dtype, np.integer):  # scale PCM to [-1, 1) first: averaging channels makes it float
         info = np.iinfo(data.dtype)
         audio = (data.astype(np.float64) - (info.max + info.min + 1) / 2) / (info.max - info.min + 1) * 2
     else:
         audio = data.astype(np.float64)
+        bad = int(np.count_nonzero(~np.isfinite(audio)))
+        if bad:
+            raise InspectorError(f"{path}: {bad} of its {audio.size} samples are NaN or infinite; a reference made "
+                                 f"from them would be non-finite everywhere. Fix the recording (or use --synthetic).")
+    if audio.ndim == 2:  # channels → mono
+        audio = audio.mean(axis=1)
     if rate != sample_rate:
         from math import gcd
 

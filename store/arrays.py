@@ -199,8 +199,22 @@ def read_array_at(folder: Path) -> np.ndarray:
     shape = tuple(meta["shape"])
     dtype = np.dtype(meta["data_type"])
     chunk = folder / _chunk_key(len(shape))
+    if not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise StoreCorrupt(f"{folder}/zarr.json has shape {list(shape)}, which is not a shape.")
     if math.prod(shape) == 0:
         return np.zeros(shape, dtype)
+    try:
+        return _read_chunk(folder, meta, plan, shape, dtype, chunk)
+    except MemoryError:
+        size = math.prod(shape) * dtype.itemsize
+        raise StoreCorrupt(f"{folder}: its metadata declares shape {list(shape)} ({size:,} bytes), more than this "
+                           f"machine can hold; the file is damaged or not ours.") from None
+
+
+def _read_chunk(folder: Path, meta: Mapping[str, Any], plan: list[Any], shape: tuple[int, ...], dtype: np.dtype,
+                chunk: Path) -> np.ndarray:
+    from store.api import StoreCorrupt
+
     stored = (meta.get("attributes") or {}).get("chunk_bytes")
     try:
         f = open(chunk, "rb", buffering=0)

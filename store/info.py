@@ -193,7 +193,29 @@ def store_info(store: Store) -> dict[str, Any]:
         "disk_bytes": _disk_bytes(store.path),
         "runs": [_run_info(r, store) for r in store.runs()],
         "damaged": damaged + _damaged_runs(store),
+        "converting_now": converting_now(store.path),
     }
+
+
+def converting_now(path: Path) -> str | None:
+    """``"pid N"`` when an `inspector convert` holds the store's lock right now, else None."""
+    from store.convert import LOCK_NAME
+
+    lock = Path(path) / LOCK_NAME
+    if not lock.is_file():
+        return None
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    with open(lock, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            return f.read().strip() or "another process"
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return None
 
 
 def _damaged_runs(store: Store) -> list[dict[str, Any]]:

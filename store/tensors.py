@@ -153,6 +153,14 @@ def _shape_from_structure(st: bytes) -> tuple[int, ...] | None:
     return tuple(dims)
 
 
+def _structure_len(shape: tuple[int, ...]) -> int:
+    """len(_regular_structure(shape)), computed without building it."""
+    inner = 0
+    for d in reversed(shape):
+        inner = 2 + d * inner + max(d - 1, 0)
+    return inner
+
+
 def _regular_structure(shape: tuple[int, ...]) -> bytes:
     inner = b""
     for d in reversed(shape):
@@ -241,8 +249,10 @@ def parse_number_span(buf: Any, start: int, end: int, dtype: np.dtype | None, pa
         out_shape = nested
     else:
         total = math.prod(shape)
-        flat = _regular_structure((total,)) if total else b"[]"
-        if st != flat and len(shape) > 1 and total and st == _regular_structure(shape):
+        # Compare lengths first: a declared shape of 10**15 elements must never build a 10**15-byte string.
+        flat = _regular_structure((total,)) if total and len(st) == total + 1 else (b"[]" if not total else None)
+        if st != flat and len(shape) > 1 and total and len(st) == _structure_len(shape) \
+                and st == _regular_structure(shape):
             flat = st  # 'data' nested exactly as the declared shape: unambiguous, accepted
         if st != flat:
             raise TensorProblem(
@@ -371,6 +381,8 @@ def load_npy(rel: Any, base_dir: Path) -> np.ndarray:
     """The array in ``base_dir/rel``, refusing absolute paths and anything that leaves `base_dir` (symlinks too)."""
     if not isinstance(rel, str) or not rel:
         raise TensorProblem(f"'npy_path' must be a non-empty relative path string, got {rel!r}.")
+    if "\x00" in rel:
+        raise TensorProblem(f"'npy_path' {rel!r} holds a NUL character; it is not a file name.")
     if os.path.isabs(rel) or rel.startswith("~"):
         raise TensorProblem(f"'npy_path' {rel!r} is absolute; only paths relative to the JSONL's folder "
                             f"{base_dir} are allowed (for safety).")
@@ -379,6 +391,8 @@ def load_npy(rel: Any, base_dir: Path) -> np.ndarray:
     if os.path.commonpath([root, target]) != root:
         raise TensorProblem(f"'npy_path' {rel!r} leads outside the JSONL's folder {root} (to {target}); "
                             f"only files inside that folder are read.")
+    if os.path.isdir(target):
+        raise TensorProblem(f"'npy_path' {rel!r} is a folder ({target}); it must name a .npy file.")
     if not os.path.isfile(target):
         raise TensorProblem(f"'npy_path' {rel!r} does not exist (looked for {target}).")
     try:
@@ -387,4 +401,7 @@ def load_npy(rel: Any, base_dir: Path) -> np.ndarray:
         raise TensorProblem(f"'npy_path' {rel!r} is not a readable .npy file: {exc}.") from None
     if array.dtype.byteorder == ">":  # a big-endian .npy: same values, native bytes
         array = array.astype(array.dtype.newbyteorder("="))
+    if str(array.dtype) not in KNOWN_DTYPES:
+        raise TensorProblem(f"'npy_path' {rel!r} holds a {array.dtype} array; tensors are one of "
+                            f"{', '.join(KNOWN_DTYPES)}.")
     return array

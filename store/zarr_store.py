@@ -210,7 +210,8 @@ class Store:
         folder = self.path / layout.STREAMS
         if not folder.is_dir():
             return []
-        return sorted(layout.stream_name_of(p) for p in folder.iterdir() if (p / "zarr.json").exists())
+        return sorted(layout.stream_name_of(p) for p in folder.iterdir() if (p / "zarr.json").exists()
+                      or (p.is_dir() and any(layout.parse_chunk_dirname(c.name) is not None for c in p.iterdir())))
 
     def chunk_indices(self, stream: str) -> list[int]:
         """Indices of the stream's committed chunks, sorted (empty for an unknown stream)."""

@@ -73,6 +73,33 @@ def damage_paragraph(info: dict[str, Any]) -> str:
             "nothing was changed.")
 
 
+def unfinished_paragraph(info: dict[str, Any]) -> str:
+    """One paragraph when the store is not (yet) a finished one: a conversion stopped, interrupted or running
+    right now, or nothing in it at all; "" for a finished store."""
+    path, conv = info["path"], info.get("conversion") or {}
+    status = conv.get("status")
+    src = (info.get("source") or {}).get("path") or "REF.jsonl"
+    have = f"The {info['total_chunks']} chunk(s) listed above are complete and readable"
+    if info.get("converting_now"):
+        return (f"{path} is being converted right now ({info['converting_now']}): what is listed above is a "
+                f"snapshot; run `inspector info {path}` again when the conversion has finished.")
+    if status in ("stopped", "interrupted", "running", "repairing"):
+        error = conv.get("error") or {}
+        why = (f"stopped at line {error.get('line')}: {error.get('problem')}" if status == "stopped" and error
+               else "interrupted" if status in ("interrupted", "running") else "some chunks were deleted")
+        if not (info.get("source") or {}).get("fingerprint"):
+            return (f"{path} was not finished by the command that wrote it ({why}). {have}; write the store again "
+                    f"to have every chunk.")
+        return (f"the conversion of {src} into {path} is not finished ({why}). {have}; run `inspector convert "
+                f"{src} -o {path}` to convert the rest: it resumes where it stopped (add --skip-invalid to leave bad "
+                f"lines out and list them).")
+    if not info["streams"] and not info.get("runs"):
+        return (f"{path} holds no reference chunks and no runs yet: convert a reference into it (`inspector convert "
+                f"REF.jsonl -o {path} --overwrite`) or record runs in it (`inspector import-run REPORT.json --store "
+                f"{path}`).")
+    return ""
+
+
 def render(info: dict[str, Any]) -> str:
     """The human-readable text of `Store.info()`."""
     lines = [f"store   {info['path']}  ({info['format']} v{info['version']}, codec {info['codec']}, "
@@ -148,5 +175,8 @@ def info(store_path: Path, as_json: bool) -> None:
         click.echo(dumps(data, indent=True).decode())
     else:
         click.echo(render(data))
+    unfinished = unfinished_paragraph(data)
     if data.get("damaged"):
-        raise StoreError(damage_paragraph(data))
+        raise StoreError(damage_paragraph(data) + (f" Also: {unfinished}" if unfinished else ""))
+    if unfinished:
+        raise StoreError(unfinished)

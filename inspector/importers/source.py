@@ -32,6 +32,10 @@ class SourceFile:
         return {"path": str(self.path), "size": self.size, "sha256": self.sha256, "format": self.format}
 
 
+_COMPRESSED = ((b"\x1f\x8b", "gzip", "gunzip -k"), (b"\x28\xb5\x2f\xfd", "zstd", "zstd -d"),
+               (b"BZh", "bzip2", "bunzip2 -k"), (b"\xfd7zXZ", "xz", "unxz -k"), (b"PK\x03\x04", "zip", "unzip"))
+
+
 def read_source(path: str | Path) -> SourceFile:
     """Read `path` as one JSON document, or, if it is not one, as JSON Lines (one object per non-blank line).
 
@@ -50,8 +54,7 @@ def read_source(path: str | Path) -> SourceFile:
     except OSError as exc:
         raise InspectorError(f"{p}: cannot be read ({exc.strerror}).") from None
     digest = hashlib.sha256(raw).hexdigest()
-    for magic, what, tool in ((b"\x1f\x8b", "gzip", "gunzip -k"), (b"\x28\xb5\x2f\xfd", "zstd", "zstd -d"),
-                              (b"BZh", "bzip2", "bunzip2 -k"), (b"\xfd7zXZ", "xz", "unxz -k"), (b"PK\x03\x04", "zip", "unzip")):
+    for magic, what, tool in _COMPRESSED:
         if raw.startswith(magic):
             raise InspectorError(f"{p}: is {what}-compressed, not JSON. Decompress it first ({tool} {p.name}) and "
                                  f"import the file it gives.")

@@ -33,9 +33,6 @@ class InspectorApp(App[None]):
     def on_mount(self) -> None:
         self.push_screen(MainScreen(self.data, self.start, self.poll_interval))
 
-    def on_unmount(self) -> None:
-        self.data.close()
-
     @property
     def main(self) -> MainScreen:
         """The main screen (also while a modal is on top of it)."""

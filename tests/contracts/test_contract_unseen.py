@@ -132,3 +132,17 @@ def test_extra_keys_everywhere_are_listed_and_the_rest_imports() -> None:
     unmapped = " | ".join(result.unmapped)
     assert "x_custom" in unmapped and "inputs.audio_signal.layout" in unmapped and ".note" in unmapped
     assert result.contract.feedback[0].padding is not None
+
+
+def test_our_format_allows_annotation_keys_but_still_catches_typos() -> None:
+    from contracts import ContractError
+    from contracts.load import contract_from_dict
+
+    doc = json.loads(Path(load_contract("demo_streaming").source).read_text())
+    doc["$schema"] = "https://example.invalid/contract.schema.json"
+    doc["_comment"] = "edited by hand"
+    doc["inputs"][0]["_note"] = "log-mel"
+    assert contract_from_dict(doc).name == "demo_streaming"
+    doc["invariantz"] = []
+    with pytest.raises(ContractError, match="did you mean 'invariants'"):
+        contract_from_dict(doc)

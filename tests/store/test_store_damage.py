@@ -130,31 +130,24 @@ def test_run_ids_are_folder_names_never_paths(converted, tmp_path, run_id):
         Store.open(store).run(run_id)
 
 
-def test_empty_and_partial_stores_are_described_without_error(tmp_path, capsys):
+def test_empty_partial_and_not_a_store_each_say_so_and_exit_2(converted, tmp_path, capsys):
+    """An empty store, a conversion that stopped at a bad line, a folder that is no store: the listing (where there
+    is one) on stdout, then one paragraph on stderr saying what to do, exit 2; a finished store exits 0."""
     Store.create(tmp_path / "empty.zarr")
-    code, out, _ = _info(tmp_path / "empty.zarr", capsys)
-    assert code == 0 and "runs (0)" in out
+    code, out, err = _info(tmp_path / "empty.zarr", capsys)
+    assert code == 2 and "runs (0)" in out and "holds no reference chunks and no runs" in err
+
+    root, path, _ = converted
+    lines = path.read_text().splitlines()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines[:3] + ["{oops"] + lines[3:]) + "\n")
+    with pytest.raises(StoreError):
+        convert(bad, tmp_path / "partial.zarr", workers=1, progress=False)
+    code, out, err = _info(tmp_path / "partial.zarr", capsys)
+    assert code == 2 and "stream 's'" in out
+    assert "is not finished (stopped at line 4" in err and "resumes" in err and err.count("\n") == 1
+
     (tmp_path / "dir").mkdir()
     code, _, err = _info(tmp_path / "dir", capsys)
     assert code == 2 and "not a parity store" in err
-
-
-def test_a_second_conversion_into_a_store_being_written_is_refused(converted, tmp_path):
-    """Two `inspector convert` into one store would delete each other's work in progress; the second is refused
-    (the lock is the OS's: a killed converter never leaves it held)."""
-    from store.convert import _lock
-
-    store, path, _ = _copy(converted, tmp_path)
-    attrs = json.loads((store / "zarr.json").read_text())
-    attrs["attributes"]["conversion"]["status"] = "interrupted"
-    (store / "zarr.json").write_text(json.dumps(attrs))
-    held = _lock(store)
-    try:
-        with pytest.raises(StoreError, match="being written by another `inspector convert`"):
-            convert(path, store, workers=1, progress=False)
-        with pytest.raises(StoreError, match="being written by another"):
-            convert(path, store, workers=1, progress=False, overwrite=True)
-        assert Store.open(store).num_chunks("s") == 3  # --overwrite deleted nothing
-    finally:
-        held.close()
-    assert convert(path, store, workers=1, progress=False).status == "complete"
+    assert _info(root / "base.zarr", capsys)[0] == 0

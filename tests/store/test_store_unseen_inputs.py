@@ -275,3 +275,27 @@ def test_info_summarises_seed_metadata_values(tmp_path, capsys):
     assert _cli("info", tmp_path / "s.zarr") == 0
     out = capsys.readouterr().out
     assert "chunk_len" in out and "41..57" in out and "stateful" in out and "-67" in out and "NaN on 3" in out
+
+
+@pytest.mark.parametrize("case, match", [("nul", "NUL character"), ("folder", "is a folder"),
+                                         ("strings", "holds a <U3 array"), ("complex", "complex128")])
+def test_npy_paths_that_are_not_numeric_npy_files(tmp_path, case, match):
+    (tmp_path / "sub").mkdir()
+    np.save(tmp_path / "strings.npy", np.array(["abc"]))
+    np.save(tmp_path / "complex.npy", np.array([1 + 2j]))
+    rel = {"nul": "a\x00b.npy", "folder": "sub", "strings": "strings.npy", "complex": "complex.npy"}[case]
+    line = seed_line(0, *chunk_tensors(0))
+    line["outputs"]["encoder_output"] = {"npy_path": rel}
+    with pytest.raises(JsonlError, match=match) as info:
+        _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", [line]))
+    assert info.value.where.tensor == "encoder_output"
+
+
+@pytest.mark.parametrize("n_values", [3, 30000], ids=["small_line", "big_line"])
+def test_an_absurd_declared_shape_is_refused_without_allocating_it(tmp_path, n_values):
+    """shape [1e5, 1e5, 1e5] (4 PB) next to a few numbers: refused by counting, never built in memory."""
+    line = ours_line("s", 0, *chunk_tensors(0))
+    line["inputs"]["x"] = {"dtype": "float32", "shape": [100000, 100000, 100000], "data": list(range(n_values))}
+    with pytest.raises(JsonlError, match="1000000000000000") as info:
+        _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", [line]))
+    assert info.value.where.tensor == "x"

@@ -4,6 +4,7 @@ worker is done and every message handled)."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -16,6 +17,8 @@ from tui_helpers import screen_text, settle_app  # noqa: E402
 
 STREAMS = ("utt-0001", "utt-0002")
 CHUNKS = 12
+IMPORT_SAMPLES = Path(__file__).parents[1] / "importers" / "data"
+"""The seed-format samples of the importer tests (a parity report, streaming summaries)."""
 FAULTY_CHUNKS = (3, 5, 7, 9)
 """`inspector.tui.synthetic.DEFAULT_RUNS`: spike in cache_last_channel_out on 3, encoder_output over atol on 5,
 NaN in encoder_output on 7, the backend raises on 9."""
@@ -51,3 +54,16 @@ def settle() -> Callable[[Any], Awaitable[None]]:
 @pytest.fixture
 def shown() -> Callable[[Any], str]:
     return screen_text
+
+
+@pytest.fixture
+def imported_store(synthetic_store, tmp_path):
+    """A copy of the synthetic store with two imported runs on its first stream: the seed's ORT CUDA report (37 of
+    40 chunks undecided) and a streaming summary of a stateful closed loop."""
+    from inspector.importers.record import import_file
+
+    copy = tmp_path / "imported.zarr"
+    shutil.copytree(synthetic_store.path, copy)
+    report = import_file(IMPORT_SAMPLES / "ort_cuda_closed_loop.json", copy, stream="utt-0001")
+    summary = import_file(IMPORT_SAMPLES / "summary_stateful.jsonl", copy, stream="utt-0001")
+    return copy, report.run_id, summary.run_id

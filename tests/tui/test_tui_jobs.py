@@ -22,7 +22,6 @@ import pytest
 pytestmark = pytest.mark.slow
 
 SIZE = (160, 50)
-DATA = Path(__file__).parents[1] / "importers" / "data"
 
 
 def _flat(text: str) -> str:
@@ -54,10 +53,16 @@ def demo(demo_artifacts, tmp_path_factory):
 
 
 @pytest.fixture
-def demo_app(demo):
-    from inspector.tui.app import make_app
-
+def fresh_demo(demo, tmp_path):
+    """A copy of the demo store for one test (runs from the app write into it; other tests must not see them)."""
     artifacts, store = demo
+    copy = tmp_path / "demo.zarr"
+    shutil.copytree(store, copy)
+    return artifacts, copy
+
+
+def _factory(artifacts, store):
+    from inspector.tui.app import make_app
 
     def make(**kwargs):
         kwargs.setdefault("poll_interval", 0)
@@ -66,6 +71,18 @@ def demo_app(demo):
         return make_app(store, **kwargs)
 
     return make
+
+
+@pytest.fixture
+def demo_app(demo):
+    """`make_app` on the shared demo store (tests that only read it or write beside it)."""
+    return _factory(*demo)
+
+
+@pytest.fixture
+def fresh_demo_app(fresh_demo):
+    """`make_app` on this test's own copy of the demo store."""
+    return _factory(*fresh_demo)
 
 
 def edited_export(src: Path, dst: Path, node: str = "/layers.1/feed_forward1/linear1/MatMul") -> str:
@@ -172,7 +189,7 @@ async def test_bundle_from_a_key(demo, demo_app, settle) -> None:
         assert str(folder) in diagnostics_text(app).replace(" ", "")
 
 
-async def test_closed_loop_run_from_the_app(demo, demo_app, settle, shown) -> None:
+async def test_closed_loop_run_from_the_app(fresh_demo, fresh_demo_app, settle, shown) -> None:
     """R → ort-cpu, closed-loop, chunks 0:4: the run is recorded in the store with its outputs; the chunk list shows
     it as it arrives and selects it; p plots its state trajectory; the panels show the state it carried and the
     state verdicts in words."""
@@ -180,8 +197,8 @@ async def test_closed_loop_run_from_the_app(demo, demo_app, settle, shown) -> No
 
     from inspector.tui.screens.run_dialog import RunDialog
 
-    _, store = demo
-    app = demo_app()
+    _, store = fresh_demo
+    app = fresh_demo_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("R")
@@ -279,19 +296,6 @@ async def test_jobs_say_what_to_pass(synthetic_store, settle, shown) -> None:
         assert "--contract PATH|NAME" in diagnostics_text(no_contract)
 
 
-@pytest.fixture
-def imported_store(synthetic_store, tmp_path):
-    """A copy of the synthetic store with two imported runs on its first stream: the seed's ORT CUDA report (37 of
-    40 chunks undecided) and a streaming summary of a stateful closed loop."""
-    from inspector.importers.record import import_file
-
-    copy = tmp_path / "imported.zarr"
-    shutil.copytree(synthetic_store.path, copy)
-    report = import_file(DATA / "ort_cuda_closed_loop.json", copy, stream="utt-0001")
-    summary = import_file(DATA / "summary_stateful.jsonl", copy, stream="utt-0001")
-    return copy, report.run_id, summary.run_id
-
-
 async def test_imported_run_undecided_chunks_are_unknown(imported_store, settle, shown) -> None:
     """The report lists only failures with figures: the other chunks are undecided, shown as unknown (never pass);
     only the listed chunks count as failing."""
@@ -333,13 +337,13 @@ async def test_imported_summary_trajectory(imported_store, settle) -> None:
         assert "attention cache carried: starts at 1 after chunk 0, grows by 3 per chunk" in text
 
 
-async def test_cancelling_a_run_keeps_its_chunks(demo, demo_app, settle, shown) -> None:
+async def test_cancelling_a_run_keeps_its_chunks(fresh_demo, fresh_demo_app, settle, shown) -> None:
     """c stops a run after the chunk being written: the run is left interrupted with its committed chunks, and the
     same run started again resumes it."""
     from store import Store
 
-    _, store = demo
-    app = demo_app()
+    _, store = fresh_demo
+    app = fresh_demo_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("R")

@@ -48,3 +48,23 @@ class TestModals:
         """? lists every key by area, generated from the bindings."""
         app = make_inspector()
         assert snap_compare(app, terminal_size=SIZE, run_before=keys("question_mark"))
+
+
+class TestImportedRuns:
+    def test_undecided_chunks_are_unknown(self, snap_compare, imported_store) -> None:
+        """The seed's ORT CUDA report imported as a run: chunks it gives no figure for are '?' (unknown, never a
+        pass), the failing ones ✗; the contract panel says why chunk 0 is undecided."""
+        from inspector.tui.app import make_app
+
+        path, report_run, _ = imported_store
+        app = make_app(path, poll_interval=0, run=report_run)
+        assert snap_compare(app, terminal_size=SIZE, run_before=keys())
+
+    def test_state_trajectory_plot(self, snap_compare, imported_store) -> None:
+        """p on an imported streaming summary: cache length in/out per chunk; the panel shows the chunk's state
+        and the trajectory verdict in words."""
+        from inspector.tui.app import make_app
+
+        path, _, summary_run = imported_store
+        app = make_app(path, poll_interval=0, run=summary_run, chunk=5)
+        assert snap_compare(app, terminal_size=SIZE, run_before=keys("p"))

@@ -14,10 +14,13 @@ from textual.widgets import Static
 
 INTRO = (
     "Each row of the chunk list is a chunk; its marks are the runs (1, 2, … named under the list): "
-    "✓ pass  ✗ fail  ! backend error  ~ warning  · not run. The heatmap shows the selected run's output of the "
+    "✓ pass  ✗ fail  ! backend error  ~ warning  ? undecided (an imported report gives no figure)  · not run. "
+    "The heatmap shows the selected run's output of the "
     "selected tensor against the reference, max-pooled (a cell is the worst of the elements it covers) on a log "
     "colour scale; black is exactly equal. Tab moves the focus between the chunk list (arrows step chunks) and "
-    "the heatmap (arrows move the cursor). Every command is also in the command palette (ctrl+p)."
+    "the heatmap (arrows move the cursor). R runs a backend into the store; d, i and b run the diagnostics and "
+    "the reproduction bundle on the current chunk in the background (c cancels), their results in the diagnostics "
+    "panel (o: the full report). Every command is also in the command palette (ctrl+p)."
 )
 
 

@@ -334,11 +334,10 @@ class MainScreen(Screen[None]):
         self._loaded_key = None
         self._requested_key = self._want_key()
         self._chunk_worker(self.stream, self.chunk, self.tensor, self.run_id, self.heatmap.image_params(),
-                           self._request, tuple(self.chunk_list.listed))
+                           self._request)
 
     @work(thread=True, exclusive=True, group="chunk", exit_on_error=False)
-    def _chunk_worker(self, stream: str, chunk: int, tensor: str, run_id: str, params: tuple, request: int,
-                      listed: tuple[int, ...]) -> None:
+    def _chunk_worker(self, stream: str, chunk: int, tensor: str, run_id: str, params: tuple, request: int) -> None:
         worker = get_current_worker()
         try:
             pair = self.data.tensor_pair(stream, chunk, tensor, run_id)
@@ -359,18 +358,24 @@ class MainScreen(Screen[None]):
             self.post_message(LoadFailed(f"chunk {chunk} of stream {stream!r}, tensor {tensor}", str(exc)))
             return
         self.post_message(ChunkLoaded(pair, image, chunk_rules, run_rules, meta, request, status, error, state))
-        # Read ahead the neighbours, so that the next step is a cache hit (cancelled as soon as the user moves on).
-        if chunk in listed:
-            pos = listed.index(chunk)
-            for nxt in (listed[pos + 1] if pos + 1 < len(listed) else None, listed[pos - 1] if pos else None):
-                if nxt is None or worker.is_cancelled:
-                    continue
-                try:
-                    ahead = self.data.tensor_pair(stream, nxt, tensor, run_id)
-                    ahead.scale(params[0])
-                    ahead.worst()
-                except Exception:  # noqa: BLE001 — read-ahead is best effort; the real load reports errors
-                    return
+
+    @work(thread=True, exclusive=True, group="read-ahead", exit_on_error=False)
+    def _read_ahead_worker(self, stream: str, chunk: int, tensor: str, run_id: str, params: tuple,
+                           listed: tuple[int, ...]) -> None:
+        """Read the listed neighbours of `chunk` and make their images, so that the next step only paints
+        (cancelled as soon as the user moves on)."""
+        worker = get_current_worker()
+        if chunk not in listed:
+            return
+        pos = listed.index(chunk)
+        for nxt in (listed[pos + 1] if pos + 1 < len(listed) else None, listed[pos - 1] if pos else None):
+            if nxt is None or worker.is_cancelled:
+                continue
+            try:
+                ahead = self.data.tensor_pair(stream, nxt, tensor, run_id)
+                pair_image(ahead, *params)  # kept on the pair
+            except Exception:  # noqa: BLE001 — read-ahead is best effort; the real load reports errors
+                return
 
     @on(ChunkLoaded)
     def _chunk_loaded(self, message: ChunkLoaded) -> None:
@@ -379,6 +384,11 @@ class MainScreen(Screen[None]):
             return
         self._loaded_key = self._want_key()
         self.heatmap.show(pair, message.image)
+        if message.image is not None:
+            # started after the new heatmap is painted: the read-ahead must not compete with this step's paint
+            args = (pair.stream, pair.chunk, pair.name, pair.run_id, self.heatmap.image_params(),
+                    tuple(self.chunk_list.listed))
+            self.call_after_refresh(lambda: self._read_ahead_worker(*args))
         self.query_one(TensorHeader).show(pair, message.image if self.heatmap.image is message.image else None)
         run_title = f"run · {self.data.describe_run(self.run_id)}" if self.run_id else "run · none selected"
         chunk_title = f"chunk {pair.chunk}"
@@ -946,7 +956,7 @@ class MainScreen(Screen[None]):
         other += [Binding("tab,shift+tab", "", "Move the focus (chunk list, heatmap, contract panel)"),
                   Binding("ctrl+p", "", "Command palette"), Binding("q", "", "Quit")]
         return [("Chunks", chunk_keys), ("Tensors and views", tensor_keys), ("Heatmap cursor", heat_keys),
-                ("Runs and diagnostics on the current chunk", jobs), ("Runs, streams, panels", other)]
+                ("Jobs on this chunk", jobs), ("Runs, streams, panels", other)]
 
 
 def _error_text(exc: BaseException) -> str:
