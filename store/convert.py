@@ -248,31 +248,55 @@ def convert(source: str | os.PathLike, out: str | os.PathLike, *, contract: Any 
             lock.close()
 
 
-def _lock(out: Path) -> Any:
+def _lock(out: Path, wait_for_orphans: float = 15.0) -> Any:
     """An exclusive lock on the store for one conversion, or a `StoreError` when another one holds it.
 
     Two conversions into one store would each clean the other's work in progress and commit each other's chunks;
-    the second is refused instead. The OS drops the lock when its process ends, even by ``kill -9``.
+    the second is refused instead. It is an flock, which forked workers inherit: the store counts as busy until
+    the converter *and* its workers are gone. The OS drops it when they end, even by ``kill -9``; a converter that
+    was killed leaves workers that die within moments (they are tied to it), so a lock whose owner is no longer
+    alive is waited for, briefly, instead of refused.
     """
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock (documented: run one conversion per store)
         return None
     f = open(out / LOCK_NAME, "a+")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.seek(0)
-        holder = f.read().strip() or "another process"
-        f.close()
-        raise StoreError(f"{out} is being written by another `inspector convert` ({holder}). Wait for it to "
-                         f"finish (or stop it), then run this command again: it resumes where that one stopped, "
-                         f"and nothing either of them converted is lost.") from None
+    deadline = time.monotonic() + wait_for_orphans
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip()
+            if _holder_alive(holder) or time.monotonic() >= deadline:
+                f.close()
+                who = holder or "another process"
+                raise StoreError(f"{out} is being written by another `inspector convert` ({who}). Wait for it to "
+                                 f"finish (or stop it), then run this command again: it resumes where that one "
+                                 f"stopped, and nothing either of them converted is lost.") from None
+            time.sleep(0.05)  # the owner died: its workers are about to follow
     f.seek(0)
     f.truncate()
     f.write(f"pid {os.getpid()}")
     f.flush()
     return f
+
+
+def _holder_alive(holder: str) -> bool:
+    """Whether the process named in a lock file (``pid N``) is alive (unknown → assume it is)."""
+    try:
+        pid = int(holder.split()[-1])
+    except (ValueError, IndexError):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _convert_into(store: Any, out: Path, path: Path, source_id: dict[str, Any], rules: ContractRules | None,

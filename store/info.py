@@ -208,12 +208,15 @@ def converting_now(path: Path) -> str | None:
         import fcntl
     except ImportError:
         return None
+    from store.convert import _holder_alive
+
     with open(lock, "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             f.seek(0)
-            return f.read().strip() or "another process"
+            holder = f.read().strip()
+            return (holder or "another process") if _holder_alive(holder) else None
         fcntl.flock(f, fcntl.LOCK_UN)
     return None
 

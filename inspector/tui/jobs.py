@@ -125,27 +125,35 @@ def chunks_of(spec: str, indices: Sequence[int], current: int | None) -> tuple[i
         InspectorError: The text is not a range, or selects no chunk of the stream.
     """
     have = list(indices)
+    span = f"{have[0]}..{have[-1]}" if have else "none"
     text = spec.strip()
+    if not have:
+        raise InspectorError("the stream has no chunks to run.")
     if text == "current":
         if current is None:
-            raise InspectorError("no current chunk: the stream has no chunks.")
+            raise InspectorError("no current chunk: choose one in the list first.")
         return (current,)
     if text in ("all", "", ":"):
         return tuple(have)
     try:
         if ":" in text:
             a, b = text.split(":", 1)
-            lo = int(a) if a.strip() else (have[0] if have else 0)
-            hi = int(b) if b.strip() else (have[-1] + 1 if have else 0)
-            chosen = [i for i in have if lo <= i < hi]
+            lo = int(a) if a.strip() else have[0]
+            hi = int(b) if b.strip() else have[-1] + 1
+            want = list(range(lo, hi))
         else:
-            chosen = [i for i in have if i == int(text)]
+            want = [int(text)]
     except ValueError:
         raise InspectorError(f"{text!r} is not a chunk range: write A:B (B exclusive), A:, :B or K.") from None
-    if not chosen:
-        span = f"{have[0]}..{have[-1]}" if have else "none"
-        raise InspectorError(f"no chunk of this stream in {text!r} (its chunks: {span}).")
-    return tuple(chosen)
+    if not want:
+        raise InspectorError(f"{text!r} selects no chunk (B is exclusive and must be greater than A; the stream has "
+                             f"chunks {span}).")
+    # as `inspector run --chunks`: a range over chunks the store lacks is an error, not a quietly shorter run
+    missing = sorted(set(want) - set(have))
+    if missing:
+        raise InspectorError(f"{text!r} asks for chunk(s) the stream does not have (first: {missing[0]}); it has "
+                             f"chunks {span}.")
+    return tuple(want)
 
 
 # ---- runs ---------------------------------------------------------------------------------------------------------
@@ -198,7 +206,7 @@ def run_backend(data: Any, request: RunRequest, ctx: JobContext, *,
         InspectorError: No contract, no model for an ONNX backend, or the backend cannot run here (what to install).
     """
     from backends.base import make_backend
-    from inspector.batch import check_available, model_for
+    from inspector.batch import check_available, check_model_matches, check_options, model_for
     from inspector.engine import ChunkHook, ParityEngine, RunSpec
     from inspector.state import default_hooks
     from store import Store
@@ -211,7 +219,12 @@ def run_backend(data: Any, request: RunRequest, ctx: JobContext, *,
         raise InspectorError(missing)
     if request.mode not in MODES:
         raise InspectorError(f"mode {request.mode!r}: expected one of {', '.join(MODES)}.")
+    # the checks `inspector run --batch` makes before any chunk runs
+    check_options([request.backend], {request.backend: {}})
     check_available([request.backend], {request.backend: {}})
+    notes: list[str] = []
+    if data.model is not None:
+        notes += [f"the model: {w}" for w in check_model_matches(Path(data.model), data.contract, [request.backend])]
     ctx.check()
     store = Store.open(data.path, mode="a")
     header = dict((store.attrs or {}).get("header") or {})
@@ -244,7 +257,7 @@ def run_backend(data: Any, request: RunRequest, ctx: JobContext, *,
     records = result.records
     n_passed = sum(1 for r in records if r.get("passed"))
     return RunOutcome(result.run_id, request.backend, request.mode, result.status, result.passed, len(records),
-                      n_passed, tuple(v.rule for v in result.verdicts if not v), tuple(result.notes))
+                      n_passed, tuple(v.rule for v in result.verdicts if not v), (*notes, *result.notes))
 
 
 # ---- diagnostics ----------------------------------------------------------------------------------------------------

@@ -151,3 +151,32 @@ def test_empty_partial_and_not_a_store_each_say_so_and_exit_2(converted, tmp_pat
     code, _, err = _info(tmp_path / "dir", capsys)
     assert code == 2 and "not a parity store" in err
     assert _info(root / "base.zarr", capsys)[0] == 0
+
+
+def test_a_killed_converters_dying_workers_are_waited_for_not_refused(converted, tmp_path):
+    """After `kill -9` of a converter, its forked workers may hold the store's lock for a moment longer: the next
+    conversion waits for them (their owner is dead) instead of refusing."""
+    import multiprocessing
+    import time
+
+    from store.convert import _lock
+
+    store, _, _ = _copy(converted, tmp_path)
+    ready = multiprocessing.get_context("fork").Event()
+
+    def orphan() -> None:  # holds the lock, claims a long-dead owner, lets go after a moment
+        f = _lock(store)
+        f.seek(0)
+        f.truncate()
+        f.write("pid 999999999")
+        f.flush()
+        ready.set()
+        time.sleep(0.6)
+
+    proc = multiprocessing.get_context("fork").Process(target=orphan)
+    proc.start()
+    assert ready.wait(10)
+    lock = _lock(store)  # taken while the orphan still held it: waited, not refused
+    assert lock is not None
+    lock.close()
+    proc.join()

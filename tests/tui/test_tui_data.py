@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -110,3 +111,35 @@ def test_parsers_tolerate_foreign_and_partial_records() -> None:
     rows = parse_summary({"verdicts": [{"rule": "p95", "status": "warn", "value": 1.0}], "state": {"ok": True}})
     assert [(r.id, r.ok, r.severity) for r in rows] == [("p95", False, "warning"), ("state", True, "error")]
     assert parse_summary(None) == ()
+
+
+def test_undecided_records_and_state_figures() -> None:
+    """Imported records: ``passed: null`` chunks and ``max_abs: null`` tensors are unknown, never a pass; the state
+    a chunk carried is read from a live run's ``extra.state`` and from an imported summary's top-level ``state``."""
+    undecided = parse_chunk(0, {"status": "undetermined", "passed": None, "tensors": {"encoder_output": {
+        "max_abs": None, "max_abs_bound": [0.0, 1e-3], "passed": None, "atol": 1e-4,
+        "source": "not listed among failures"}}})
+    assert undecided.status == "unknown"
+    row = next(r for r in undecided.rules if r.id == "encoder_output")
+    assert row.ok is None and row.value == "≤ 0.001" and row.explain and "not listed" in row.detail
+    live = parse_chunk(2, {"status": "ok", "passed": True, "extra": {"state": {
+        "cache_len_in": 4, "cache_len_out": 7, "fp": {"cache_last_channel_out": {"rows": 7, "norm": 2.0},
+                                                      "cache_last_channel": {"rows": 4, "norm": 1.5}}}}})
+    assert (live.state.cache_len_in, live.state.cache_len_out) == (4, 7)
+    assert [f.name for f in live.state.fingerprints] == ["cache_last_channel", "cache_last_channel_out"]
+    imported = parse_chunk(3, {"status": "ok", "passed": True, "state": {"cache_len_in": 7, "cache_len_out": 10}})
+    assert imported.state.cache_len_out == 10 and not any(r.kind == "state" for r in imported.rules)
+
+
+def test_chunk_ranges_of_the_run_dialog() -> None:
+    """The run dialog reads ranges as `inspector run --chunks` does, and refuses chunks the stream lacks."""
+    from inspector.errors import InspectorError
+    from inspector.tui.jobs import chunks_of
+
+    indices = list(range(50))
+    assert chunks_of("current", indices, 7) == (7,)
+    assert chunks_of("0:4", indices, 7) == (0, 1, 2, 3) and chunks_of("48:", indices, 7) == (48, 49)
+    assert len(chunks_of("all", indices, 7)) == 50
+    for bad, words in (("40:60", "does not have (first: 50)"), ("5:5", "selects no chunk"), ("x", "A:B")):
+        with pytest.raises(InspectorError, match=re.escape(words)):
+            chunks_of(bad, indices, 7)

@@ -102,3 +102,41 @@ def test_inspector_in_a_real_terminal(synthetic_store) -> None:
         term.wait_for(lambda s: "INSPECTOR-EXITED 0" in s, "the app to quit with status 0")
     finally:
         term.close()
+
+
+@pytest.mark.slow
+def test_runs_and_diagnostics_in_a_real_terminal(demo_artifacts, tmp_path) -> None:
+    """On the demo store with its model: R runs ort-cpu on chunks 0:3 into the store, d diagnoses the chunk, and q
+    during a long run quits at once (the run is left interrupted, its finished chunks kept)."""
+    pytest.importorskip("onnxruntime")
+    if demo_artifacts.store is None:
+        pytest.skip("the demo artifacts carry no store")
+    from store import Store
+
+    store = tmp_path / "demo.zarr"
+    shutil.copytree(demo_artifacts.store, store)
+    term = Terminal([sys.executable, "-m", "inspector.cli", "tui", str(store), "--model", str(demo_artifacts.onnx),
+                     "--contract", str(demo_artifacts.contract), "--poll", "0"])
+    try:
+        term.wait_for(lambda s: "max|err|" in s and "chunk 0" in s, "the main screen")
+        term.send("R")
+        term.wait_for(lambda s: "ort-cpu  can run here" in s, "the run dialog with the backends checked")
+        term.send("Tab", "Tab", "Tab", "0:3", "Enter")  # ort-cpu, functional, chunks 0:3 (typed in the range field)
+        term.wait_for(lambda s: "PASS — ort-cpu functional: 3/3" in s, "the run to land in the list")
+        term.send("d")
+        term.wait_for(lambda s: "verdict no significant error" in s, "the cache_last_time verdict")
+
+        term.send("R")
+        term.wait_for(lambda s: "ort-cpu  can run here" in s, "the run dialog again")
+        term.send("Tab", "Right", "Enter", "Tab", "Right", "Right", "Enter", "Tab", "Tab", "Enter")  # closed loop, all
+        term.wait_for(lambda s: "ort-cpu closed-loop 1/50" in s or "ort-cpu closed-loop 2/50" in s,
+                      "the long run to start")
+        term.send("q")
+        term.wait_for(lambda s: "INSPECTOR-EXITED 0" in s, "the app to quit while the run goes", timeout=30)
+    finally:
+        term.close()
+    runs = {r.mode: r for r in Store.open(store).runs()}
+    assert runs["functional"].status == "complete"
+    closed = runs["closed-loop"]
+    done = Store.open(store).run(closed.run_id).done_chunks("utt-0000")
+    assert closed.status == "interrupted" and 1 <= len(done) < 50

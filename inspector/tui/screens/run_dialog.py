@@ -39,7 +39,8 @@ def backend_option(choice: BackendChoice, width: int = 70) -> Option:
 
 
 class RunDialog(ModalScreen[RunRequest | None]):
-    """Backend, mode and chunks of a run on `stream`; Enter (or the Run button) starts it, Escape cancels."""
+    """Backend, mode and chunks of a run on `stream`: Tab moves between them, Enter (on a backend, in the range
+    field or on Run) starts it, Escape cancels."""
 
     DEFAULT_CSS = """
     RunDialog {
@@ -113,12 +114,15 @@ class RunDialog(ModalScreen[RunRequest | None]):
         self._check_fn = check
         self.default_backend = backend
         self.default_mode = mode if mode in MODES else MODES[0]
+        self.range_choice = "current"
+        """Which chunks: ``current``, ``range`` (the field's A:B) or ``all``."""
 
     def compose(self) -> ComposeResult:
         lo, hi = (self.indices[0], self.indices[-1]) if self.indices else (0, 0)
         with Vertical():
             yield Label(Text(f"Run a backend on stream {self.stream}", style="bold"))
-            yield Label(Text("backend (greyed: cannot run on this machine, and why)", style="dim"))
+            yield Label(Text("backend (greyed: cannot run on this machine, and why) · Tab: mode and chunks · "
+                             "Enter: run", style="dim"))
             yield OptionList(id="run-backends")
             with Horizontal(classes="row"):
                 yield Label("mode")
@@ -171,14 +175,23 @@ class RunDialog(ModalScreen[RunRequest | None]):
     # ---- answers --------------------------------------------------------------------------------------------------
     @on(OptionList.OptionSelected)
     def _backend_chosen(self, event: OptionList.OptionSelected) -> None:
+        # Enter on a backend runs it with the mode and chunks set (as Enter in the range field or on Run does);
+        # Tab reaches them first. (Moving the focus from here instead would race with keys typed ahead.)
         event.stop()
-        self.query_one("#run-mode", RadioSet).focus()
+        self.submit()
 
     @on(Input.Changed, "#run-range-text")
     def _range_typed(self, event: Input.Changed) -> None:
         if event.value.strip():
+            # decided here, at once: the radio set learns of the button below only when its message is handled,
+            # which may be after an Enter typed right behind the range
+            self.range_choice = "range"
             buttons = list(self.query_one("#run-range", RadioSet).query(RadioButton))
             buttons[RANGES.index("range")].value = True
+
+    @on(RadioSet.Changed, "#run-range")
+    def _range_chosen(self, event: RadioSet.Changed) -> None:
+        self.range_choice = RANGES[event.index]
 
     @on(Input.Submitted, "#run-range-text")
     def _range_submitted(self) -> None:
@@ -212,8 +225,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
             raise InspectorError(self.model_missing)
         mode_set = self.query_one("#run-mode", RadioSet)
         mode = MODES[mode_set.pressed_index if mode_set.pressed_index >= 0 else 0]
-        range_set = self.query_one("#run-range", RadioSet)
-        which = RANGES[range_set.pressed_index if range_set.pressed_index >= 0 else 0]
+        which = self.range_choice
         text = self.query_one("#run-range-text", Input).value if which == "range" else which
         chunks = chunks_of(text, self.indices, self.current)
         label = (f"chunk {chunks[0]}" if len(chunks) == 1 else
