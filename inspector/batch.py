@@ -46,7 +46,8 @@ class BatchResult:
         """One paragraph naming, per failing run, its failing rules with chunk and tensor (for CheckFailed)."""
         parts = []
         for run in self.report.get("runs", []):
-            fails = run.get("failures_by_rule", [])
+            # The state rules name a cause (cache never carried, swapped feedback), the others its symptoms.
+            fails = sorted(run.get("failures_by_rule", []), key=lambda f: not f["rule"].startswith("state_"))
             if not fails and run.get("passed"):
                 continue
             items = []
