@@ -2,12 +2,17 @@
 
 Layout of the package:
     app.py          `InspectorApp`, `make_app` (the factory the command, the demo and the tests use), `run_app`
-    data.py         `InspectorData`: the only module that reads the store (cached, thread-safe, no Textual)
+    data.py         `InspectorData`: every read the screens make (cached, thread-safe, no Textual); the jobs open
+                    their own store handles (a run writes through one opened for appending)
     records.py      runs, chunk records and rule verdicts parsed from the engine's metrics JSON (no Textual)
     tensors.py, axes.py, imaging.py   a tensor pair's views, how it is sliced, pooling and quantising (numpy)
+    jobs.py         what the job keys run in workers (no Textual): backend runs through the engine (R), the
+                    cache_last_time checks (d), first-diverging-node triage (i), the reproduction bundle (b)
     messages.py     what workers post to the UI thread
     commands.py     the command palette provider
-    screens/        main screen, help, go-to-chunk and chooser modals
-    widgets/        heatmap, legend, cursor read-out, chunk list, tensor bar, plot, contract status, diagnostics
+    screens/        main screen, help, go-to-chunk and chooser modals, the run dialog, the triage and bundle
+                    dialogs and the full-report modal
+    widgets/        heatmap, legend, cursor read-out and chunk info line, chunk list, tensor bar, plot (errors or
+                    the state trajectory), contract status (rules, state carried, chunk metadata), diagnostics
     synthetic.py    a deterministic synthetic store (real store + engine) for tests, the benchmark and trying it
 """

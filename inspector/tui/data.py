@@ -1,9 +1,11 @@
-"""The inspector's one door to the store: every read the app makes goes through `InspectorData`.
+"""The inspector's door to the store: every read the screens and widgets make goes through `InspectorData` (the
+jobs of `inspector.tui.jobs` open their own handles: a run writes through one opened for appending).
 
 Screens and widgets never touch `store.Store`; they ask this adapter for plain data (`RunInfo`, `ChunkRecord`,
 `TensorPair`, `RuleRow`) from worker threads. Reads are cached (small LRU caches, guarded by a lock) so stepping back
-and forth, switching tensors or views does not read Zarr again. `refresh()` re-reads the run list and the metrics of
-runs still in progress, so results written by a batch run (or, later, by a run started from the app) appear.
+and forth, switching tensors or views does not read Zarr again. `refresh()` re-reads the run list and adds the chunks
+that runs still in progress committed since, so results written by a batch run or by a run started from the app
+appear as they arrive.
 
 No Textual import here: the tests and the benchmark use it directly as well.
 """
@@ -354,6 +356,8 @@ class InspectorData:
         backend = None
         note = ""
         worst = None
+        recorded_max = None
+        against_reference = True
         if run_id:
             info = self.run_info(run_id)
             out = self.backend_output(run_id, stream, index, tensor)
@@ -373,13 +377,19 @@ class InspectorData:
                     # The run was judged against another backend; its outputs are not stored, so the heatmap
                     # compares with the reference and says so.
                     note = (f"judged against {info.baseline}; the heatmap compares with the reference")
+                    against_reference = False
                 if backend.shape != ref.shape:
                     note = f"backend shape {list(backend.shape)} differs from the reference's {list(ref.shape)}"
             fig = self.chunk_record(run_id, stream, index).tensors.get(tensor)
-            if fig is not None and fig.worst_index is not None and len(fig.worst_index) == ref.ndim:
-                worst = fig.worst_index
+            # the recorded figures describe backend vs reference only when the run was judged against it
+            if fig is not None and against_reference and backend is not None and backend.shape == ref.shape:
+                if fig.worst_index is not None and len(fig.worst_index) == ref.ndim:
+                    worst = fig.worst_index
+                if fig.max_abs is not None and not fig.nonfinite:
+                    recorded_max = fig.max_abs
         pair = TensorPair(name=tensor, stream=stream, chunk=index, run_id=run_id, reference=ref, backend=backend,
-                          axes=self.axes(tensor, tuple(ref.shape)), note=note, worst_index=worst)
+                          axes=self.axes(tensor, tuple(ref.shape)), note=note, worst_index=worst,
+                          recorded_max=recorded_max)
         return self._pairs.put(key, pair)
 
     def is_cached(self, stream: str, index: int, tensor: str, run_id: str = "") -> bool:

@@ -12,6 +12,7 @@ layers is only pooling.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Final
@@ -28,6 +29,8 @@ VIEW_TITLES: Final = {
     "reference": "|reference|",
     "backend": "|backend|",
 }
+SLICES_PER_PAIR: Final = 8
+"""View slices kept per tensor (one layer of a parakeet-size cache is 1 MB)."""
 IMAGES_PER_PAIR: Final = 4
 """Images kept per tensor (views × layers × sizes the user went through lately); each is a few KB."""
 EPS: Final = 1e-6
@@ -65,6 +68,8 @@ class TensorPair:
         axes: How to slice it.
         note: Why the backend side is missing, if it is.
         worst_index: Index of the worst |error| element (from the run's metrics when recorded, else computed).
+        recorded_max: The run's recorded max-abs error of the tensor (its metrics, against the reference): the
+            |error| colour scale then needs no pass over the whole tensor.
     """
 
     name: str
@@ -76,7 +81,9 @@ class TensorPair:
     axes: TensorAxes
     note: str = ""
     worst_index: tuple[int, ...] | None = None
+    recorded_max: float | None = None
     _views: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _slices: dict[tuple[str, int, int], np.ndarray] = field(default_factory=dict, repr=False)
     _scales: dict[str, LogScale] = field(default_factory=dict, repr=False)
     _images: dict[tuple, HeatImage] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -119,13 +126,49 @@ class TensorPair:
             self._views[name] = arr
             return arr
 
+    def slice_view(self, name: str, layer: int, batch: int) -> np.ndarray:
+        """One layer/batch slice of a view, as drawn (`TensorAxes.slice2d`), computed on that slice only.
+
+        A step to the next chunk draws one layer of a cache: computing |error| for that layer alone (1 MB at
+        parakeet size, not 25 MB for all 24 layers) is most of what makes a step with nothing read ahead fast.
+        """
+        if name not in self.available_views():
+            name = "reference"
+        full = self._views.get(name)
+        if full is not None:
+            return self.axes.slice2d(full, layer, batch)
+        key = (name, layer, batch)
+        with self._lock:
+            cached = self._slices.get(key)
+            if cached is not None:
+                return cached
+        ref = self.axes.slice2d(self._as_float(self.reference), layer, batch)
+        if name == "reference":
+            arr = np.abs(ref)
+        elif name == "backend":
+            arr = np.abs(self.axes.slice2d(self._as_float(self.backend), layer, batch))
+        else:
+            arr = np.abs(np.subtract(self.axes.slice2d(self._as_float(self.backend), layer, batch), ref))
+            if name == "relative":
+                arr = arr / (np.abs(ref) + EPS)
+        with self._lock:
+            while len(self._slices) >= SLICES_PER_PAIR:
+                self._slices.pop(next(iter(self._slices)))
+            self._slices[key] = arr
+        return arr
+
     def scale(self, view: str) -> LogScale:
-        """The colour scale of a view: its finite maximum over the whole tensor, so layers compare."""
+        """The colour scale of a view: its finite maximum over the whole tensor, so layers compare (for |error|,
+        the run's recorded max-abs when there is one)."""
         if view not in self.available_views():
             view = "reference"
         cached = self._scales.get(view)
         if cached is None:
-            cached = LogScale.for_max(finite_max(self.view(view)))
+            recorded = self.recorded_max
+            if view == "error" and recorded is not None and math.isfinite(recorded) and recorded >= 0.0:
+                cached = LogScale.for_max(recorded)
+            else:
+                cached = LogScale.for_max(finite_max(self.view(view)))
             self._scales[view] = cached
         return cached
 
@@ -137,7 +180,8 @@ class TensorPair:
             self.worst_index = worst_in(self.view("error"))
         if self.worst_index is None:
             return None
-        value = float(self.view("error")[self.worst_index])
+        values = self.values_at(self.worst_index)
+        value = values.error if values.error is not None else 0.0
         return self.worst_index if (value > 0.0 or value != value) else None
 
     def values_at(self, index: tuple[int, ...]) -> ElementValues:
@@ -170,8 +214,7 @@ def pair_image(pair: TensorPair, view: str, layer: int, batch: int, cell_cols: i
     cached = pair._images.get(key)
     if cached is not None:  # made ahead by the chunk worker's read-ahead, or shown before
         return cached
-    values = pair.view(view)
-    slice2d = pair.axes.slice2d(values, layer, batch)
+    slice2d = pair.slice_view(view, layer, batch)
     worst = pair.worst()
     mark = None
     if worst is not None:

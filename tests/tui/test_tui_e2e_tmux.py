@@ -47,9 +47,13 @@ class Terminal:
     def screen(self) -> str:
         return self._tmux("capture-pane", "-p", "-t", "e2e")
 
-    def send(self, *keys: str) -> None:
+    def send(self, *keys: str, pause: float = 0.0) -> None:
+        """Send keys; `pause` seconds after each, as a person types (Textual moves the focus a moment after Tab,
+        so a key sent within milliseconds of a Tab still goes to the widget Tab left)."""
         for key in keys:
             self._tmux("send-keys", "-t", "e2e", key)
+            if pause:
+                time.sleep(pause)
 
     def wait_for(self, test: Callable[[str], bool], what: str, timeout: float = 60.0) -> str:
         deadline = time.monotonic() + timeout
@@ -106,8 +110,7 @@ def test_inspector_in_a_real_terminal(synthetic_store) -> None:
 
 @pytest.mark.slow
 def test_runs_and_diagnostics_in_a_real_terminal(demo_artifacts, tmp_path) -> None:
-    """On the demo store with its model: R runs ort-cpu on chunks 0:3 into the store, d diagnoses the chunk, and q
-    during a long run quits at once (the run is left interrupted, its finished chunks kept)."""
+    """On the demo store with its model: R runs ort-cpu on chunks 0:3 into the store, d diagnoses the chunk."""
     pytest.importorskip("onnxruntime")
     if demo_artifacts.store is None:
         pytest.skip("the demo artifacts carry no store")
@@ -121,22 +124,14 @@ def test_runs_and_diagnostics_in_a_real_terminal(demo_artifacts, tmp_path) -> No
         term.wait_for(lambda s: "max|err|" in s and "chunk 0" in s, "the main screen")
         term.send("R")
         term.wait_for(lambda s: "ort-cpu  can run here" in s, "the run dialog with the backends checked")
-        term.send("Tab", "Tab", "Tab", "0:3", "Enter")  # ort-cpu, functional, chunks 0:3 (typed in the range field)
+        term.send("Tab", "Tab", "Tab", "0:3", "Enter", pause=0.1)  # ort-cpu, functional, chunks 0:3
         term.wait_for(lambda s: "PASS — ort-cpu functional: 3/3" in s, "the run to land in the list")
         term.send("d")
-        term.wait_for(lambda s: "verdict no significant error" in s, "the cache_last_time verdict")
-
-        term.send("R")
-        term.wait_for(lambda s: "ort-cpu  can run here" in s, "the run dialog again")
-        term.send("Tab", "Right", "Enter", "Tab", "Right", "Right", "Enter", "Tab", "Tab", "Enter")  # closed loop, all
-        term.wait_for(lambda s: "ort-cpu closed-loop 1/50" in s or "ort-cpu closed-loop 2/50" in s,
-                      "the long run to start")
+        term.wait_for(lambda s: "cache_last_time · chunk 0 · ort-cpu" in s and "no significant error · propagating"
+                      in s, "the cache_last_time verdict")
         term.send("q")
-        term.wait_for(lambda s: "INSPECTOR-EXITED 0" in s, "the app to quit while the run goes", timeout=30)
+        term.wait_for(lambda s: "INSPECTOR-EXITED 0" in s, "the app to quit with status 0")
     finally:
         term.close()
-    runs = {r.mode: r for r in Store.open(store).runs()}
-    assert runs["functional"].status == "complete"
-    closed = runs["closed-loop"]
-    done = Store.open(store).run(closed.run_id).done_chunks("utt-0000")
-    assert closed.status == "interrupted" and 1 <= len(done) < 50
+    (run,) = Store.open(store).runs()
+    assert (run.backend, run.mode, run.status, list(run.chunks)) == ("ort-cpu", "functional", "complete", [0, 1, 2])

@@ -19,8 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow
-
 SIZE = (160, 50)
 
 
@@ -100,6 +98,7 @@ def edited_export(src: Path, dst: Path, node: str = "/layers.1/feed_forward1/lin
     return weight
 
 
+@pytest.mark.slow  # the demo artifacts (NeMo), ONNX Runtime
 async def test_cache_time_diagnosis_from_a_key(demo_app, settle, shown) -> None:
     """d on chunk 3 runs the real checks through ONNX Runtime; the panel shows the three verdict codes with their
     numbers and the verdict in words; o opens the full report."""
@@ -133,6 +132,7 @@ async def test_cache_time_diagnosis_from_a_key(demo_app, settle, shown) -> None:
         await settle(pilot)
 
 
+@pytest.mark.slow  # the demo artifacts (NeMo), ONNX Runtime
 async def test_triage_finds_the_edited_weight(demo, demo_app, settle, tmp_path) -> None:
     """i asks what to compare against (the same runtime on the same model compares nothing: it says so); against
     an export with one edited weight, the first diverging node is the one that reads it."""
@@ -167,6 +167,7 @@ async def test_triage_finds_the_edited_weight(demo, demo_app, settle, tmp_path) 
         assert "worst nodes" in body and f"weights differ: {weight}" in body
 
 
+@pytest.mark.slow  # the demo artifacts (NeMo), ONNX Runtime
 async def test_bundle_from_a_key(demo, demo_app, settle) -> None:
     """b writes the chunk's reproduction bundle next to the store, with the backend's outputs."""
     from inspector.diagnostics.bundle import load_bundle
@@ -189,6 +190,7 @@ async def test_bundle_from_a_key(demo, demo_app, settle) -> None:
         assert str(folder) in diagnostics_text(app).replace(" ", "")
 
 
+@pytest.mark.slow  # the demo artifacts (NeMo), ONNX Runtime
 async def test_closed_loop_run_from_the_app(fresh_demo, fresh_demo_app, settle, shown) -> None:
     """R → ort-cpu, closed-loop, chunks 0:4: the run is recorded in the store with its outputs; the chunk list shows
     it as it arrives and selects it; p plots its state trajectory; the panels show the state it carried and the
@@ -337,9 +339,10 @@ async def test_imported_summary_trajectory(imported_store, settle) -> None:
         assert "attention cache carried: starts at 1 after chunk 0, grows by 3 per chunk" in text
 
 
+@pytest.mark.slow  # the demo artifacts (NeMo), ONNX Runtime
 async def test_cancelling_a_run_keeps_its_chunks(fresh_demo, fresh_demo_app, settle, shown) -> None:
     """c stops a run after the chunk being written: the run is left interrupted with its committed chunks, and the
-    same run started again resumes it."""
+    same run started again resumes it; quitting the app during a run stops it the same way."""
     from store import Store
 
     _, store = fresh_demo
@@ -371,3 +374,15 @@ async def test_cancelling_a_run_keeps_its_chunks(fresh_demo, fresh_demo_app, set
         again = Store.open(store).run(run.run_id)
         assert again.record.status == "complete" and len(again.done_chunks("utt-0000")) == 50
         assert app.main.run_id == run.run_id
+
+        await pilot.press("R")  # quitting while a run goes stops it as c does (the app does not wait for the run)
+        await settle(pilot)
+        await pilot.press("tab", "right", "enter", "tab", "right", "right", "enter")  # closed-loop, all chunks
+        app.screen.submit()
+        for _ in range(1000):
+            await asyncio.sleep(0.005)
+            if app.main.run_progress and app.main.run_progress[0] >= 1:
+                break
+        await pilot.press("q")
+    closed = next(r for r in Store.open(store).runs() if r.mode == "closed-loop")
+    assert closed.status == "interrupted" and len(Store.open(store).run(closed.run_id).done_chunks("utt-0000")) < 50

@@ -901,9 +901,9 @@ class MainScreen(Screen[None]):
         if outcome is not None:
             good = outcome.passed and outcome.status == "complete"
             self.chunk_list.set_progress(Text(outcome.text(), style="green" if good else "bold red"))
-            self.notify(outcome.text(), title="Run finished", severity="information" if good else "warning")
-            if outcome.run_id and outcome.run_id != self.run_id:
-                self._follow_run = outcome.run_id
+            notes = "".join(f"\nnote: {n}" for n in outcome.notes[:3])
+            self.notify(outcome.text() + notes, title="Run finished", severity="information" if good else "warning",
+                        timeout=10)
         elif message.cancelled:
             self.chunk_list.set_progress(Text("run cancelled: its committed chunks are kept; start the same run "
                                               "again to resume it", style="yellow"))

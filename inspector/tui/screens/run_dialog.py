@@ -182,7 +182,6 @@ class RunDialog(ModalScreen[RunRequest | None]):
 
     @on(Input.Changed, "#run-range-text")
     def _range_typed(self, event: Input.Changed) -> None:
-        open("/tmp/dbg.log", "a").write(f"changed {event.value!r}\n")
         if event.value.strip():
             # decided here, at once: the radio set learns of the button below only when its message is handled,
             # which may be after an Enter typed right behind the range
@@ -192,7 +191,6 @@ class RunDialog(ModalScreen[RunRequest | None]):
 
     @on(RadioSet.Changed, "#run-range")
     def _range_chosen(self, event: RadioSet.Changed) -> None:
-        open("/tmp/dbg.log", "a").write(f"radio {event.index}\n")
         self.range_choice = RANGES[event.index]
 
     @on(Input.Submitted, "#run-range-text")
@@ -228,7 +226,6 @@ class RunDialog(ModalScreen[RunRequest | None]):
         mode_set = self.query_one("#run-mode", RadioSet)
         mode = MODES[mode_set.pressed_index if mode_set.pressed_index >= 0 else 0]
         which = self.range_choice
-        open("/tmp/dbg.log", "a").write(f"request which={which} text={self.query_one('#run-range-text', Input).value!r}\n")
         text = self.query_one("#run-range-text", Input).value if which == "range" else which
         chunks = chunks_of(text, self.indices, self.current)
         label = (f"chunk {chunks[0]}" if len(chunks) == 1 else

@@ -20,6 +20,8 @@ from inspector.tui.records import STATUS_MARKS, ChunkRecord, RunInfo, fmt
 MARK_STYLES = {"pass": "green", "fail": "bold red", "error": "bold magenta", "warn": "yellow", "unknown": "yellow",
                "missing": "dim"}
 FAILING = ("fail", "error")
+WORST_WIDTH = 10
+"""Cells of the figure column: ``2.48e-05``, ``1 NaN``, ``≤ 1.00e-03`` (an imported bound)."""
 
 
 def is_failing(status: str) -> bool:
@@ -122,10 +124,11 @@ class ChunkList(Vertical):
         failing = set(self.failing()) if self.failing_only else None
         self.listed = [i for i in self.indices if failing is None or i in failing]
         table.clear(columns=True)
-        table.add_column("#", key="index")
+        # fixed widths: the layout does not depend on when the table measures its rows, and needs no measuring
+        table.add_column("#", key="index", width=max(len(str(max(self.indices, default=0))), 1))
         for n, _run in enumerate(self.runs, 1):
-            table.add_column(str(n), key=f"run{n}")
-        table.add_column(f"{self._metric_title()}", key="worst")
+            table.add_column(str(n), key=f"run{n}", width=len(str(n)))
+        table.add_column(f"{self._metric_title()}", key="worst", width=WORST_WIDTH)
         for index in self.listed:
             table.add_row(*self._cells(index), key=str(index))
         if current is not None and self.listed:

@@ -133,23 +133,21 @@ def triage_text(report: Any, width: int) -> Text:
         out.append("  none", style=GOOD)
         out.append(f" (rule: rel-L2 > {report.factor:g}× inputs and > {report.floor:g})\n", style=QUIET)
     else:
-        out.append(f"  #{first.index} {first.op_type} ", style=BAD)
-        out.append(_short(first.name, width - len(f"  #{first.index} {first.op_type} ")) + "\n")
+        out.append(f"  #{first.index} {first.op_type}\n", style=BAD)
+        out.append(f"  {_short(first.name, width - 2)}\n")
         out.append(f"  output err {_err(first.error)}, inputs {_err(first.input_error)}"
                    f" (×{_err(first.amplification)})\n")
         if first.weights:
             out.append(_wrap("weights differ: " + ", ".join(first.weights), width, limit=3) + "\n", style=DOUBT)
     if report.worst:
         out.append("worst nodes", style="bold")
-        out.append("  (output rel-L2 error)\n", style=QUIET)
-        head = f"  {'#':>5} {'op':<11} {'error':>8} {'inputs':>8} name"
-        out.append(head[:width] + "\n", style="underline")
-        room = max(width - len(head) + 4, 6)
+        out.append("  (rel-L2 error; name below)\n", style=QUIET)
+        out.append(f"  {'#':>5} {'op':<14} {'error':>9} {'inputs':>9}\n", style="underline")
         for node in report.worst[:10]:
             style = BAD if node.diverges else ""
-            out.append(f"  {node.index:>5} {node.op_type[:11]:<11} ", style=style)
-            out.append(f"{_err(node.error):>8} {_err(node.input_error):>8} ", style=style)
-            out.append(_short(node.name, room) + "\n", style=QUIET)
+            out.append(f"  {node.index:>5} {node.op_type[:14]:<14} {_err(node.error):>9} {_err(node.input_error):>9}"
+                       "\n", style=style)
+            out.append(f"        {_short(node.name, width - 8)}\n", style=QUIET)
     if report.weight_diffs:
         out.append(f"{len(report.weight_diffs)} weight(s) differ between the models, e.g. "
                    f"{report.weight_diffs[0].name}\n", style=DOUBT)

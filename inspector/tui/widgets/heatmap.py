@@ -355,7 +355,7 @@ class Heatmap(Widget, can_focus=True):
         if prow >= image.rows.n or pcol >= image.cols.n:
             return None
         rows, cols = image.rows.span(prow), image.cols.span(pcol)
-        values = pair.axes.slice2d(pair.view(view), layer, batch)
+        values = pair.slice_view(view, layer, batch)
         window = np.asarray(values[rows[0]:rows[1], cols[0]:cols[1]], dtype=np.float64)
         element = view_value = None
         if window.size:
