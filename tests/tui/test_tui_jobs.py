@@ -384,5 +384,9 @@ async def test_cancelling_a_run_keeps_its_chunks(fresh_demo, fresh_demo_app, set
             if app.main.run_progress and app.main.run_progress[0] >= 1:
                 break
         await pilot.press("q")
-    closed = next(r for r in Store.open(store).runs() if r.mode == "closed-loop")
+    for _ in range(1000):  # the run's thread stops at its next chunk (a real app's exit waits for it)
+        closed = next(r for r in Store.open(store).runs() if r.mode == "closed-loop")
+        if closed.status != "running":
+            break
+        await asyncio.sleep(0.01)
     assert closed.status == "interrupted" and len(Store.open(store).run(closed.run_id).done_chunks("utt-0000")) < 50

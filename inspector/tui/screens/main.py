@@ -659,9 +659,12 @@ class MainScreen(Screen[None]):
         from inspector.tui.jobs import backend_choices
 
         with self._choices_lock:
-            if self._choices is None:
-                self._choices = backend_choices()
-            return list(self._choices)
+            known = self._choices
+        if known is None:
+            known = backend_choices()  # (not under the lock: the UI thread reads it when a dialog opens)
+            with self._choices_lock:
+                self._choices = known
+        return list(known)
 
     def _run_defaults(self) -> tuple[str, str]:
         """The backend and mode the dialogs start on: the selected run's, when it is a registry backend."""

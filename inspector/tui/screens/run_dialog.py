@@ -25,7 +25,7 @@ from inspector.tui.jobs import MODES, BackendChoice, RunRequest, chunks_of
 RANGES = ("current", "range", "all")
 
 
-def backend_option(choice: BackendChoice, width: int = 70) -> Option:
+def backend_option(choice: BackendChoice) -> Option:
     """One backend as a list entry: its name, and for one that cannot run here, greyed, why and what to install."""
     text = Text()
     if choice.available:
