@@ -18,6 +18,8 @@ lets an element exceed ``atol`` by ``rtol × |reference|``), never as an invente
 
 from __future__ import annotations
 
+from inspector.values import as_number
+
 import math
 import re
 from dataclasses import dataclass, field
@@ -244,17 +246,7 @@ def parse_failure(entry: Any) -> TensorError | None:
     return TensorError(m.group(1), values.get("max_abs"), values.get("mean_abs"), values.get("max_rel"), text=entry)
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+_num = as_number
 
 
 def _compact(value: Any) -> str:

@@ -8,6 +8,8 @@ or newer engine (or imported from another tool) still shows whatever it has.
 
 from __future__ import annotations
 
+from inspector.values import as_number
+
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -179,17 +181,7 @@ STATE_KINDS = ("state_carried", "state_trajectory", "state_feedback")
 
 # ---- parsing helpers ----------------------------------------------------------------------------------------------
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+_num = as_number
 
 
 def _int(value: Any) -> int | None:
