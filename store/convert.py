@@ -25,7 +25,7 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from store import layout
 from store.api import StoreError
@@ -209,7 +209,7 @@ def _executor(n_workers: int, source: str, root: str, rules: ContractRules | Non
 
 def convert(source: str | os.PathLike, out: str | os.PathLike, *, contract: Any = None, workers: int | None = None,
             overwrite: bool = False, skip_invalid: bool = False, codec: str = DEFAULT_CODEC,
-            progress: bool | Progress = True) -> ConvertResult:
+            progress: bool | Progress = True, on_chunk: Callable[[str, int], None] | None = None) -> ConvertResult:
     """Convert a reference JSONL file into a store (see the module docstring).
 
     Args:
@@ -221,6 +221,9 @@ def convert(source: str | os.PathLike, out: str | os.PathLike, *, contract: Any 
         skip_invalid: Leave bad lines out and list them, instead of stopping at the first.
         codec: Array compression (`store.arrays.CODECS`).
         progress: Show progress (bar on a TTY, log lines otherwise), or a ready `Progress`.
+        on_chunk: Called with (stream, chunk index) right after each chunk is committed (readable in the store),
+            in the converting thread; the app uses it to list chunks as they land. An exception it raises stops
+            the conversion like an interruption (committed chunks stay; the next run resumes).
 
     Returns:
         What was done.
@@ -242,7 +245,7 @@ def convert(source: str | os.PathLike, out: str | os.PathLike, *, contract: Any 
             if previous is not None:
                 previous.close()
         return _convert_into(store, out, path, source_id, rules, contract_name, workers, skip_invalid, codec,
-                             progress, t0)
+                             progress, t0, on_chunk)
     finally:
         if lock is not None:
             lock.close()
@@ -301,7 +304,8 @@ def _holder_alive(holder: str) -> bool:
 
 def _convert_into(store: Any, out: Path, path: Path, source_id: dict[str, Any], rules: ContractRules | None,
                   contract_name: str, workers: int | None, skip_invalid: bool, codec: str,
-                  progress: bool | Progress, t0: float) -> ConvertResult:
+                  progress: bool | Progress, t0: float,
+                  on_chunk: Callable[[str, int], None] | None = None) -> ConvertResult:
     """The conversion proper, in a store this process has locked (see `convert`)."""
     attrs = store.attrs
     conversion = attrs.get("conversion") or {}
@@ -330,7 +334,7 @@ def _convert_into(store: Any, out: Path, path: Path, source_id: dict[str, Any], 
     else:
         bar = Progress(source_id["size"], label=f"convert {path.name}", enabled=bool(progress))
     state = _Run(store=store, checker=LineChecker(str(path), with_contract=rules is not None),
-                 skip_invalid=skip_invalid, bar=bar, chunks_before=len(done))
+                 skip_invalid=skip_invalid, bar=bar, chunks_before=len(done), on_chunk=on_chunk)
     try:
         state.feed(executor, iter_line_spans(path), done, header_line, limit=1 if n_workers == 1 else 2 * n_workers)
         if state.checker.data_lines == 0:
@@ -368,6 +372,7 @@ class _Run:
     skip_invalid: bool
     bar: Progress
     chunks_before: int = 0
+    on_chunk: Callable[[str, int], None] | None = None
     committed: int = 0
     lines: int = 0
     parsed_bytes: int = 0
@@ -456,6 +461,8 @@ class _Run:
                              "is a chunk the store already holds from another line of a file with the same "
                              "fingerprint; pass --overwrite to convert from scratch.", "duplicate") from None
         self.committed += 1
+        if self.on_chunk is not None:
+            self.on_chunk(summary.stream, summary.chunk)
 
     def stop(self, status: str, error: JsonlError | None) -> None:
         """Record why the conversion ended early (best effort: never hides the original error)."""
