@@ -13,3 +13,9 @@ class CheckFailed(InspectorError):
     """Parity or contract checks ran and failed: exit 1."""
 
     exit_code = 1
+
+
+class CheckUndetermined(InspectorError):
+    """Nothing failed, but a required check could not be decided (or nothing was checked): exit 3."""
+
+    exit_code = 3
