@@ -11,7 +11,8 @@ Options (``--backend-opt KEY=VALUE``; values arrive as strings and are parsed):
 - ``io_binding``: closed loop through IO binding, caches kept as device OrtValues between chunks (default 1 on
   CUDA, 0 on CPU; ``io_binding=0`` on CUDA gives host round-trips, for comparison).
 - ``device_id`` and every other key: a CUDA execution provider option, passed through as is (``use_tf32=0``,
-  ``cudnn_conv_algo_search=DEFAULT``, ``gpu_mem_limit=…``). The CUDA EP computes MatMul/Conv in TF32 by default
+  ``cudnn_conv_algo_search=DEFAULT``, ``gpu_mem_limit=…``). ``cudnn_conv_algo_search`` defaults to ``HEURISTIC``
+  here (ORT's own default, EXHAUSTIVE, searches again at every new input shape: seconds per utterance). The CUDA EP computes MatMul/Conv in TF32 by default
   (``use_tf32=1``); that changes results by ~1e-3 at parakeet size, so `info().math_mode` always says which, read
   back from the session, and notes ``NVIDIA_TF32_OVERRIDE=0`` when it is set.
 """
@@ -33,6 +34,8 @@ _LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic": 
            "disabled": "ORT_DISABLE_ALL"}
 _OWN_OPTIONS = {"provider", "intra_op_threads", "inter_op_threads", "deterministic", "graph_optimization",
                 "io_binding", "allow_spinning"}
+DEFAULT_CONV_ALGO_SEARCH = "HEURISTIC"
+"""ort-cuda's cuDNN convolution algorithm search unless ``--backend-opt cudnn_conv_algo_search=…`` says otherwise."""
 _CUDA_INSTALL = ("pip install 'parity-inspector[cuda]' (onnxruntime-gpu; uninstall the CPU-only onnxruntime first), "
                  "on a machine with an NVIDIA GPU, its driver, CUDA and cuDNN")
 
@@ -164,6 +167,10 @@ class OrtBackend(Backend):
         if self.provider == "cuda":
             self._provider_options = {k: str(int(v) if isinstance(v, bool) else v) for k, v in self.options.items()
                                       if k not in _OWN_OPTIONS}
+            # ORT's own default, EXHAUSTIVE, re-runs cuDNN's algorithm search at every new Conv input shape: 1.0-1.8 s
+            # on chunks 0 and 1 of every utterance at parakeet size on the H200, against ~28 ms steady; HEURISTIC
+            # gave bit-identical outputs there (bench/RESULTS.md). `cudnn_conv_algo_search=EXHAUSTIVE` restores it.
+            self._provider_options.setdefault("cudnn_conv_algo_search", DEFAULT_CONV_ALGO_SEARCH)
             providers: list[Any] = [("CUDAExecutionProvider", self._provider_options), "CPUExecutionProvider"]
         else:
             providers = ["CPUExecutionProvider"]
@@ -280,6 +287,9 @@ class OrtBackend(Backend):
         if self.provider == "cuda":
             actual = self.sess.get_provider_options().get("CUDAExecutionProvider", {}) if self.sess else {}
             extra["provider_options"] = dict(actual)
+            search = actual.get("cudnn_conv_algo_search", self._provider_options.get("cudnn_conv_algo_search"))
+            extra["cudnn_conv_algo_search"] = (f"{search}" + ("" if "cudnn_conv_algo_search" in self.options
+                                                               else " (parity-inspector default)"))
             tf32 = str(actual.get("use_tf32", self._provider_options.get("use_tf32", "1"))) != "0"
             explicit = "use_tf32" in self._provider_options
             math_mode = f"tf32={'on' if tf32 else 'off'}" + ("" if explicit else " (CUDA EP default)")
