@@ -1,6 +1,17 @@
-"""The seed team's contract formats → our `Contract`, with a list of everything that could not be mapped.
+"""Other teams' contract formats → our `Contract`, with a list of everything that could not be mapped.
 
-Two schemas are read, detected automatically (`detect_schema`):
+Three schemas are read, detected by content wherever the contract is nested (`locate_schema`):
+
+- ``whole_model`` (the seed team's real, public contract of the whole ASR model): ``model_id``, ``hashes``
+  (kept as provenance), ``encoder {type, architecture, offline_io, streaming_io {inputs, outputs}}`` with tensors
+  ``{name, dtype, shape, layout}`` (layout letters ``BCT``, ``BLTD``, ``BLDK``, ``LBTD`` … become axis labels and tell
+  batch- from layer-first caches), ``streaming {mode, valid_out_len, cache_len_expected, cache_len_bounds,
+  cache_len_behavior, cache_layout, cache_pad {side, value}, chunk_size, chunk_size_units, shift_size, cache_drop_size,
+  pre_encode_cache_size, drop_extra_pre_encoded, cache {last_channel_size, time_context_size …}}`` and ``trt
+  {precision, profiles {encoder_streaming: [...]}, tolerances {ort {default_atol …}, trt {…_p95_max_abs …}}}``. It is
+  flattened into the ``parakeet-tdt-0.6b-v3`` form below and read by the same code; ``predictor``, ``joint``,
+  ``decode``, ``tokenizer``, ``features``, ``timebase``, the offline I/O and the other graphs' profiles are listed as
+  ignored;
 
 - ``encoder_streaming`` (their first contract): ``streaming`` (layers, cache_size, time_ctx, valid_out_len_expected,
   cache_drop_size, shift_size, chunk_size, pre_encode_cache_size, drop_extra_pre_encoded), ``inputs``/``outputs``
@@ -24,14 +35,14 @@ import ast
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from contracts.errors import ContractError
 from contracts.model import Contract
 
-SCHEMAS = ("encoder_streaming", "parakeet-tdt-0.6b-v3")
+SCHEMAS = ("encoder_streaming", "parakeet-tdt-0.6b-v3", "whole_model")
 
 # NeMo's export names → reference names.
 _NEMO_TO_REF = {
@@ -115,6 +126,8 @@ def _number_like(value: Any) -> float | None:
     return None
 
 
+_CACHES = ("cache_last_channel", "cache_last_time", "cache_last_channel_out", "cache_last_time_out")
+
 # Aliases of streaming keys a symbolic dimension may use.
 _SYMBOL_ALIASES = {
     "L": "layers", "n_layers": "layers", "num_layers": "layers", "D": "d_model", "hidden": "d_model",
@@ -132,16 +145,77 @@ class ImportResult:
         schema: The detected schema, one of `SCHEMAS`.
         mapped: What was mapped, one line each (``"assertions[1] -> invariant cache_len_zero"``).
         unmapped: What could not be mapped, one line each, naming the key path (also kept in the notes).
+        ignored: Sections deliberately left out because they describe other parts of the model (a whole-model
+            contract's predictor, joint, decode, tokenizer, features …), one line each.
+        provenance: What the file says about where the model came from (model_id, hashes …), also in the notes.
+        located: The key path of the contract inside the document ("" for the document itself).
     """
 
     contract: Contract
     schema: str
     mapped: tuple[str, ...] = ()
     unmapped: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    located: str = ""
 
 
 def detect_schema(doc: Any) -> str | None:
-    """Which of the seed team's schemas a parsed document is in, or None (ours, or unknown)."""
+    """Which of the known schemas a parsed document is in, or None (ours, or unknown). See `locate_schema`."""
+    found = locate_schema(doc)
+    return found[0] if found is not None else None
+
+
+def locate_schema(doc: Any) -> tuple[str, dict, str] | None:
+    """The schema of a document and where in it the contract sits: ``(schema, node, key path)``, or None.
+
+    Detected by content, not by an exact set of top-level keys, and wherever the contract is nested (under a
+    ``"contract"`` key, a list of models …, up to three levels down). A whole-model contract is recognised by its
+    encoder section (an object with ``streaming_io`` or ``offline_io``) anywhere in the document; it is checked
+    first because its ``streaming`` section alone looks like the flat ``parakeet-tdt-0.6b-v3`` schema.
+    """
+    if not isinstance(doc, dict) or doc.get("format") == "parity-contract":
+        return None
+    nodes = list(_nodes(doc))
+    for path, node in nodes:
+        if _is_encoder_section(node):
+            return "whole_model", doc, ""
+    for path, node in nodes:
+        if node.get("format") == "parity-contract":
+            continue
+        schema = _flat_schema(node)
+        if schema is not None:
+            return schema, node, path
+    return None
+
+
+_MAX_DEPTH = 3
+
+
+def _nodes(doc: Any, max_depth: int = _MAX_DEPTH) -> Any:
+    """Every object in `doc` down to `max_depth` levels, breadth first (nearest first), as (key path, object)."""
+    level: list[tuple[str, Any]] = [("", doc)]
+    for _ in range(max_depth + 1):
+        nxt: list[tuple[str, Any]] = []
+        for path, node in level:
+            if isinstance(node, dict):
+                yield path, node
+                nxt += [(_join(path, str(k)), v) for k, v in node.items() if isinstance(v, (dict, list))]
+            elif isinstance(node, list):
+                nxt += [(f"{path}[{i}]", v) for i, v in enumerate(node) if isinstance(v, (dict, list))]
+        level = nxt
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _is_encoder_section(node: Any) -> bool:
+    return isinstance(node, dict) and any(isinstance(node.get(k), dict) for k in ("streaming_io", "offline_io"))
+
+
+def _flat_schema(doc: Any) -> str | None:
+    """Which of the seed team's two flat encoder schemas one object is in, or None."""
     if not isinstance(doc, dict) or doc.get("format") == "parity-contract":
         return None
     if "mode" in doc and any(k in doc for k in ("cache_layout", "cache_len_bounds", "cache_pad")):
@@ -207,30 +281,356 @@ def import_contract(doc: Any, label: str = "<dict>", name: str | None = None,
     Raises:
         ContractError: Unknown schema (the message says which two are known), or the result does not validate.
     """
-    schema = detect_schema(doc)
-    if schema is None:
+    found = locate_schema(doc)
+    if found is None:
         if isinstance(doc, dict) and doc.get("format") == "parity-contract":
             raise ContractError(f"contract {label}: already a parity-inspector contract; load it directly, no import "
                                 "needed.")
-        keys = ", ".join(list(doc)[:12]) if isinstance(doc, dict) else type(doc).__name__
-        raise ContractError(f"contract {label}: unknown contract schema (top-level keys: {keys}). `inspector contract "
-                            "import` reads the seed team's 'encoder_streaming' schema (keys streaming, "
-                            "trt_optimization_profiles, runtime_contract, assertions, validation) and their "
-                            "'parakeet-tdt-0.6b-v3' schema (keys mode, cache_layout, cache_pad, cache_len_bounds, "
-                            "tolerances).")
-    imp = _Importer(doc, label, schema)
-    out = imp.run(name or str(doc.get("name") or default_name))
-    return out
+        raise ContractError(f"contract {label}: unknown contract schema. Found {_describe(doc)}. {_KNOWN_SCHEMAS}")
+    schema, node, where = found
+    if schema == "whole_model":
+        flat, pre = _flatten_whole_model(doc, label)
+        imp = _Importer(flat, label, schema, pre)
+        return imp.run(name or str(flat.get("name") or default_name))
+    imp = _Importer(node, label, schema, _Prelude(located=where,
+                                                  origin={k: _join(where, k) for k in node} if where else {}))
+    if where:
+        imp.ok(f"the contract sits under {where!r} in the file")
+    return imp.run(name or str(node.get("name") or doc.get("name") or default_name))
+
+
+_KNOWN_SCHEMAS = (
+    "`inspector contract import` reads three schemas, wherever they are nested: the whole-model contract (an "
+    "'encoder' object with 'streaming_io' {inputs, outputs}, next to 'streaming' {chunk_size, shift_size, "
+    "valid_out_len, cache ...} and 'trt' {profiles, tolerances}); the seed team's 'encoder_streaming' schema "
+    "('streaming' with chunk_size/shift_size next to 'inputs'/'outputs', or keys trt_optimization_profiles, "
+    "runtime_contract, assertions, validation); and their 'parakeet-tdt-0.6b-v3' schema ('mode' chunk_isolated or "
+    "stateful_cache next to 'inputs'/'outputs', or keys cache_layout, cache_pad, cache_len_bounds, tolerances).")
+
+
+def _describe(doc: Any) -> str:
+    """What a document holds, for the unknown-schema message: its top-level keys and those one level down."""
+    if not isinstance(doc, dict):
+        return f"a JSON {type(doc).__name__}, not an object"
+    if not doc:
+        return "an empty object"
+    parts = []
+    for k, v in list(doc.items())[:12]:
+        if isinstance(v, dict) and v:
+            inner = ", ".join(list(map(str, v))[:6]) + (", ..." if len(v) > 6 else "")
+            parts.append(f"{k} {{{inner}}}")
+        else:
+            parts.append(str(k))
+    more = f" and {len(doc) - 12} more" if len(doc) > 12 else ""
+    return "top-level keys " + "; ".join(parts) + more
+
+
+@dataclass
+class _Prelude:
+    """What reading a nested or whole-model document found before the flat importer runs on its encoder part."""
+
+    located: str = ""
+    origin: dict[str, str] = field(default_factory=dict)
+    """Flat key → its key path in the user's file, so every message names the key the user wrote."""
+    mapped: list[str] = field(default_factory=list)
+    unmapped: list[tuple[str, Any, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    prose: list[tuple[str, str, str | None]] = field(default_factory=list)
+    """(key path, text, tensor the text is about) of prose that may become rules once the tensors are known."""
+    streaming_extra: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+# Whole-model sections that describe other parts of the model than the streaming encoder: listed as ignored.
+_OTHER_PARTS = {
+    "predictor": "the RNN-T/TDT prediction network, not the encoder",
+    "decoder": "the decoder, not the encoder",
+    "joint": "the joint network, not the encoder",
+    "decode": "decoding settings (greedy/beam, durations), not the encoder's numerics",
+    "decoding": "decoding settings (greedy/beam, durations), not the encoder's numerics",
+    "tokenizer": "the tokenizer, not the encoder",
+    "vocabulary": "the vocabulary, not the encoder",
+    "features": "the feature extractor (mel settings); the reference's audio_signal already holds its output",
+    "preprocessor": "the feature extractor (mel settings); the reference's audio_signal already holds its output",
+    "timebase": "the time base of frames (hop, subsampling), informational; the streaming sizes come from 'streaming'",
+}
+_PROVENANCE_KEYS = ("model_id", "model_family", "model_version", "model_name", "nemo_version", "exported_at",
+                    "export_tool", "created_at", "hashes")
+_MEL_UNITS = ("mel", "feature", "feat", "input", "spectrogram", "fbank")
+
+
+def _find(doc: dict, names: tuple[str, ...], pred: Any = lambda v: True) -> tuple[str, Any] | None:
+    """The nearest value under one of `names` (breadth first) that satisfies `pred`, as (key path, value)."""
+    for path, node in _nodes(doc):
+        for key in names:
+            if key in node and pred(node[key]):
+                return _join(path, key), node[key]
+    return None
+
+
+def _parse_shape(value: Any) -> Any:
+    """A shape written as text (``"[B, 128, T]"``, ``"B x 128 x T"``, ``"(B,128,T)"``) → a list; others unchanged."""
+    if not isinstance(value, str):
+        return value
+    inner = value.strip().strip("[]()")
+    parts = [p for p in re.split(r"[\s,x×*]+", inner) if p] if inner else []
+    return [int(p) if p.isdigit() else p for p in parts]
+
+
+def _flatten_whole_model(doc: dict, label: str) -> tuple[dict, _Prelude]:
+    """A whole-model contract → the flat encoder document `_Importer` reads, and what was found on the way.
+
+    Raises:
+        ContractError: No usable streaming encoder I/O (the one part a parity contract cannot do without).
+    """
+    pre = _Prelude()
+    consumed: set[str] = set()
+    flat: dict[str, Any] = {}
+
+    enc_at = _find(doc, ("encoder", "encoder_model", "streaming_encoder", "asr_encoder"), _is_encoder_section)
+    if enc_at is None:  # an encoder section under some other key
+        enc_at = next(((p, n) for p, n in _nodes(doc) if _is_encoder_section(n) and p), None)
+    enc_path, enc = enc_at if enc_at is not None else ("", doc)
+    consumed.add(enc_path)
+    io_path = _join(enc_path, "streaming_io")
+    io = enc.get("streaming_io")
+    if not isinstance(io, dict):
+        found = ", ".join(map(str, enc)) or "nothing"
+        raise ContractError(
+            f"contract {label}: whole-model contract without the streaming encoder's I/O: {io_path} is "
+            f"{'missing' if io is None else 'not an object'} ({enc_path or 'the encoder section'} has {found}). "
+            f"This tool checks the streaming graph: add {io_path} {{inputs: [{{name, dtype, shape, layout}}, ...], "
+            f"outputs: [...]}} as the export has them.")
+    for group in ("inputs", "outputs"):
+        tensors = io.get(group)
+        if not isinstance(tensors, (list, dict)) or not tensors:
+            raise ContractError(
+                f"contract {label}: {io_path}.{group} is {'missing' if tensors is None else 'empty or not a list'} "
+                f"({io_path} has {', '.join(map(str, io)) or 'nothing'}); it must list the streaming graph's {group} "
+                f"as [{{name, dtype, shape, layout}}, ...].")
+        items = tensors.items() if isinstance(tensors, dict) else [(None, t) for t in tensors]
+        out = []
+        for i, (key, t) in enumerate(items):
+            where = f"{io_path}.{group}" + (f".{key}" if key is not None else f"[{i}]")
+            if not isinstance(t, dict):
+                t = {"shape": t}
+            t = dict(t)
+            if key is not None:
+                t.setdefault("name", key)
+            if not isinstance(t.get("name"), str) or not t["name"]:
+                raise ContractError(f"contract {label}: {where}.name is missing: every tensor of {io_path}.{group} "
+                                    f"needs the ONNX graph's name (found keys: {', '.join(map(str, t))}).")
+            if "shape" not in t:
+                raise ContractError(f"contract {label}: {where}.shape is missing for {t['name']!r}: give the "
+                                    f"symbolic shape, e.g. [\"B\", 128, \"T\"].")
+            if isinstance(t["shape"], str):
+                pre.mapped.append(f"{where}.shape {t['shape']!r} read as {_parse_shape(t['shape'])}")
+                t["shape"] = _parse_shape(t["shape"])
+            out.append(t)
+        flat[group] = out
+        pre.origin[group] = f"{io_path}.{group}"
+    for k, v in io.items():
+        if k not in ("inputs", "outputs"):
+            pre.unmapped.append((f"{io_path}.{k}", v, "not part of a tensor list"))
+    for k, v in enc.items():
+        p = _join(enc_path, k)
+        if k == "streaming_io":
+            continue
+        if k == "offline_io":
+            pre.ignored.append(f"{p}: the offline (whole-utterance) graph's I/O; this tool checks the streaming graph")
+        elif k in ("type", "name", "class", "target", "_target_"):
+            pre.notes.append(f"encoder {k}: {v}")
+            pre.mapped.append(f"{p} -> notes")
+        elif k in ("architecture", "config", "cfg") and isinstance(v, dict):
+            pre.streaming_extra["architecture"] = v
+            pre.mapped.append(f"{p} -> streaming.extra.architecture")
+        else:
+            pre.unmapped.append((p, v, "not part of what a parity contract describes"))
+
+    arch = pre.streaming_extra.get("architecture", {})
+    stream_at = _find(doc, ("streaming", "streaming_config", "streaming_cfg", "stream"),
+                      lambda v: isinstance(v, dict))
+    fs: dict[str, Any] = {}
+    if stream_at is not None:
+        sp, s = stream_at
+        consumed.add(sp)
+        pre.origin["streaming"] = sp
+        units = s.get("chunk_size_units", s.get("units"))
+        mel_units = units is None or any(w in str(units).lower() for w in _MEL_UNITS) and not any(
+            w in str(units).lower() for w in ("encoder", "subsampled", "output", "token"))
+        for k, v in s.items():
+            p = _join(sp, k)
+            if k in ("mode", "cache_layout", "cache_pad", "cache_len_bounds"):
+                flat[k] = v
+                pre.origin[k] = p
+            elif k in ("cache_len_behavior", "cache_len_behaviour", "cache_behavior", "cache_behaviour"):
+                if isinstance(v, str):
+                    pre.prose.append((p, v, "cache_last_channel_len_out"))
+                else:
+                    pre.unmapped.append((p, v, "expected a sentence"))
+            elif k in ("cache_valid_region", "valid_region"):
+                pre.prose.append((p, v, None)) if isinstance(v, str) else pre.unmapped.append((p, v, ""))
+            elif k == "cache_len_expected":
+                n = _int_like(v)
+                if n is not None:
+                    fs["cache_len_expected"] = n
+                    pre.mapped.append(f"{p} {n} -> the cache size the length saturates at (checked against "
+                                      f"cache.last_channel_size)")
+                elif isinstance(v, str):
+                    pre.prose.append((p, v, "cache_last_channel_len_out"))
+                else:
+                    pre.unmapped.append((p, v, "expected the cache length the stream saturates at"))
+            elif k in ("chunk_size_units", "units"):
+                if mel_units:
+                    pre.mapped.append(f"{p} {v!r}: chunk and shift sizes are in mel (feature) frames")
+                else:
+                    pre.unmapped.append((p, v, "chunk_size/shift_size not in mel frames: kept in streaming.extra, "
+                                               "no chunk_frames derived"))
+            elif k in ("chunk_size", "shift_size") and not mel_units:
+                pre.streaming_extra[k] = v
+            elif k in ("cache", "caches") and isinstance(v, dict):
+                names = {"last_channel_size": "cache_size", "last_channel_cache_size": "cache_size",
+                         "channel_size": "cache_size", "attention_size": "cache_size", "size": "cache_size",
+                         "time_context_size": "time_ctx", "last_time_size": "time_ctx", "conv_context": "time_ctx",
+                         "time_size": "time_ctx", "last_channel_num": "layers", "last_time_num": "layers",
+                         "num_layers": "layers", "layers": "layers"}
+                for ck, cv in v.items():
+                    target = names.get(ck)
+                    n = _int_like(cv)
+                    if target is not None and n is not None:
+                        if target in fs and fs[target] != n:
+                            pre.unmapped.append((f"{p}.{ck}", cv, f"disagrees with {target} = {fs[target]} given "
+                                                                  "elsewhere; the first is kept"))
+                            continue
+                        fs[target] = n
+                        pre.origin[f"_{target}"] = f"{p}.{ck}"
+                        pre.mapped.append(f"{p}.{ck} -> streaming.{target} {n}")
+                    else:
+                        fs[f"cache_{ck}"] = cv
+                        pre.origin[f"_cache_{ck}"] = f"{p}.{ck}"
+            else:
+                if k in fs and _int_like(v) is not None and fs[k] != _int_like(v):
+                    pre.unmapped.append((p, v, f"disagrees with {fs[k]} given elsewhere; the first is kept"))
+                    continue
+                fs[k] = v
+        expected = fs.pop("cache_len_expected", None)
+        if expected is not None:
+            if "cache_size" not in fs:
+                fs["cache_size"] = expected
+            elif _int_like(fs["cache_size"]) != expected:
+                pre.unmapped.append((_join(sp, "cache_len_expected"), expected,
+                                     f"disagrees with the cache size {fs['cache_size']}; the cache size is kept"))
+    layers, d_model = _int_like(arch.get("num_layers", arch.get("n_layers"))), _int_like(arch.get("d_model"))
+    if layers is not None:
+        fs.setdefault("layers", layers)
+    if d_model is not None:
+        fs.setdefault("d_model", d_model)
+    if fs:
+        flat["streaming"] = fs
+
+    trt_at = _find(doc, ("trt", "tensorrt", "TensorRT"), lambda v: isinstance(v, dict))
+    trt: dict = {}
+    if trt_at is not None:
+        tp, trt = trt_at
+        consumed.add(tp)
+        for k, v in trt.items():
+            p = _join(tp, k)
+            if k == "tolerances":
+                flat["tolerances"] = v
+                pre.origin["tolerances"] = p
+            elif k == "profiles" and isinstance(v, dict):
+                _whole_model_profiles(v, p, flat, pre)
+            elif k == "profiles":
+                flat["trt_profiles"] = v
+                pre.origin["trt_profiles"] = p
+            elif k == "precision":
+                pre.notes.append(f"TensorRT precision: {json.dumps(v)}")
+                pre.mapped.append(f"{p} -> notes (tolerance sets are chosen per run by the backend's precision)")
+            else:
+                pre.unmapped.append((p, v, "not part of what a parity contract describes"))
+    if "tolerances" not in flat:  # tolerances outside the trt section
+        tol_at = _find(doc, ("tolerances", "tolerance"), lambda v: isinstance(v, dict))
+        if tol_at is not None and not (enc_path and tol_at[0].startswith(enc_path + ".")):
+            flat["tolerances"] = tol_at[1]
+            pre.origin["tolerances"] = tol_at[0]
+            consumed.add(tol_at[0])
+
+    for key in _PROVENANCE_KEYS:
+        at = _find(doc, (key,))
+        if at is None or at[0] in consumed:
+            continue
+        consumed.add(at[0])
+        pre.provenance[key] = at[1]
+        pre.notes.append(f"provenance {at[0]}: {json.dumps(at[1]) if not isinstance(at[1], str) else at[1]}")
+        pre.mapped.append(f"{at[0]} -> provenance (kept in the notes)")
+    model_id = pre.provenance.get("model_id", pre.provenance.get("model_name"))
+    if isinstance(model_id, str) and model_id:
+        flat["name"] = model_id.rsplit("/", 1)[-1]
+        pre.description = f" (model {model_id}" + "".join(
+            f", {k.replace('model_', '')} {pre.provenance[k]}" for k in ("model_family", "model_version")
+            if isinstance(pre.provenance.get(k), str)) + ")"
+    for path, node in _nodes(doc):
+        for k, v in node.items():
+            p = _join(path, str(k))
+            if k in _OTHER_PARTS and not any(p == c or p.startswith(c + ".") for c in consumed):
+                consumed.add(p)
+                pre.ignored.append(f"{p}: {_OTHER_PARTS[k]}")
+    _report_rest(doc, "", consumed, pre)
+    return flat, pre
+
+
+def _whole_model_profiles(profiles: dict, path: str, flat: dict, pre: _Prelude) -> None:
+    """``trt.profiles``: the streaming encoder's list → flat profiles; the other graphs' profiles are ignored."""
+    for k, v in profiles.items():
+        p = _join(path, k)
+        low = k.lower()
+        if "stream" in low and ("encoder" in low or low.startswith("stream")):
+            items = v if isinstance(v, list) else [dict(name=n, **d) if isinstance(d, dict) else d
+                                                   for n, d in v.items()] if isinstance(v, dict) else v
+            if not isinstance(items, list):
+                pre.unmapped.append((p, v, "expected a list of {name, <input>_<dim>: {min, opt, max}, batch: ...}"))
+                continue
+            out = []
+            for i, item in enumerate(items):
+                if isinstance(item, dict) and not ("dims" in item or "shapes" in item):
+                    dims = {dk: dv for dk, dv in item.items() if dk != "name"}
+                    out.append({"name": str(item.get("name", f"profile{i}")), "dims": dims})
+                else:
+                    out.append(item)
+            flat["trt_profiles"] = out
+            pre.origin["trt_profiles"] = p
+        elif low in ("encoder", "encoder_offline", "offline", "predictor", "decoder", "joint"):
+            pre.ignored.append(f"{p}: TensorRT profile of the {'offline encoder' if 'encoder' in low or low == 'offline' else low} "
+                               "graph, not the streaming encoder")
+        else:
+            pre.unmapped.append((p, v, "a profile for no graph this importer knows (expected encoder_streaming)"))
+
+
+def _report_rest(node: dict, path: str, consumed: set[str], pre: _Prelude) -> None:
+    """Every key of the document outside the sections read: listed as not mapped (never dropped silently)."""
+    for k, v in node.items():
+        p = _join(path, str(k))
+        if p in consumed or str(k).startswith(("_", "$")):
+            continue
+        if any(c.startswith(p + ".") for c in consumed) and isinstance(v, dict):
+            _report_rest(v, p, consumed, pre)
+        elif any(c.startswith(p + "[") or c.startswith(p + ".") for c in consumed):
+            continue
+        else:
+            pre.unmapped.append((p, v, "not part of what a parity contract describes"))
 
 
 class _Importer:
-    def __init__(self, doc: dict, label: str, schema: str) -> None:
+    def __init__(self, doc: dict, label: str, schema: str, pre: _Prelude | None = None) -> None:
         self.doc = doc
         self.label = label
         self.schema = schema
-        self.mapped: list[str] = []
+        self.pre = pre or _Prelude()
+        self.mapped: list[str] = list(self.pre.mapped)
         self.unmapped: list[str] = []
-        self.notes: list[str] = []
+        self.notes: list[str] = list(self.pre.notes)
         self.symbols: dict[str, int] = {}
         self.inputs: list[dict] = []
         self.outputs: list[dict] = []
@@ -242,11 +642,19 @@ class _Importer:
         self.tightening: dict | None = None
 
     # --- bookkeeping --------------------------------------------------------------------------------------------
-    def ok(self, what: str) -> None:
-        self.mapped.append(what)
+    def where(self, path: str) -> str:
+        """A flat key path as the key path in the user's file (``inputs.x`` → ``encoder.streaming_io.inputs.x``)."""
+        m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)(.*)$", path, re.S)
+        if m is None or m.group(1) not in self.pre.origin:
+            return path
+        return self.pre.origin[m.group(1)] + m.group(2)
 
-    def miss(self, path: str, value: Any, why: str = "") -> None:
-        text = value if isinstance(value, str) else json.dumps(value)
+    def ok(self, what: str) -> None:
+        self.mapped.append(self.where(what))
+
+    def miss(self, path: str, value: Any, why: str = "", *, raw: bool = False) -> None:
+        path = path if raw else self.where(path)
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
         if len(text) > 160:
             text = text[:157] + "..."
         line = f"{path}: {text}" + (f" ({why})" if why else "")
@@ -277,7 +685,11 @@ class _Importer:
         from contracts.load import contract_from_dict
 
         d = self.doc
+        for path, value, why in self.pre.unmapped:
+            self.miss(path, value, why, raw=True)
         streaming = self.streaming(d.get("streaming", {}))
+        if self.pre.streaming_extra:
+            streaming["extra"] = {**streaming.get("extra", {}), **self.pre.streaming_extra}
         self.handled |= {"streaming", "name"}
         self.tensors("inputs", d.get("inputs"), self.inputs)
         self.tensors("outputs", d.get("outputs"), self.outputs)
@@ -291,6 +703,8 @@ class _Importer:
         self.assertions()
         self.tolerances()
         self.constraints()
+        for path, text, subject in self.pre.prose:
+            self.behaviour(text, path, subject)
         self.passthrough_notes()
         for key in d:
             if key not in self.handled:
@@ -298,8 +712,9 @@ class _Importer:
 
         doc: dict[str, Any] = {
             "format": "parity-contract", "version": 1, "name": name,
-            "description": f"Imported from the seed team's {self.schema!r} contract {self.label}"
-                           + (f" (model {d['model']})" if isinstance(d.get("model"), str) else "") + ".",
+            "description": f"Imported from the {self.schema!r} contract {self.label}"
+                           + (self.pre.description or (f" (model {d['model']})" if isinstance(d.get("model"), str)
+                                                       else "")) + ".",
             "streaming": streaming, "inputs": self.inputs, "outputs": self.outputs, "feedback": feedback,
             "profiles": profiles, "invariants": self.invariants,
             "tolerances": {"sets": self.tolerance_sets},
@@ -309,7 +724,8 @@ class _Importer:
         if self.tightening is not None:
             doc["tightening"] = self.tightening
         contract = contract_from_dict(doc, label=f"{self.label} (imported)")
-        return ImportResult(contract, self.schema, tuple(self.mapped), tuple(self.unmapped))
+        return ImportResult(contract, self.schema, tuple(self.mapped), tuple(self.unmapped), tuple(self.pre.ignored),
+                            dict(self.pre.provenance), self.pre.located)
 
     # --- streaming ----------------------------------------------------------------------------------------------
     def streaming(self, s: Any) -> dict[str, Any]:
@@ -417,9 +833,12 @@ class _Importer:
             if dtype is None:
                 self.miss(f"{path}.dtype", spec.get("dtype"), "unknown dtype; float32 assumed")
                 dtype = "float32"
-            shape_raw = spec.get("shape", [])
+            shape_raw = _parse_shape(spec.get("shape", []))
+            if not isinstance(shape_raw, list):
+                self.miss(f"{path}.shape", shape_raw, "expected a list of sizes and symbols; the tensor is left out")
+                continue
             shape: list[int | str] = []
-            for j, dim in enumerate(shape_raw if isinstance(shape_raw, list) else []):
+            for j, dim in enumerate(shape_raw):
                 shape.append(self.dim(dim, f"{path}.shape[{j}]"))
             t: dict[str, Any] = {"name": tname, "dtype": dtype, "shape": shape}
             if ref != tname:
@@ -431,19 +850,41 @@ class _Importer:
             if key == "outputs" and role == "stream":
                 role = "other"
             t["role"] = role
-            if ref in _AXES and len(_AXES[ref]) == len(shape):
+            axes = self.layout_axes(spec.get("layout"), shape, role, f"{path}.layout") if "layout" in spec else None
+            if axes is not None:
+                t["axes"] = axes
+            elif ref in _AXES and len(_AXES[ref]) == len(shape):
                 t["axes"] = list(_AXES[ref])
             if role == "frames" and len(shape) == 3:
-                t["frame_axis"] = 2
+                t["frame_axis"] = t["axes"].index("time") if "time" in t.get("axes", ()) else 2
             if isinstance(spec.get("description"), str):
                 t["description"] = spec["description"]
             t["_constraints"] = spec.get("constraints", [])
             for k in spec:
-                if k not in ("name", "dtype", "type", "shape", "constraints", "description"):
+                if k not in ("name", "dtype", "type", "shape", "constraints", "description", "layout"):
                     self.miss(f"{path}.{k}", spec[k])
             into.append(t)
 
+    def layout_axes(self, layout: Any, shape: list, role: str, path: str) -> list[str] | None:
+        """A layout (``"BCT"``, ``"BLTD"``, ``"B,L,D,K"``, ``["B", "L", "T", "D"]``) → our axis labels, or None."""
+        letters = [c for c in (layout if isinstance(layout, str) else "".join(map(str, layout))
+                               if isinstance(layout, list) else "") if c.isalpha()]
+        labels = {"B": "batch", "N": "batch", "L": "layer", "T": "time", "K": "time", "D": "channel",
+                  "C": "feature" if role == "stream" else "channel", "F": "feature", "H": "head"}
+        axes = [labels.get(c.upper()) for c in letters]
+        if not letters or len(letters) != len(shape) or None in axes:
+            self.miss(path, layout, f"expected one letter per axis of the rank-{len(shape)} shape from "
+                                    f"{''.join(labels)} (B batch, L layer, T/K time, D/C channel); axes not set")
+            return None
+        if len(set(axes)) != len(axes):
+            self.miss(path, layout, "two axes with the same meaning; axes not set")
+            return None
+        self.ok(f"{path} {layout!r} -> axes {axes}")
+        return axes
+
     def dim(self, dim: Any, path: str) -> int | str:
+        if isinstance(dim, float) and dim.is_integer():
+            dim = int(dim)
         if isinstance(dim, int) and not isinstance(dim, bool):
             return dim
         if isinstance(dim, str):
@@ -473,12 +914,18 @@ class _Importer:
         self.handled.add("cache_layout")
         if lay is None:
             return
-        ref_side, model_side = None, "batch_first"
+        caches = [t for t in (*self.inputs, *self.outputs) if self.ref(t) in _CACHES and len(t["shape"]) == 4]
+        # The model's side: what the tensors' own layouts say (a whole-model contract gives "BLTD" per tensor),
+        # else batch-first as in NeMo's export.
+        sides = {"layer_first" if t["axes"][:2] == ["layer", "batch"] else "batch_first" for t in caches
+                 if t.get("axes")}
+        known_model_side = sides.pop() if len(sides) == 1 else None
+        ref_side, model_side = None, known_model_side or "batch_first"
         if isinstance(lay, str):
-            ref_side = lay
+            ref_side = lay  # one word: the reference files' layout, or the model's own if it agrees with it
         elif isinstance(lay, dict):
             ref_side = lay.get("reference", lay.get("file", lay.get("ref")))
-            model_side = lay.get("model", lay.get("onnx", "batch_first"))
+            model_side = lay.get("model", lay.get("onnx", model_side))
         norm = {"layer_first": "layer_first", "layers_first": "layer_first", "lbtd": "layer_first",
                 "lbdt": "layer_first", "batch_first": "batch_first", "btld": "batch_first", "bltd": "batch_first",
                 "bldt": "batch_first"}
@@ -493,15 +940,12 @@ class _Importer:
         if r == m:
             self.ok(f"cache_layout: reference and model both {r}: no permutation")
             return
-        if m != "batch_first":
-            self.miss("cache_layout", lay, "a layer-first model layout is not supported; caches are batch-first in "
-                                           "NeMo's export")
+        if known_model_side is not None and m != known_model_side:
+            self.miss("cache_layout", lay, f"says the model is {m} but its tensors' layouts are {known_model_side}")
             return
-        for t in (*self.inputs, *self.outputs):
-            if self.ref(t) in ("cache_last_channel", "cache_last_time", "cache_last_channel_out",
-                               "cache_last_time_out") and len(t["shape"]) == 4:
-                t["ref_perm"] = [1, 0, 2, 3]
-        self.ok("cache_layout: layer-first reference files -> ref_perm [1, 0, 2, 3] on the four cache tensors")
+        for t in caches:  # swapping the first two axes is its own inverse: either direction is [1, 0, 2, 3]
+            t["ref_perm"] = [1, 0, 2, 3]
+        self.ok(f"cache_layout: {r} reference files, {m} model -> ref_perm [1, 0, 2, 3] on the cache tensors")
 
     def feedback(self) -> list[dict]:
         pads = self.padding_rules()
@@ -542,6 +986,8 @@ class _Importer:
             self.handled.add("cache_pad")
             sources.append(("cache_pad", self.doc["cache_pad"]))
         for path, v in sources:
+            if isinstance(v, dict) and v and not any(isinstance(x, dict) for x in v.values()):
+                v = self.global_pad(path, v)  # one {side, value} for every cache
             if not isinstance(v, dict):
                 self.miss(path, v, "expected an object keyed by cache output")
                 continue
@@ -575,6 +1021,26 @@ class _Importer:
                     if k not in ("axis", "pad_to", "to", "size", "side", "fill_value", "value"):
                         self.miss(f"{p}.{k}", rule[k])
         return pads
+
+    def global_pad(self, path: str, rule: dict) -> dict[str, dict]:
+        """``cache_pad: {side, value}`` for all caches → one rule per cache output whose size varies on an axis
+        the input it feeds fixes (padded to that size), e.g. ``cache_last_channel_next [B, 24, C_out, 1024]`` →
+        axis 2 to 256."""
+        per: dict[str, dict] = {}
+        for t in self.outputs:
+            src = self.tensor(self.ref(t)[:-4]) if self.ref(t).endswith("_out") else None
+            if src is None or src not in self.inputs or len(src["shape"]) != len(t["shape"]):
+                continue
+            axes = [ax for ax, (o, i) in enumerate(zip(t["shape"], src["shape"])) if isinstance(o, str)
+                    and isinstance(i, int) and not (ax == 0 and o in ("B", "batch", "N"))]
+            if len(axes) == 1:
+                per[t["name"]] = {"axis": axes[0], "to": src["shape"][axes[0]], **{k: x for k, x in rule.items()
+                                                                                   if k not in ("axis", "to")}}
+            elif len(axes) > 1:
+                self.miss(f"{path}", rule, f"{t['name']} varies on several axes ({axes}); which one to pad is unclear")
+        if not per:
+            self.ok(f"{path}: no cache output varies in size where its input is fixed; nothing to pad")
+        return per
 
     # --- profiles -----------------------------------------------------------------------------------------------
     def profiles(self) -> list[dict]:
@@ -731,6 +1197,8 @@ class _Importer:
             lo, hi = b.get("min"), b.get("max")
         elif isinstance(b, list) and len(b) == 2:
             lo, hi = b
+        lo, hi = (_int_like(lo) if _int_like(lo) is not None else lo), (_int_like(hi) if _int_like(hi) is not None
+                                                                        else hi)
         if not (isinstance(lo, int) or isinstance(hi, int)):
             self.miss("cache_len_bounds", b, "expected {min, max}")
             return
@@ -830,6 +1298,40 @@ class _Importer:
                 return True
         self.miss(path, text, "prose with no clear rule: kept as a note")
         return False
+
+    def behaviour(self, text: str, path: str, subject: str | None) -> None:
+        """Prose about the cache length (``"grows by valid_out_len per chunk and saturates at 256"``): every clear
+        clause becomes a rule; the rest stays a note (via `prose`)."""
+        if subject is None or self.tensor(subject) is None:
+            self.prose(text, path)
+            return
+        low = text.lower()
+        subject = self.ref(self.tensor(subject))
+        found = False
+
+        def number(word: str) -> int | None:
+            return int(word) if word.isdigit() else self.symbols.get(word)
+
+        m = re.search(r"(?:saturat\w*|caps?|capped|clamped|stays?|plateaus?)\s+(?:at|to)\s+([a-z_][a-z0-9_]*|\d+)", low)
+        cap = number(m.group(1)) if m else None
+        if cap is not None:
+            self.add_invariant(f"{subject}_saturates", f"saturates({subject}, {cap})", f"{path}: {text!r}",
+                               kind="state", source=path)
+            found = True
+        m = re.search(r"(?:grows?|increases?|rises?|advances?)\s+by\s+([a-z_][a-z0-9_]*|\d+)\s+"
+                      r"(?:per|each|every|a)\s+chunk", low)
+        step = number(m.group(1)) if m else None
+        fed = self.tensor(subject[:-4]) if subject.endswith("_out") else None
+        size = cap if cap is not None else self.symbols.get("cache_size")
+        if step is not None and fed is not None and size is not None:
+            first = " after the first" if re.search(r"first chunk|after the first|chunk 0", low) else ""
+            check = f"{subject} == min({self.ref(fed)} + {step}, {size})"
+            if first:
+                check = f"implies(chunk > 0, {check})"
+            self.add_invariant(f"{subject}_grows_by_{step}", check, f"{path}: {text!r}", kind="state", source=path)
+            found = True
+        if not found:
+            self.prose(f"{subject} {text}", path, desc=f"{path}: {text!r}")
 
     def expression(self, text: str, known: set[str], tensor: dict | None) -> str | None:
         """`text` as a rule of our language, with streaming symbols (and the tensor's dim symbols) substituted."""
@@ -973,6 +1475,10 @@ class _Importer:
         """``{atol, rtol, <tensor>_atol, <tensor>_rtol}`` → per-output tolerances (global values for every output)."""
         per: dict[str, dict] = {}
         spec = {k: (_number_like(v) if _number_like(v) is not None else v) for k, v in spec.items()}
+        for alias in ("default_atol", "default_rtol", "global_atol", "global_rtol"):  # the whole-model schema's words
+            if alias in spec and alias.split("_")[1] not in spec:
+                spec[alias.split("_")[1]] = spec.pop(alias)
+                self.ok(f"{path}.{alias} -> {alias.split('_')[1]} of every output")
         glob = {k: spec[k] for k in ("atol", "rtol") if isinstance(spec.get(k), (int, float))}
         if glob:
             for o in float_outs:

@@ -134,9 +134,11 @@ def show(contract_ref: str, as_json: bool) -> None:
 @click.option("--name", default=None, help="Name of the new contract (default: taken from the file).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def import_(theirs: str, output: str | None, name: str | None, force: bool) -> None:
-    """Convert the seed team's contract JSON (either schema, detected automatically) into ours.
+    """Convert another team's contract JSON into ours: a whole-model contract (encoder streaming_io, streaming, trt),
+    or the seed team's encoder_streaming or parakeet-tdt-0.6b-v3 schema, detected by content wherever it is nested.
 
-    Everything that could not be mapped is listed (prose assertions are kept as notes).
+    Everything that could not be mapped is listed (prose assertions are kept as notes), and so is what was ignored
+    (a whole-model contract's predictor, joint, decode, tokenizer, features).
     """
     from contracts.importers import import_contract_file
     from contracts.load import contract_to_dict, dump_contract
@@ -145,12 +147,21 @@ def import_(theirs: str, output: str | None, name: str | None, force: bool) -> N
     if output and Path(output).exists() and not force:
         raise InspectorError(f"{output} exists; pass --force to overwrite it, or choose another -o path.")
     result = import_contract_file(theirs, name=name)
+    where = f", found under {result.located!r}" if result.located else ""
     if output:
         dump_contract(result.contract, output)
-        click.echo(f"Imported {theirs} ({result.schema} schema) -> {output}")
+        click.echo(f"Imported {theirs} ({result.schema} schema{where}) -> {output}")
     else:
         click.echo(json.dumps(contract_to_dict(result.contract), indent=2))
     click.echo(f"Mapped: {len(result.mapped)} items.", err=True)
+    if result.provenance:
+        click.echo("Provenance (kept in the contract's notes): " + ", ".join(
+            f"{k} {v}" if not isinstance(v, dict) else f"{k} {{{', '.join(f'{a}: {b}' for a, b in v.items())}}}"
+            for k, v in result.provenance.items()), err=True)
+    if result.ignored:
+        click.echo(f"Ignored ({len(result.ignored)}): other parts of the model, not the streaming encoder:", err=True)
+        for item in result.ignored:
+            click.echo(f"  - {item}", err=True)
     if result.unmapped:
         click.echo(f"Not mapped ({len(result.unmapped)}): kept as notes where they carry meaning:", err=True)
         for item in result.unmapped:

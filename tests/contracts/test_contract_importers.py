@@ -176,3 +176,93 @@ class TestCli:
         assert code == 2 and "unknown contract schema" in err
         code, _, err = self.run(["contract", "import", str(tmp_path / "missing.json")], capsys)
         assert code == 2 and "no such file" in err
+
+
+WHOLE = DATA / "whole_model" / "parakeet-tdt-0.6b-v3.contract.json"
+
+
+class TestWholeModelSchema:
+    """The seed team's real, whole-model contract (encoder + predictor + joint + decode + streaming + trt)."""
+
+    @pytest.fixture(scope="class")
+    def result(self):  # noqa: ANN201
+        return import_contract_file(WHOLE)
+
+    def test_detected_by_its_encoder_section(self, result) -> None:  # noqa: ANN001
+        assert detect_schema(json.loads(WHOLE.read_text())) == "whole_model"
+        assert result.schema == "whole_model"
+        assert result.contract.name == "parakeet-tdt-0.6b-v3"
+
+    def test_streaming_sizes(self, result) -> None:  # noqa: ANN001
+        s = result.contract.streaming
+        assert (s.layers, s.cache_size, s.time_ctx, s.valid_out_len) == (24, 256, 4, 3)
+        assert (s.chunk_frames_first, s.chunk_frames, s.shift_frames) == (41, 57, 24)
+        assert (s.cache_drop_size, s.pre_encode_cache_size, s.drop_extra_pre_encoded) == (3, 9, 2)
+        assert s.extra["architecture"]["n_heads"] == 8 and s.extra["architecture"]["conv_kernel_size"] == 9
+
+    def test_streaming_io_names_dtypes_shapes_layouts(self, result) -> None:  # noqa: ANN001
+        c = result.contract
+        assert c.output("encoder_output").name == "outputs"
+        assert c.input("cache_last_channel").shape == ("B", 24, 256, 1024)
+        assert c.input("cache_last_channel").axes == ("batch", "layer", "time", "channel")
+        assert c.input("cache_last_time").axes == ("batch", "layer", "channel", "time")  # BLDK
+        assert c.output("cache_last_channel_out").shape == ("B", 24, "C_out", 1024)
+        assert c.output("encoded_lengths").dtype == "int64"
+        assert all(t.ref_perm is None for t in (*c.inputs, *c.outputs))  # batch_first everywhere
+
+    def test_cache_pad_and_feedback(self, result) -> None:  # noqa: ANN001
+        c = result.contract
+        ch, tm = c.feedback_for("cache_last_channel").padding, c.feedback_for("cache_last_time").padding
+        assert (ch.axis, ch.to, ch.side, ch.value) == (2, 256, "left", 0.0)
+        assert (tm.axis, tm.to) == (3, 4)
+        assert c.feedback_for("cache_last_channel_len").source == "cache_last_channel_len_out"
+
+    def test_rules_from_mode_bounds_and_behaviour(self, result) -> None:  # noqa: ANN001
+        checks = {i.check for i in result.contract.invariants}
+        assert "encoded_lengths == 3" in checks
+        assert "saturates(cache_last_channel_len_out, 256)" in checks
+        assert "0 <= cache_last_channel_len_out <= 256" in checks
+        assert ("implies(chunk > 0, cache_last_channel_len_out == min(cache_last_channel_len + 3, 256))"
+                in checks)
+        # the rules hold on NeMo's real trajectory 1, 4, 7 and fail on a length stuck at 0
+        rule = compile_rule("implies(chunk > 0, cache_last_channel_len_out == min(cache_last_channel_len + 3, 256))")
+        assert rule.evaluate({"chunk": 1, "prev": None, "cache_last_channel_len": np.array([1]),
+                              "cache_last_channel_len_out": np.array([4])}).ok is True
+        assert rule.evaluate({"chunk": 1, "prev": None, "cache_last_channel_len": np.array([0]),
+                              "cache_last_channel_len_out": np.array([0])}).ok is False
+
+    def test_tolerances_and_acceptance(self, result) -> None:  # noqa: ANN001
+        c = result.contract
+        assert tolerance_for(c, "encoder_output", "ort-cpu", "fp32").atol == 1e-4
+        assert tolerance_for(c, "encoder_output", "ort-cpu", "fp32").rtol == 1e-3
+        assert tolerance_for(c, "cache_last_time_out", "ort-cuda", "fp32").atol == 0.1
+        assert acceptance_threshold(c, "encoder_output_p95", "trt-fp32", "fp32") == 5e-4
+        assert acceptance_threshold(c, "encoder_output_p100", "trt-fp32", "fp32") == 1e-3
+        assert acceptance_threshold(c, "encoder_output_p95", "trt-fp16", "fp16") == 1.8e-3
+
+    def test_streaming_profiles(self, result) -> None:  # noqa: ANN001
+        profiles = {p.name: p.shapes for p in result.contract.profiles}
+        assert list(profiles) == ["stream", "batched"]
+        assert profiles["stream"]["audio_signal"].min == (1, 128, 41)
+        assert profiles["batched"]["audio_signal"].opt == (4, 128, 57)
+        assert profiles["batched"]["cache_last_channel"].max == (8, 24, 256, 1024)
+
+    def test_ignored_unmapped_and_provenance(self, result) -> None:  # noqa: ANN001
+        ignored = " | ".join(result.ignored)
+        for part in ("predictor", "joint", "decode", "tokenizer", "features", "encoder.offline_io",
+                     "trt.profiles.encoder:"):
+            assert part in ignored
+        assert [u for u in result.unmapped if u.startswith("streaming.cache_valid_region")]
+        assert result.provenance["hashes"]["nemo_sha256"].startswith("4d2a0c3f")
+        assert any("nemo_sha256" in n for n in result.contract.notes)
+        assert "nvidia/parakeet-tdt-0.6b-v3" in result.contract.description
+
+    def test_cli_lists_ignored_and_provenance(self, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+        out = tmp_path / "ours.contract.json"
+        with pytest.raises(SystemExit) as info:
+            main(["contract", "import", str(WHOLE), "-o", str(out)])
+        captured = capsys.readouterr()
+        assert info.value.code in (0, None)
+        assert "whole_model schema" in captured.out
+        assert "Ignored (" in captured.err and "predictor" in captured.err and "nemo_sha256" in captured.err
+        assert load_contract(out).streaming.chunk_frames == 57

@@ -5,6 +5,7 @@ means, and what cannot be mapped is listed (never silently dropped, never a wron
 from __future__ import annotations
 
 import copy
+import re
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from contracts.importers import detect_schema, import_contract, import_contract_file
 from contracts.load import load_contract
+from contracts.rules import acceptance_threshold, tolerance_for
 
 DATA = Path(__file__).parent / "data"
 SEED_A = json.loads((DATA / "encoder_streaming.contract.json").read_text())
@@ -126,11 +128,14 @@ def test_tolerance_set_names_choose_backends_and_precisions() -> None:
 def test_extra_keys_everywhere_are_listed_and_the_rest_imports() -> None:
     a = _a()
     a["x_custom"] = {"a": 1}
-    a["inputs"]["audio_signal"]["layout"] = "BCT"
+    a["inputs"]["audio_signal"]["quantized"] = False
+    a["inputs"]["audio_signal"]["layout"] = "BCT"  # understood: becomes the axis labels
     a["runtime_contract"]["cache_padding"]["cache_last_channel_out"]["note"] = "hi"
     result = import_contract(a)
     unmapped = " | ".join(result.unmapped)
-    assert "x_custom" in unmapped and "inputs.audio_signal.layout" in unmapped and ".note" in unmapped
+    assert "x_custom" in unmapped and "inputs.audio_signal.quantized" in unmapped and ".note" in unmapped
+    assert "layout" not in unmapped
+    assert result.contract.input("audio_signal").axes == ("batch", "feature", "time")
     assert result.contract.feedback[0].padding is not None
 
 
@@ -146,3 +151,204 @@ def test_our_format_allows_annotation_keys_but_still_catches_typos() -> None:
     doc["invariantz"] = []
     with pytest.raises(ContractError, match="did you mean 'invariants'"):
         contract_from_dict(doc)
+
+
+# --- the whole-model schema: variants another team could plausibly write -------------------------------------------
+
+WHOLE = json.loads((DATA / "whole_model" / "parakeet-tdt-0.6b-v3.contract.json").read_text())
+
+
+def _w() -> dict:
+    return copy.deepcopy(WHOLE)
+
+
+def _same_essentials(a, b) -> None:  # noqa: ANN001
+    assert a.streaming == b.streaming
+    assert a.inputs == b.inputs and a.outputs == b.outputs
+    assert a.feedback == b.feedback and a.profiles == b.profiles
+    assert {i.check for i in a.invariants} == {i.check for i in b.invariants}
+    assert a.tolerances == b.tolerances and a.acceptance == b.acceptance
+
+
+def test_whole_model_sections_in_another_order_import_the_same() -> None:
+    base = import_contract(_w()).contract
+    w = _w()
+    shuffled = {k: w[k] for k in reversed(list(w))}
+    shuffled["streaming"] = {k: w["streaming"][k] for k in reversed(list(w["streaming"]))}
+    shuffled["encoder"]["streaming_io"] = {"outputs": w["encoder"]["streaming_io"]["outputs"],
+                                           "inputs": w["encoder"]["streaming_io"]["inputs"]}
+    _same_essentials(import_contract(shuffled).contract, base)
+
+
+@pytest.mark.parametrize("wrap", ["contract", "models"])
+def test_whole_model_nested_under_another_key(wrap: str) -> None:
+    base = import_contract(_w()).contract
+    w = _w()
+    if wrap == "contract":
+        doc = {"schema_version": "2.1", "contract": w}
+    else:  # encoder, predictor and joint grouped under "models"
+        doc = {k: v for k, v in w.items() if k not in ("encoder", "predictor", "joint")}
+        doc["models"] = {"encoder": w["encoder"], "predictor": w["predictor"], "joint": w["joint"]}
+    result = import_contract(doc)
+    assert result.schema == "whole_model"
+    _same_essentials(result.contract, base)
+    ignored = " | ".join(result.ignored)
+    assert "predictor" in ignored and "joint" in ignored
+    if wrap == "contract":
+        assert any(u.startswith("schema_version") for u in result.unmapped)
+
+
+def test_flat_schema_nested_under_a_key_is_found_and_messages_name_the_real_path() -> None:
+    b = _b()
+    b["inputs"][0]["quantized"] = True
+    result = import_contract({"generated_by": "export.py", "contract": b})
+    assert result.schema == "parakeet-tdt-0.6b-v3" and result.located == "contract"
+    assert result.contract.streaming.chunk_frames == 57
+    assert any(u.startswith("contract.inputs.audio_signal.quantized") for u in result.unmapped)
+
+
+def test_whole_model_extra_keys_are_listed_by_path_and_the_rest_imports() -> None:
+    w = _w()
+    w["ci_run"] = {"id": 17}
+    w["encoder"]["streaming_io"]["inputs"][0]["quantization"] = "none"
+    w["encoder"]["onnx_opset"] = 17
+    w["trt"]["builder_flags"] = ["STRICT_TYPES"]
+    w["streaming"]["lookahead_frames"] = 3
+    result = import_contract(w)
+    unmapped = " | ".join(result.unmapped)
+    for path in ("ci_run", "encoder.streaming_io.inputs.audio_signal.quantization", "encoder.onnx_opset",
+                 "trt.builder_flags", "streaming.lookahead_frames"):
+        assert path in unmapped, path
+    assert result.contract.streaming.extra["lookahead_frames"] == 3
+    assert result.contract.streaming.chunk_frames == 57
+
+
+def test_whole_model_missing_optional_sections_still_imports() -> None:
+    w = _w()
+    for key in ("trt", "hashes", "features", "timebase", "tokenizer", "predictor", "joint", "decode"):
+        del w[key]
+    for key in ("cache", "cache_pad", "cache_len_behavior", "cache_valid_region", "chunk_size_units", "shift_size"):
+        del w["streaming"][key]
+    for t in w["encoder"]["streaming_io"]["inputs"] + w["encoder"]["streaming_io"]["outputs"]:
+        del t["layout"]
+    result = import_contract(w)
+    c = result.contract
+    assert c.streaming.cache_size == 256  # from cache_len_expected when the cache section is absent
+    assert c.streaming.layers == 24 and c.streaming.shift_frames is None  # layers from encoder.architecture
+    assert c.profiles == () and c.tolerances == ()
+    assert c.input("cache_last_channel").axes == ("batch", "layer", "time", "channel")  # NeMo's names
+    assert c.feedback_for("cache_last_channel").padding is None
+    assert not result.ignored or all("offline_io" in i for i in result.ignored)
+
+
+def test_whole_model_layer_first_caches() -> None:
+    """A team whose export keeps NeMo's layer-first caches: the model is layer-first, no permutation needed."""
+    w = _w()
+    w["streaming"]["cache_layout"] = "layer_first"
+    for t in w["encoder"]["streaming_io"]["inputs"] + w["encoder"]["streaming_io"]["outputs"]:
+        if t["layout"] in ("BLTD", "BLDK"):
+            t["layout"] = "L" + "B" + t["layout"][2:]
+            t["shape"] = [t["shape"][1], t["shape"][0], *t["shape"][2:]]
+    result = import_contract(w)
+    c = result.contract
+    assert c.input("cache_last_channel").shape == (24, "B", 256, 1024)
+    assert c.input("cache_last_channel").axes == ("layer", "batch", "time", "channel")
+    assert c.input("cache_last_channel").ref_perm is None
+    assert c.feedback_for("cache_last_channel").padding.axis == 2
+    batched = {p.name: p for p in c.profiles}["batched"].shapes
+    assert batched["cache_last_channel"].max == (24, 8, 256, 1024)
+
+
+def test_whole_model_layer_first_reference_files_for_a_batch_first_model() -> None:
+    w = _w()
+    w["streaming"]["cache_layout"] = {"reference": "layer_first", "model": "batch_first"}
+    c = import_contract(w).contract
+    assert c.input("cache_last_channel").ref_perm == (1, 0, 2, 3)
+    assert c.output("cache_last_time_out").ref_perm == (1, 0, 2, 3)
+    w["streaming"]["cache_layout"] = {"reference": "batch_first", "model": "layer_first"}
+    result = import_contract(w)  # contradicts the tensors' own BLTD layouts: listed, not applied
+    assert any(u.startswith("streaming.cache_layout") and "BLTD" not in u and "batch_first" in u
+               for u in result.unmapped)
+    assert result.contract.input("cache_last_channel").ref_perm is None
+
+
+def test_whole_model_integer_valued_numbers_and_numbers_as_floats() -> None:
+    w = _w()
+    w["trt"]["tolerances"]["ort"]["cache_last_time_atol"] = 1  # 1 instead of 1.0
+    w["trt"]["tolerances"]["trt"]["encoder_output_p100_max_abs"] = "1e-3"
+    w["streaming"]["chunk_size"] = [41.0, 48.0]
+    w["streaming"]["valid_out_len"] = 3.0
+    w["streaming"]["cache_len_bounds"] = {"min": 0.0, "max": 256.0}
+    w["encoder"]["streaming_io"]["inputs"][2]["shape"] = ["B", 24.0, 256.0, 1024.0]
+    w["trt"]["profiles"]["encoder_streaming"][0]["audio_signal_T"] = {"min": 41.0, "opt": 57, "max": "57"}
+    c = import_contract(w).contract
+    assert tolerance_for(c, "cache_last_time_out", "ort-cpu", "fp32").atol == 1.0
+    assert acceptance_threshold(c, "encoder_output_p100", "trt-fp32", "fp32") == 1e-3
+    assert (c.streaming.chunk_frames_first, c.streaming.chunk_frames, c.streaming.valid_out_len) == (41, 57, 3)
+    assert c.input("cache_last_channel").shape == ("B", 24, 256, 1024)
+    assert "0 <= cache_last_channel_len_out <= 256" in {i.check for i in c.invariants}
+    assert c.profiles[0].shapes["audio_signal"].max == (1, 128, 57)
+
+
+@pytest.mark.parametrize("text", ["[B, 24, 256, 1024]", "B x 24 x 256 x 1024", "(B,24,256,1024)"])
+def test_whole_model_shapes_written_as_text(text: str) -> None:
+    w = _w()
+    w["encoder"]["streaming_io"]["inputs"][2]["shape"] = text
+    assert import_contract(w).contract.input("cache_last_channel").shape == ("B", 24, 256, 1024)
+
+
+def test_whole_model_tensors_keyed_by_name() -> None:
+    w = _w()
+    io = w["encoder"]["streaming_io"]
+    io["inputs"] = {t["name"]: {k: v for k, v in t.items() if k != "name"} for t in io["inputs"]}
+    c = import_contract(w).contract
+    assert c.input("cache_last_time").shape == ("B", 24, 1024, 4)
+
+
+def test_chunk_sizes_in_encoder_frames_are_not_taken_for_mel_frames() -> None:
+    w = _w()
+    w["streaming"]["chunk_size"] = [6, 6]
+    w["streaming"]["chunk_size_units"] = "encoder_frames"
+    result = import_contract(w)
+    assert result.contract.streaming.chunk_frames is None
+    assert result.contract.streaming.extra["chunk_size"] == [6, 6]
+    assert any(u.startswith("streaming.chunk_size_units") for u in result.unmapped)
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda w: w["encoder"].pop("streaming_io"), "encoder.streaming_io is missing"),
+    (lambda w: w["encoder"]["streaming_io"].pop("outputs"), "encoder.streaming_io.outputs is missing"),
+    (lambda w: w["encoder"]["streaming_io"]["inputs"][2].pop("name"), "encoder.streaming_io.inputs[2].name"),
+    (lambda w: w["encoder"]["streaming_io"]["outputs"][0].pop("shape"), "encoder.streaming_io.outputs[0].shape"),
+])
+def test_whole_model_without_what_it_needs_fails_naming_the_key(edit, key: str) -> None:  # noqa: ANN001
+    from contracts import ContractError
+
+    w = _w()
+    edit(w)
+    with pytest.raises(ContractError, match=re.escape(key)):
+        import_contract(w, label="theirs.json")
+
+
+def test_whole_model_bad_values_are_listed_by_key() -> None:
+    w = _w()
+    w["encoder"]["streaming_io"]["inputs"][3]["layout"] = "BLX"
+    w["streaming"]["cache_len_bounds"] = "0..256"
+    w["trt"]["profiles"]["encoder_streaming"][1]["batch"] = {"min": 1, "max": 8}
+    result = import_contract(w)
+    unmapped = " | ".join(result.unmapped)
+    assert "encoder.streaming_io.inputs.cache_last_time.layout" in unmapped
+    assert "streaming.cache_len_bounds" in unmapped
+    assert "trt.profiles.encoder_streaming[1].batch" in unmapped
+    assert [p.name for p in result.contract.profiles] == ["stream"]
+
+
+def test_unknown_schema_names_what_was_found_and_what_each_schema_needs() -> None:
+    from contracts import ContractError
+
+    with pytest.raises(ContractError) as info:
+        import_contract({"model": "x", "graph": {"nodes": 3, "opset": 17}}, label="theirs.json")
+    msg = str(info.value)
+    assert "graph {nodes, opset}" in msg
+    for need in ("streaming_io", "encoder_streaming", "trt_optimization_profiles", "stateful_cache", "cache_layout"):
+        assert need in msg
