@@ -56,8 +56,8 @@ def parse_executor(text: str) -> ExecutorSpec:
                          "ray:auto (the cluster this machine belongs to) and ray:ray://HOST:PORT (a remote cluster).")
 
 
-def execute(units: Sequence[Unit], job: BatchJob, *, executor: str | ExecutorSpec = "local", workers: int = 1,
-            gpus_per_worker: float = 0.0, progress: Progress | None = None, log: Log | None = None,
+def execute(units: Sequence[Unit], job: BatchJob, executor: str | ExecutorSpec = "local", workers: int = 1,
+            gpus_per_worker: float = 0.0, progress: Progress | None = None, *, log: Log | None = None,
             ray_temp_dir: str | None = None, max_unit_retries: int = 4) -> list[UnitOutcome]:
     """Run every unit and return their outcomes in the order given.
 

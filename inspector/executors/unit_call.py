@@ -40,7 +40,7 @@ def call_unit(job: BatchJob, unit: Unit, *, progress: Callable[[dict[str, Any]],
     where = worker_identity()
     where["executor"] = executor
 
-    def chunk_progress(done: int, total: int) -> None:
+    def chunk_progress(done: int, total: int, *_record: Any) -> None:
         if progress:
             progress({"event": "chunk", "unit": unit.label, "done": done, "total": total, "pid": where["pid"],
                       "host": where["host"]})
