@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "backends": ("inspector.commands.backends", "backends", "List backends and whether each can run on this machine."),
     "diagnose": ("inspector.commands.diagnose", "diagnose", "Diagnostics on one chunk (cache-time checks, state probe)."),
     "triage": ("inspector.commands.triage", "triage", "Find the first ONNX node whose error diverges from a baseline."),
+    "attribute": ("inspector.commands.attribute", "attribute", "Precision or bug? Re-run a failing chunk under stricter math."),
     "export-chunk": ("inspector.commands.export_chunk", "export_chunk", "Write a chunk's reproduction bundle (.npz + Polygraphy JSON)."),
     "import-run": ("inspector.commands.import_run", "import_run", "Import another tool's parity report as a run and judge it."),
     "tui": ("inspector.commands.tui", "tui", "Open the Textual inspector on a store."),
