@@ -24,6 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header
 from textual.worker import get_current_worker
 
+from inspector.tui.widgets.guard import Guarded
 from inspector.tui.data import InspectorData
 from inspector.tui.jobs import (
     MODES, BackendChoice, Diagnosis, JobCancelled, JobContext, RunOutcome, RunRequest, TriageRequest,
@@ -60,7 +61,7 @@ class StartAt:
     tensor: str | None = None
 
 
-class MainScreen(Screen[None]):
+class MainScreen(Guarded, Screen[None]):
     """Step through chunks of one stream and see one run's errors, tensor by tensor."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

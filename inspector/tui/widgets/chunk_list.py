@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from inspector.tui.widgets.guard import Guarded
 from inspector.tui.records import STATUS_MARKS, ChunkRecord, RunInfo, fmt
 
 MARK_STYLES = {"pass": "green", "fail": "bold red", "error": "bold magenta", "warn": "yellow", "unknown": "yellow",
@@ -28,7 +29,7 @@ def is_failing(status: str) -> bool:
     return status in FAILING
 
 
-class ChunkList(Vertical):
+class ChunkList(Guarded, Vertical):
     """A `DataTable` of chunks and a key of the runs; posts `ChunkHighlighted` whenever its cursor lands on a chunk.
 
     The list's cursor is where "the current chunk" is decided: keys that step (j/k, n/N, g) move the cursor, and

@@ -16,6 +16,7 @@ from textual import events
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from inspector.tui.widgets.guard import Guarded
 from inspector.tui.records import ChunkState, RuleRow, fmt
 
 OK_MARK = {True: ("✓", "green"), False: ("✗", "bold red"), None: ("–", "dim")}
@@ -113,7 +114,7 @@ def state_lines(state: ChunkState, width: int) -> Text:
     return out
 
 
-class ContractStatus(VerticalScroll):
+class ContractStatus(Guarded, VerticalScroll):
     """Rules for the chunk and the run; scrolls when they do not fit."""
 
     DEFAULT_CSS = """

@@ -12,6 +12,7 @@ from textual.widget import Widget
 
 from typing import Any, Mapping
 
+from inspector.tui.widgets.guard import Guarded
 from inspector.tui.imaging import HeatImage
 from inspector.tui.records import ChunkState, fmt
 from inspector.tui.tensors import VIEW_TITLES, ElementValues, TensorPair
@@ -33,7 +34,7 @@ def _values(values: ElementValues) -> Text:
     return text
 
 
-class _TextLine(Widget):
+class _TextLine(Guarded, Widget):
     """A fixed-height widget showing one prepared `Text`."""
 
     def __init__(self, *, id: str | None = None) -> None:

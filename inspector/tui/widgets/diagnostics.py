@@ -22,6 +22,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import ProgressBar, Static
 
+from inspector.tui.widgets.guard import Guarded
 from inspector.tui.records import fmt
 
 IDLE_HINT = ("d  cache_last_time checks on this chunk\n"
@@ -196,7 +197,7 @@ def result_text(diagnosis: Any, width: int) -> tuple[str, bool | None, Text]:
     return "bundle written", True, bundle_text(diagnosis, width)
 
 
-class DiagnosticsPanel(Vertical):
+class DiagnosticsPanel(Guarded, Vertical):
     """Title line, a progress bar while a job runs, and the last result (scrolls when long)."""
 
     DEFAULT_CSS = """

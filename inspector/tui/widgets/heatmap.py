@@ -28,6 +28,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from inspector.tui.widgets.guard import Guarded
 from inspector.tui.imaging import BACKGROUND, CURSOR, PALETTE, HeatImage
 from inspector.tui.tensors import VIEWS, ElementValues, TensorPair, pair_image
 
@@ -75,7 +76,7 @@ class CursorReport:
     note: str = ""
 
 
-class Heatmap(Widget, can_focus=True):
+class Heatmap(Guarded, Widget, can_focus=True):
     """Half-block heatmap of one output tensor (one layer/batch slice of it) with a cursor."""
 
     DEFAULT_CSS = """

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from inspector.tui.widgets.guard import Guarded
 from inspector.tui.imaging import CURSOR, LEVELS, NONFINITE, PALETTE, WORST, ZERO, LogScale
 from inspector.tui.records import fmt
 
@@ -29,7 +30,7 @@ def tick_label(value: float) -> str:
     return f"{value:.2g}"
 
 
-class ColourLegend(Widget):
+class ColourLegend(Guarded, Widget):
     """Two lines: the colour bar (with the tolerance as ``┃``) and its tick labels plus the marker colours."""
 
     DEFAULT_CSS = """

@@ -14,7 +14,9 @@ from typing import Any
 
 from textual_plotext import PlotextPlot
 
+from inspector.tui.widgets.guard import Guarded
 from inspector.tui.records import fmt
+from inspector.tui.widgets.legend import tick_label
 
 RUN_COLOUR = "cyan"
 OTHER_COLOURS = ("gray", "blue", "green", "magenta")
@@ -23,7 +25,21 @@ STATE_CACHE = "cache_last_channel"
 """The cache whose fingerprint rows the state plot draws (the attention cache fed in: its rows are its length)."""
 
 
-class ErrorPlot(PlotextPlot):
+def log_values(values: list[float], floor: float) -> list[float]:
+    """log10 of each value, zeros and negatives drawn at `floor` (a tenth of the smallest positive value)."""
+    return [math.log10(v if v > 0 and math.isfinite(v) else floor) for v in values]
+
+
+def decade_ticks(lo: float, hi: float, most: int = 6) -> list[int]:
+    """Integer decades (log10 values) spanning [lo, hi], thinned to at most `most` ticks."""
+    first, last = math.floor(lo), math.ceil(hi)
+    if first == last:
+        first, last = first - 1, last + 1
+    step = max(1, -(-(last - first) // (most - 1)))
+    return list(range(first, last + 1, step))
+
+
+class ErrorPlot(Guarded, PlotextPlot):
     """Per-chunk error of one tensor over a run, on a log scale."""
 
     DEFAULT_CSS = """
@@ -84,29 +100,38 @@ class ErrorPlot(PlotextPlot):
             self._plot_state()
             self.refresh()
             return
+        # Logs are taken here, once, and plotted on a linear axis with decade labels: plotext's own log scale
+        # takes the log of its data again on every build (every render, so every resize), which fails on the
+        # already logged, negative values ("math domain error").
         values = [y for y in self.ys if y > 0] + [v for _, v in self.thresholds if v > 0]
         for _, ys in self.other.values():
             values += [y for y in ys if y > 0]
+        values = [v for v in values if math.isfinite(v)]
         floor = min(values) / 10 if values else 1e-12
         plt.title(self.title)
         plt.xlabel("chunk")
-        if values:
-            plt.yscale("log")
+        logs: list[float] = []
         for n, (label, (xs, ys)) in enumerate(self.other.items()):
             if xs:
-                plt.plot(xs, [max(y, floor) for y in ys], color=OTHER_COLOURS[n % len(OTHER_COLOURS)], label=label,
-                         marker="dot")
+                lys = log_values(ys, floor)
+                logs += lys
+                plt.plot(xs, lys, color=OTHER_COLOURS[n % len(OTHER_COLOURS)], label=label, marker="dot")
         if self.xs:
-            plt.plot(self.xs, [max(y, floor) for y in self.ys], color=RUN_COLOUR, marker="braille",
-                     label=self.label or None)
+            lys = log_values(self.ys, floor)
+            logs += lys
+            plt.plot(self.xs, lys, color=RUN_COLOUR, marker="braille", label=self.label or None)
         xs_all = self.xs + [x for xs, _ in self.other.values() for x in xs]
         if xs_all:
             lo, hi = min(xs_all), max(xs_all)
             step = max(1, -(-(hi - lo) // 8))
             plt.xticks(list(range(lo, hi + 1, step)))
-        for label, value in self.thresholds:
-            if value > 0 and math.isfinite(value):
-                plt.hline(value, THRESHOLD_COLOURS.get(label, "red"))
+        lines = [(label, math.log10(value)) for label, value in self.thresholds if value > 0 and math.isfinite(value)]
+        logs += [v for _, v in lines]
+        if logs:
+            ticks = decade_ticks(min(logs), max(logs))
+            plt.yticks(ticks, [tick_label(10.0 ** t) for t in ticks])
+        for label, value in lines:
+            plt.hline(value, THRESHOLD_COLOURS.get(label, "red"))
         if self.current is not None:
             plt.vline(self.current, "white")
         if not self.xs and not self.other:

@@ -11,6 +11,8 @@ from textual import events
 from textual.message import Message
 from textual.widget import Widget
 
+from inspector.tui.widgets.guard import Guarded
+
 SEPARATOR = " │ "
 PREFIX = "cache_last_"
 
@@ -21,7 +23,7 @@ def short_name(name: str, width: int) -> str:
     return short if len(short) <= width else short[: max(width - 1, 1)] + "…"
 
 
-class TensorBar(Widget):
+class TensorBar(Guarded, Widget):
     """The output tensors of the stream; posts `TensorBar.Selected` when one is clicked."""
 
     DEFAULT_CSS = """
