@@ -127,6 +127,10 @@ class Tolerance:
     rtol: float = 0.0
 
 
+EXACT_TOLERANCE = Tolerance(atol=0.0, rtol=0.0)
+"""The tolerance of an output no set mentions: exact equality (lengths, integer outputs)."""
+
+
 @dataclass(frozen=True)
 class ToleranceSet:
     """A named set of per-output tolerances, chosen by backend and precision.
@@ -287,19 +291,65 @@ class Contract:
                 return fb
         return None
 
-    def tolerance_set(self, backend: str = "", precision: str = "") -> ToleranceSet:
-        """The tolerance set for a backend and precision: the most specific match, else ``default``."""
+    # --- the one tolerance resolver: the engine, the diagnostics and the app's plot all ask these ----------------
+    def tolerance_sets_for(self, backend: str = "", precision: str = "") -> tuple[ToleranceSet, ...]:
+        """The tolerance sets that apply to a backend and precision, most specific first (a set naming both the
+        backend and the precision, then the backend, then the precision, then neither; ties in file order)."""
         from fnmatch import fnmatch
 
-        best: tuple[int, ToleranceSet] | None = None
-        for ts in self.tolerances:
+        scored = []
+        for i, ts in enumerate(self.tolerances):
             if ts.applies_to and not any(fnmatch(backend, pat) for pat in ts.applies_to):
                 continue
             if ts.precisions and precision not in ts.precisions:
                 continue
-            score = (2 if ts.applies_to else 0) + (1 if ts.precisions else 0)
-            if best is None or score > best[0]:
-                best = (score, ts)
-        if best is None:
-            return ToleranceSet(name="none", per_output={})
-        return best[1]
+            scored.append(((2 if ts.applies_to else 0) + (1 if ts.precisions else 0), -i, ts))
+        scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
+        return tuple(ts for *_, ts in scored)
+
+    def tolerance_set(self, backend: str = "", precision: str = "") -> ToleranceSet:
+        """The most specific tolerance set for a backend and precision (an empty ``none`` set when none applies).
+        To judge a tensor use `tolerance_for`, which also falls back to less specific sets."""
+        sets = self.tolerance_sets_for(backend, precision)
+        return sets[0] if sets else ToleranceSet(name="none", per_output={})
+
+    def tolerance_for(self, tensor: str, backend: str = "", precision: str = "",
+                      tightened: bool = False) -> Tolerance:
+        """The tolerance one output is judged with.
+
+        Order: the tightened tolerance (if `tightened` and the contract's tightening lists the output or ``"*"``);
+        else the most specific tolerance set matching `backend`/`precision` that lists the output (or ``"*"``),
+        falling back to less specific matching sets; else `EXACT_TOLERANCE` (the identical object, so a caller can
+        tell "the contract gives no tolerance" with ``is``).
+
+        Args:
+            tensor: The output's reference name.
+            backend: Backend registry name, e.g. ``trt-fp16`` (matched against each set's ``applies_to`` globs).
+            precision: ``fp32``, ``fp16`` …
+            tightened: The chunk's context: whether a tightening trigger has fired on this run by this chunk.
+        """
+        if tightened and self.tightening is not None:
+            per = self.tightening.per_output
+            tol = per.get(tensor, per.get("*"))
+            if tol is not None:
+                return tol
+        for ts in self.tolerance_sets_for(backend, precision):
+            tol = ts.for_output(tensor)
+            if tol is not None:
+                return tol
+        return EXACT_TOLERANCE
+
+    def threshold_for(self, rule: str, backend: str = "", precision: str = "") -> float:
+        """An acceptance rule's threshold, after the overrides of the most specific matching tolerance set that
+        overrides it.
+
+        Raises:
+            KeyError: `rule` is not an acceptance id of this contract.
+        """
+        for ts in self.tolerance_sets_for(backend, precision):
+            if rule in ts.acceptance_overrides:
+                return float(ts.acceptance_overrides[rule])
+        for acc in self.acceptance:
+            if acc.id == rule:
+                return float(acc.threshold)
+        raise KeyError(rule)

@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 from contracts.errors import ContractError
-from contracts.model import Contract, Tolerance
+from contracts.model import EXACT_TOLERANCE, Contract, Tolerance
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Public types
@@ -927,61 +927,26 @@ def compile_rule(text: str) -> Rule:
 # Contract helpers the engine uses per chunk
 # ---------------------------------------------------------------------------------------------------------------------
 
-EXACT = Tolerance(atol=0.0, rtol=0.0)
-"""The tolerance of an output no set mentions: exact equality (lengths, integer outputs)."""
+EXACT = EXACT_TOLERANCE
+"""The tolerance of an output no set mentions: exact equality (`contracts.model.EXACT_TOLERANCE`)."""
 
 
+# The resolvers live on `Contract` (`tolerance_for`, `threshold_for`, `tolerance_sets_for`); these names delegate so
+# that every caller resolves through the one place.
 def tolerance_for(contract: Contract, ref_name: str, backend: str = "", precision: str = "",
                   tightened: bool = False) -> Tolerance:
-    """The tolerance that applies to one output.
-
-    Order: the tightened tolerance (if `tightened` and the contract's tightening lists the output or ``"*"``); else
-    the most specific tolerance set matching `backend`/`precision` that lists the output (or ``"*"``), falling back to
-    less specific matching sets; else `EXACT`.
-
-    Args:
-        contract: The contract.
-        ref_name: The output's reference name.
-        backend: Backend registry name, e.g. ``trt-fp16`` (matched against each set's ``applies_to`` globs).
-        precision: ``fp32``, ``fp16`` …
-        tightened: Whether a tightening trigger has fired on this run.
-    """
-    if tightened and contract.tightening is not None:
-        per = contract.tightening.per_output
-        tol = per.get(ref_name, per.get("*"))
-        if tol is not None:
-            return tol
-    for ts in matching_tolerance_sets(contract, backend, precision):
-        tol = ts.for_output(ref_name)
-        if tol is not None:
-            return tol
-    return EXACT
+    """`Contract.tolerance_for`."""
+    return contract.tolerance_for(ref_name, backend, precision, tightened)
 
 
 def matching_tolerance_sets(contract: Contract, backend: str = "", precision: str = "") -> list:
-    """The tolerance sets that apply to a backend and precision, most specific first (ties: file order)."""
-    from fnmatch import fnmatch
-
-    scored = []
-    for i, ts in enumerate(contract.tolerances):
-        if ts.applies_to and not any(fnmatch(backend, pat) for pat in ts.applies_to):
-            continue
-        if ts.precisions and precision not in ts.precisions:
-            continue
-        scored.append(((2 if ts.applies_to else 0) + (1 if ts.precisions else 0), -i, ts))
-    scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
-    return [ts for *_, ts in scored]
+    """`Contract.tolerance_sets_for`, as a list."""
+    return list(contract.tolerance_sets_for(backend, precision))
 
 
 def acceptance_threshold(contract: Contract, acceptance_id: str, backend: str = "", precision: str = "") -> float:
-    """An acceptance rule's threshold, after the overrides of the most specific matching tolerance set."""
-    for ts in matching_tolerance_sets(contract, backend, precision):
-        if acceptance_id in ts.acceptance_overrides:
-            return float(ts.acceptance_overrides[acceptance_id])
-    for acc in contract.acceptance:
-        if acc.id == acceptance_id:
-            return acc.threshold
-    raise KeyError(acceptance_id)
+    """`Contract.threshold_for`."""
+    return contract.threshold_for(acceptance_id, backend, precision)
 
 
 def tightening_triggered(contract: Contract, env: Mapping[str, Any]) -> list[str]:

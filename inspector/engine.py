@@ -14,7 +14,7 @@ invariants and hooks see model layout; outputs saved into the store go back to t
 
 Per chunk, off the inference thread (a writer thread overlaps metrics and store writes with the next chunk's
 inference; a reader thread prefetches the next reference chunk): `inspector.metrics.compare_tensor` per output at
-the tolerance that applies (`contracts.rules.tolerance_for`, switched to the contract's tightened tolerances from the
+the tolerance that applies (`Contract.tolerance_for`, switched to the contract's tightened tolerances from the
 chunk where a tightening condition first holds), every invariant evaluated with ``prev``, and one *chunk record*
 committed atomically into the store's run (`RunWriter.write_chunk`):
 
@@ -366,14 +366,14 @@ class ChunkJudge:
         """Outputs compared exactly because the contract gives them no tolerance (nor a ``*`` default)."""
 
     def tolerances(self) -> dict[str, tuple[float, float]]:
-        from contracts.rules import EXACT, tolerance_for
+        from contracts.model import EXACT_TOLERANCE
 
         out = {}
         self._exact = set()
         for spec in self.contract.outputs:
-            tol = tolerance_for(self.contract, spec.ref_name, self.backend, self.precision, self.tightened)
+            tol = self.contract.tolerance_for(spec.ref_name, self.backend, self.precision, self.tightened)
             out[spec.ref_name] = (tol.atol, tol.rtol)
-            if tol is EXACT:
+            if tol is EXACT_TOLERANCE:
                 self._exact.add(spec.ref_name)
         return out
 
@@ -893,9 +893,8 @@ def _take(it: Iterator[RefChunk], n: int) -> Iterator[RefChunk]:
 
 
 def judge_atols(contract: Contract, backend: str, precision: str) -> dict[str, float]:
-    from contracts.rules import tolerance_for
-
-    return {s.ref_name: tolerance_for(contract, s.ref_name, backend, precision).atol for s in contract.outputs}
+    """Each output's atol before any tightening (`Contract.tolerance_for`, the one resolver)."""
+    return {s.ref_name: contract.tolerance_for(s.ref_name, backend, precision).atol for s in contract.outputs}
 
 
 class _Loop:

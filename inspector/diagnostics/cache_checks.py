@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from inspector.metrics import error_map
+
 DEFAULT_NEGLIGIBLE_ABS = 1e-5
 """Max-abs error below which there is nothing to place (float32 round-off of an exact export is ~1e-6)."""
 DEFAULT_CONCENTRATION = 0.6
@@ -280,20 +282,22 @@ def _mass(err: np.ndarray) -> np.ndarray:
 
 
 def _abs_err(out: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """``|out - ref|`` in float64; a non-finite element on either side that the other does not share counts as inf."""
-    o = np.asarray(out, dtype=np.float64)
-    r = np.asarray(ref, dtype=np.float64)
-    if o.shape != r.shape:
-        from inspector.errors import InspectorError
+    """``|out - ref|`` by the comparison kernel's rule (`inspector.metrics.error_map`): a non-finite element on
+    either side that the other does not share counts as inf.
 
-        raise InspectorError(f"cache tensor shapes differ: backend {list(o.shape)} vs reference {list(r.shape)}; "
-                             "the distribution checks need equal shapes (check the contract's layout and ref_perm).")
-    d = np.abs(o - r)
-    bad = ~np.isfinite(d)
-    if bad.any():
-        same = (o == r) | (np.isnan(o) & np.isnan(r))
-        d = np.where(bad & same, 0.0, np.where(bad, np.inf, d))
-    return d
+    Raises:
+        InspectorError: The shapes differ, or the tensor is empty (no error to place: undetermined, not "none").
+    """
+    from inspector.errors import InspectorError
+
+    if np.shape(out) != np.shape(ref):
+        raise InspectorError(f"cache tensor shapes differ: backend {list(np.shape(out))} vs reference "
+                             f"{list(np.shape(ref))}; the distribution checks need equal shapes (check the "
+                             "contract's layout and ref_perm).")
+    if np.size(ref) == 0:
+        raise InspectorError(f"cache tensor is empty (shape {list(np.shape(ref))}): there is no error to place, so "
+                             "the distribution checks cannot decide; check the chunk's cache shapes.")
+    return error_map(out, ref)
 
 
 def _t(a: np.ndarray) -> tuple[float, ...]:

@@ -393,7 +393,8 @@ def _backend_precision(backend: Any) -> tuple[str, str]:
 def _tolerance(contract: Contract, backend: Any, out_name: str, out: np.ndarray, ref: np.ndarray,
                feeds: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray], chunk: int) -> dict[str, Any]:
     """The tolerance for `out_name` on this chunk (tightened when the contract's triggers fire) and whether it holds."""
-    from contracts.rules import tightening_triggered, tolerance_for
+    from contracts.rules import tightening_triggered
+    from inspector.metrics import CompareSettings, compare
 
     name, precision = _backend_precision(backend)
     env = {**feeds, **outputs, "chunk": chunk, "prev": None}
@@ -403,25 +404,20 @@ def _tolerance(contract: Contract, backend: Any, out_name: str, out: np.ndarray,
         triggers, err = [], str(exc)
     else:
         err = ""
-    tol = tolerance_for(contract, out_name, name, precision, tightened=bool(triggers))
-    bound = tol.atol + tol.rtol * np.abs(ref.astype(np.float64))
-    passed = bool(np.all(np.abs(out.astype(np.float64) - ref.astype(np.float64)) <= bound)) \
-        if out.shape == ref.shape else False
-    result = {"atol": tol.atol, "rtol": tol.rtol, "passed": passed, "tightened": bool(triggers),
-              "triggers": list(triggers)}
+    tol = contract.tolerance_for(out_name, name, precision, tightened=bool(triggers))
+    fig = compare(ref, out, CompareSettings(tol.atol, tol.rtol), name=out_name)  # the engine's kernel and rule
+    result = {"atol": tol.atol, "rtol": tol.rtol, "passed": fig.passed, "outcome": fig.outcome,
+              "tightened": bool(triggers), "triggers": list(triggers)}
+    if fig.message:
+        result["message"] = fig.message
     if err:
         result["trigger_error"] = err
     return result
 
 
 def _frames_atol(contract: Contract, backend: Any, frames: str) -> float | None:
-    from contracts.rules import tolerance_for
-
     name, precision = _backend_precision(backend)
-    try:
-        tol = tolerance_for(contract, frames, name, precision)
-    except Exception:  # noqa: BLE001
-        return None
+    tol = contract.tolerance_for(frames, name, precision)
     return tol.atol if tol.atol > 0 else None
 
 

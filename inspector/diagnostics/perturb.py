@@ -23,6 +23,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from inspector.metrics import compare
+
 
 @dataclass(frozen=True)
 class Movement:
@@ -34,6 +36,7 @@ class Movement:
         rel_l2: ``||perturbed - base|| / ||base||`` (inf when the base is all zeros and the output moved).
         cosine: Cosine similarity of the perturbed and the base output (1.0 = same direction).
         shape_changed: The perturbed output has another shape (then the figures are inf/0).
+        determined: False when there is no figure (an empty output): neither moved nor still.
     """
 
     output: str
@@ -41,14 +44,17 @@ class Movement:
     rel_l2: float
     cosine: float
     shape_changed: bool = False
+    determined: bool = True
 
     @property
     def moved(self) -> bool:
+        """Whether the output moved at all (False also when undetermined: check `determined` before reading a
+        "not moved" as a finding)."""
         return self.shape_changed or self.max_abs > 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"max_abs": _jf(self.max_abs), "rel_l2": _jf(self.rel_l2), "cosine": _jf(self.cosine),
-                "shape_changed": self.shape_changed}
+                "shape_changed": self.shape_changed, "determined": self.determined}
 
 
 @dataclass(frozen=True)
@@ -174,32 +180,24 @@ def swap_replacement(value: np.ndarray, label: str) -> Replacement:
 
 # --- running ---------------------------------------------------------------------------------------------------
 def movement(output: str, moved: np.ndarray, base: np.ndarray) -> Movement:
-    """How far `moved` is from `base`."""
+    """How far `moved` is from `base`: the comparison kernel's figures (`inspector.metrics.compare`) with `base`
+    as the reference. A non-finite value that appears or disappears is an infinite movement (identical NaNs are
+    none); an empty output has no figure (`Movement.determined` False, figures NaN), so it never reads as "did not
+    move"."""
     moved, base = np.asarray(moved), np.asarray(base)
     if moved.shape != base.shape:
         return Movement(output, math.inf, math.inf, 0.0, shape_changed=True)
-    if moved.size == 0:
+    fig = compare(base, moved, name=output)
+    if not fig.determined:
+        return Movement(output, math.nan, math.nan, math.nan, determined=False)
+    if fig.nonfinite_mismatch:
+        return Movement(output, math.inf, math.inf, 0.0)
+    if fig.size and fig.nonfinite_ref == fig.size:  # only identical non-finite values: nothing moved
         return Movement(output, 0.0, 0.0, 1.0)
-    m = moved.astype(np.float64).reshape(-1)
-    b = base.astype(np.float64).reshape(-1)
-    both = np.isfinite(m) & np.isfinite(b)
-    if not both.all():
-        # A non-finite value that appears or disappears is an infinite movement; identical NaNs are no movement.
-        same = (m == b) | (np.isnan(m) & np.isnan(b))
-        if not same[~both].all():
-            return Movement(output, math.inf, math.inf, 0.0)
-        m, b = m[both], b[both]
-    d = m - b
-    dd, bb, mm = float(d @ d), float(b @ b), float(m @ m)
-    max_abs = float(np.abs(d).max()) if d.size else 0.0
-    rel = math.sqrt(dd / bb) if bb > 0 else (0.0 if dd == 0 else math.inf)
-    if mm == 0.0 and bb == 0.0:
-        cos = 1.0
-    elif mm == 0.0 or bb == 0.0:
-        cos = 0.0
-    else:
-        cos = max(-1.0, min(1.0, float(m @ b) / math.sqrt(mm * bb)))
-    return Movement(output, max_abs, rel, cos)
+    if math.isnan(fig.max_abs) or math.isnan(fig.rel_l2) or math.isnan(fig.cosine):
+        # Non-comparable dtypes: the kernel's failure message is all there is.
+        return Movement(output, math.inf, math.inf, 0.0)
+    return Movement(output, fig.max_abs, fig.rel_l2, fig.cosine)
 
 
 def movements(outputs: Mapping[str, np.ndarray], base: Mapping[str, np.ndarray],

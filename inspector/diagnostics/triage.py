@@ -29,6 +29,7 @@ import numpy as np
 
 from inspector.diagnostics.taps import GraphIndex, Tap, make_tap
 from inspector.errors import InspectorError
+from inspector.metrics import compare
 
 FORMAT = "parity-diagnosis"
 VERSION = 1
@@ -191,39 +192,27 @@ class TriageReport:
 
 
 def compare_tensors(name: str, a: np.ndarray | None, b: np.ndarray | None) -> TensorError:
-    """Figures for one tensor: `a` from the side under test, `b` from the baseline."""
+    """Figures for one tensor: `a` from the side under test, `b` from the baseline (the reference of the comparison
+    kernel, `inspector.metrics.compare`). An empty tensor has no figure: it is reported as not comparable
+    (`missing`), never as error 0."""
     if a is None or b is None:
         return TensorError(name, missing="not produced by the " + ("backend" if a is None else "baseline"))
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         return TensorError(name, tuple(a.shape), str(a.dtype), math.inf, math.inf, math.inf, 0.0)
-    if a.size == 0:
+    fig = compare(b, a, name=name)
+    if not fig.determined:
+        return TensorError(name, tuple(a.shape), str(a.dtype), math.nan, math.nan, math.nan, math.nan,
+                           missing=f"empty on both sides (shape {list(a.shape)}): no figure")
+    if math.isnan(fig.max_abs) and not fig.nonfinite_ref and not fig.nonfinite_out:
+        # Values the kernel cannot subtract (strings, or dtypes of different kinds) that differ.
+        return TensorError(name, tuple(a.shape), str(a.dtype), math.inf, math.inf, math.inf, 0.0)
+    mismatch = fig.nonfinite_mismatch
+    if fig.size and fig.nonfinite_ref == fig.size and not mismatch:  # identical non-finite values only
         return TensorError(name, tuple(a.shape), str(a.dtype))
-    if a.dtype.kind not in "fiub" or b.dtype.kind not in "fiub":
-        same = bool(np.array_equal(a, b))
-        return TensorError(name, tuple(a.shape), str(a.dtype), 0.0 if same else math.inf,
-                           0.0 if same else math.inf, 0.0 if same else math.inf, 1.0 if same else 0.0)
-    x = a.astype(np.float64).reshape(-1)
-    y = b.astype(np.float64).reshape(-1)
-    fx, fy = np.isfinite(x), np.isfinite(y)
-    mismatch = 0
-    if not (fx.all() and fy.all()):
-        same = (x == y) | (np.isnan(x) & np.isnan(y))
-        mismatch = int(((fx != fy) | (~fx & ~fy & ~same)).sum())
-        both = fx & fy
-        x, y = x[both], y[both]
-    d = x - y
-    dd, yy, xx = float(d @ d), float(y @ y), float(x @ x)
-    max_abs = float(np.abs(d).max()) if d.size else 0.0
-    rel = math.sqrt(dd / yy) if yy > 0 else (0.0 if dd == 0 else math.inf)
-    if xx == 0.0 and yy == 0.0:
-        cos = 1.0
-    elif xx == 0.0 or yy == 0.0:
-        cos = 0.0
-    else:
-        cos = max(-1.0, min(1.0, float(x @ y) / math.sqrt(xx * yy)))
-    error = math.inf if mismatch else (rel if yy > 0 else max_abs)
-    return TensorError(name, tuple(a.shape), str(a.dtype), error, max_abs, rel, cos, mismatch)
+    # Relative L2 error; the absolute one when the baseline is all zeros (then rel-L2 is infinite).
+    error = math.inf if mismatch else (fig.max_abs if math.isinf(fig.rel_l2) else fig.rel_l2)
+    return TensorError(name, tuple(a.shape), str(a.dtype), error, fig.max_abs, fig.rel_l2, fig.cosine, mismatch)
 
 
 def weight_diffs(model: GraphIndex, baseline: GraphIndex) -> list[WeightDiff]:
@@ -342,8 +331,8 @@ def triage(model: str | Path, feeds: Mapping[str, np.ndarray], *, backend: str =
                      f"{Path(baseline_model).name}: " + ", ".join(w.name for w in weights[:5])
                      + (" …" if len(weights) > 5 else ""))
     if missing:
-        notes.append(f"{missing} tensor(s) could not be compared (fused away by the runtime, or absent from the "
-                     "baseline model)")
+        notes.append(f"{missing} tensor(s) could not be compared (fused away by the runtime, absent from the "
+                     "baseline model, or empty: no figure)")
     summary = _summary(first, worst, outputs, floor)
     return TriageReport(
         model=str(model), baseline_model=str(baseline_model or model), backend=backend, baseline=baseline,

@@ -288,13 +288,10 @@ class InspectorData:
             return lines
         info = self.run_info(run_id)
         backend, precision = (info.backend, info.precision) if info else ("", "")
-        try:
-            ts = self.contract.tolerance_set(backend, precision)
-            tol = ts.for_output(tensor)
-            overrides = dict(ts.acceptance_overrides)
-        except Exception:  # noqa: BLE001 — a partial contract simply draws fewer lines
-            tol, overrides = None, {}
-        if tol is not None and tol.atol > 0:
+        # The engine's own resolver (`Contract.tolerance_for` / `threshold_for`): the line drawn is the one the run
+        # was judged with (before any tightening), including the fallback to less specific tolerance sets.
+        tol = self.contract.tolerance_for(tensor, backend, precision)
+        if tol.atol > 0:
             lines.append(("atol", float(tol.atol)))
         mode = info.mode if info else ""
         for acc in getattr(self.contract, "acceptance", ()):
@@ -302,7 +299,7 @@ class InspectorData:
                 continue
             if mode in ("functional", "closed-loop") and mode not in acc.modes:
                 continue
-            value = float(overrides.get(acc.id, acc.threshold))
+            value = self.contract.threshold_for(acc.id, backend, precision)
             if value > 0:
                 lines.append((f"P{acc.q:g}", value))
         return lines

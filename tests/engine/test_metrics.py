@@ -190,3 +190,47 @@ def test_bit_identical_large_tensors_take_the_shortcut_with_the_same_figures(mon
     nan[0, 1, 5, 7] = np.nan  # identical bits, NaN included: not the shortcut, the NaN is counted
     m = compare_tensor("cache", nan.copy(), nan, atol=0.0)
     assert m.nonfinite_out == m.nonfinite_ref == 1 and m.nonfinite_mismatch == 0 and m.passed
+
+
+def test_empty_tensor_has_no_figure_and_never_passes():
+    m = compare_tensor("len", np.zeros((1, 0), np.float32), np.zeros((1, 0), np.float32), atol=1.0)
+    assert not m and not m.determined and m.outcome == "undetermined"
+    assert "empty tensor (shape [1, 0])" in m.message
+    d = m.to_dict()
+    assert d["determined"] is False and d["size"] == 0 and d["max_abs"] is None
+
+
+def test_outcomes_are_pass_fail_or_undetermined():
+    ref = np.array([1.0, 2.0], np.float32)
+    assert compare_tensor("x", ref.copy(), ref, atol=0.0).outcome == "pass"
+    assert compare_tensor("x", ref + 1, ref, atol=0.5).outcome == "fail"
+    assert compare_tensor("x", np.zeros(0), np.zeros(0), atol=0.5).outcome == "undetermined"
+
+
+def test_kernel_takes_reference_first_and_settings():
+    """`compare(reference, candidate, settings)` is the kernel; `compare_tensor(name, out, ref, ...)` the same call."""
+    from inspector.metrics import CompareSettings, compare
+
+    ref = np.array([1.0, 0.0, 4.0], np.float32)
+    out = np.array([1.5, 0.0, 4.0], np.float32)
+    k = compare(ref, out, CompareSettings(atol=0.1, rtol=0.0), name="x")
+    assert k == compare_tensor("x", out, ref, atol=0.1, rtol=0.0)
+    assert k.worst_ref == 1.0 and k.worst_out == 1.5  # the reference is the first argument
+    assert k.rel_l2 == pytest.approx(0.5 / math.sqrt(17), rel=1e-6)
+
+
+def test_strings_compare_by_equality():
+    a = np.array(["a", "b"])
+    assert compare_tensor("s", a, a.copy())
+    m = compare_tensor("s", np.array(["a", "c"]), a)
+    assert not m and "values differ" in m.message
+
+
+def test_error_map_follows_the_kernels_non_finite_rule():
+    from inspector.metrics import error_map
+
+    ref = np.array([1.0, np.nan, np.inf, 2.0], np.float32)
+    out = np.array([1.5, np.nan, 3.0, np.nan], np.float32)
+    np.testing.assert_array_equal(error_map(out, ref), [0.5, 0.0, np.inf, np.inf])
+    with pytest.raises(ValueError, match="shapes differ"):
+        error_map(np.zeros(2), np.zeros(3))
