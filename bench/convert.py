@@ -84,6 +84,34 @@ def make_float_file(path: Path, lines: int) -> None:
                                 "meta": {"chunk_len": int(ins["length"][0])}}, separators=(",", ":")) + "\n")
 
 
+def _number_text(a: np.ndarray) -> str:
+    """A tensor's values as JSON numbers: float32 at full precision (the shortest text that reads back to the same
+    float32, as numpy prints it: ~9 significant digits), integers as integers."""
+    flat = a.ravel()
+    return ",".join(flat.astype("U16").tolist() if flat.dtype.kind == "f" else map(str, flat.tolist()))
+
+
+def make_dense_file(path: Path, lines: int) -> None:
+    """Our format, ``{"dtype", "shape", "data": [...]}`` with flat data: random normal float32 at full precision in
+    every value, ~75 MB a line (audio [1, 128, 57], caches [1, 24, 256, 1024] and [1, 24, 1024, 4], output
+    [1, 1024, 3]): the worst case for number text, where the parse is all the work."""
+    rng = np.random.default_rng(2)
+    shapes = {"inputs": {"audio_signal": (1, FEAT, 57), "cache_last_channel": (1, LAYERS, CACHE, D_MODEL),
+                         "cache_last_time": (1, LAYERS, D_MODEL, 4)},
+              "outputs": {"encoder_output": (1, D_MODEL, 3)}}
+    with open(path, "w") as f:
+        for i in range(lines):
+            groups = {}
+            for group, named in shapes.items():
+                parts = [f'"{name}":{{"dtype":"float32","shape":{json.dumps(list(shape), separators=(",", ":"))},'
+                         f'"data":[{_number_text(rng.standard_normal(shape, dtype=np.float32))}]}}'
+                         for name, shape in named.items()]
+                groups[group] = "{" + ",".join(parts) + "}"
+            groups["inputs"] = groups["inputs"][:-1] + ',"length":{"dtype":"int64","shape":[1],"data":[57]}}'
+            f.write(f'{{"stream":"utt-dense","chunk_index":{i},"inputs":{groups["inputs"]},'
+                    f'"outputs":{groups["outputs"]},"meta":{{"chunk_len":57}}}}\n')
+
+
 def make_b64_file(path: Path, lines: int) -> None:
     """The seed team's format, data_b64; caches filled 1, 4, 7 … rows: mostly zeros early in the stream."""
     rng = np.random.default_rng(1)

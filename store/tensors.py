@@ -182,7 +182,7 @@ def _parse_piece(text: bytes, integer: bool, parsers: ParserPool) -> np.ndarray:
             return np.frombuffer(doc.as_buffer(of_type="d"), dtype=np.float64)
         finally:
             del doc
-    except (ValueError, TypeError) as exc:
+    except _SIMDJSON_ERRORS as exc:
         parsers.reset()
         if any(tok in text for tok in _NONFINITE):
             with warnings.catch_warnings():
@@ -222,21 +222,13 @@ def _looks_float(buf: Any, start: int, end: int) -> bool:
     return any(buf.find(tok, start, end) >= 0 for tok in (b".", b"e", b"E", b"N", b"I"))
 
 
-def parse_number_span(buf: Any, start: int, end: int, dtype: np.dtype | None, parsers: ParserPool,
-                      shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """A JSON number array at buf[start:end] → array.
-
-    Args:
-        buf: The line's bytes (bytes or an mmap of the file).
-        start, end: The array text, ``[`` to the matching ``]``.
-        dtype: Target dtype; None → float32 if any number has a fraction/exponent/non-finite token, else int64.
-        parsers: The simdjson parser to use.
-        shape: For a flat ``data`` list: the declared shape (the text must be one flat list of that many
-            numbers). None for a nested list, whose shape comes from its nesting.
-
-    Raises:
-        TensorProblem: Ragged nesting, wrong count, invalid numbers, integers out of range.
-    """
+def _parse_via_structure(buf: Any, start: int, end: int, dtype: np.dtype | None, parsers: ParserPool,
+                         shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """`parse_number_span` by the structure string: the nesting is checked exactly from the ``[``, ``]``, ``,``
+    characters alone, then the numbers are parsed in pieces of the text with its brackets blanked out (pieces with
+    NaN/Infinity tokens through numpy's text parser). About 3× slower than the direct path per byte, so it is
+    used only where that path cannot go: non-finite tokens, innermost lists of a few numbers (where checking row
+    by row would cost more) and rows too long for simdjson's counts."""
     st = _structure(buf, start, end)
     if shape is None:
         nested = _shape_from_structure(st)
@@ -284,6 +276,280 @@ def parse_number_span(buf: Any, start: int, end: int, dtype: np.dtype | None, pa
     if filled != total:
         raise TensorProblem(f"holds {filled} numbers; its shape {list(out_shape)} needs {total}.")
     return out.reshape(out_shape)
+
+
+# The direct path: the number text goes to simdjson as it is, in pieces of about PIECE bytes cut where the text
+# allows it (after a comma in a flat list; after a closing bracket followed by a comma in a nested one), each
+# piece wrapped in just enough brackets to be one JSON array. No copy of the text is translated or re-joined;
+# the nesting is checked on simdjson's parse of each piece.
+_SIMDJSON_ERRORS = (ValueError, TypeError, RuntimeError)  # RuntimeError: integers beyond 64 bits (BIGINT_ERROR)
+_SATURATED = 0xFFFFFF  # simdjson's array length saturates here: longer rows are counted the structure way
+SMALL_ROW = 1024  # bytes: innermost lists shorter than this are checked by the structure string (cheaper per byte)
+_WS = b" \t\r\n"
+
+
+class _Fallback(Exception):
+    """The direct path cannot decide this array; parse it by the structure string."""
+
+
+def parse_number_span(buf: Any, start: int, end: int, dtype: np.dtype | None, parsers: ParserPool,
+                      shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A JSON number array at buf[start:end] → array, checked as strictly as a full parse would be.
+
+    Args:
+        buf: The line's bytes (bytes or an mmap of the file).
+        start, end: The array text, ``[`` to the matching ``]``.
+        dtype: Target dtype; None → float32 if any number has a fraction/exponent/non-finite token, else int64.
+        parsers: The simdjson parser to use.
+        shape: For a flat ``data`` list: the declared shape (the text must be one flat list of that many
+            numbers, or nested exactly as that shape). None for a nested list, whose shape comes from its nesting.
+
+    Raises:
+        TensorProblem: Ragged nesting, wrong count, invalid numbers, integers out of range.
+    """
+    if buf[start] != 0x5B or buf[end - 1] != 0x5D:
+        raise TensorProblem(f"is not a JSON list of numbers: {_excerpt(bytes(buf[start:min(end, start + 60)]))}")
+    if buf.find(b"N", start, end) >= 0 or buf.find(b"I", start, end) >= 0:  # NaN / Infinity: simdjson refuses them
+        return _parse_via_structure(buf, start, end, dtype, parsers, shape)
+    if dtype is None:
+        dtype = np.dtype(np.float32) if _looks_float(buf, start, end) else np.dtype(np.int64)
+    flat = buf.find(b"[", start + 1, end) < 0
+    rank = _leading_brackets(buf, start, end)
+    try:
+        if flat:
+            return _parse_flat(buf, start, end, dtype, parsers, shape)
+        if shape is not None and (len(shape) < 2 or not math.prod(shape) or rank != len(shape)):
+            raise _flat_data_error(buf, start, end, shape)  # 'data' nested, but not as its declared shape
+        if rank < 2:
+            raise _ragged(None)
+        if _first_row_bytes(buf, start, end) < SMALL_ROW:
+            raise _Fallback()
+        return _parse_nested(buf, start, end, dtype, parsers, rank, shape)
+    except _Fallback:
+        return _parse_via_structure(buf, start, end, dtype, parsers, shape)
+
+
+def _leading_brackets(buf: Any, start: int, end: int) -> int:
+    """How many ``[`` open the text (whitespace between them allowed): the rank, if the list is regular."""
+    rank, i = 0, start
+    while i < end and (buf[i] == 0x5B or buf[i] in _WS):
+        rank += buf[i] == 0x5B
+        i += 1
+    return rank
+
+
+def _first_row_bytes(buf: Any, start: int, end: int) -> int:
+    close = buf.find(b"]", start, end)
+    return close - buf.rfind(b"[", start, close)
+
+
+def _ragged(dims: list[int | None] | None) -> TensorProblem:
+    known = dims is not None and all(d is not None for d in dims)
+    return TensorProblem("is a ragged or malformed nested list: its sub-lists do not all have the same length"
+                         + (f" (the first ones suggest shape {list(dims)})" if known else "") + ".")
+
+
+def _flat_data_error(buf: Any, start: int, end: int, shape: tuple[int, ...]) -> TensorProblem:
+    """The message for a 'data' list that does not match its declared shape (counted from the text: error path)."""
+    st = _structure(buf, start, end)
+    flat = st.count(b"[") == 1
+    count = (st.count(b",") + 1 if bytes(buf[start + 1:end - 1]).strip() else 0) if flat else 0
+    return TensorProblem(f"'data' must be one flat list of {math.prod(shape)} numbers for shape {list(shape)}; "
+                         f"it has {f'{count} numbers' if flat else 'nested lists and is not flat'}.")
+
+
+def _numbers(text: bytes, wrapped: bytes, integer: bool, parsers: ParserPool,
+             check: Any = None) -> tuple[np.ndarray, Any]:
+    """The numbers of one wrapped piece, flattened, as float64 or int64; `check(doc)` runs on the parsed piece
+    first (the nesting check) and its result is returned beside them."""
+    try:
+        doc = parsers.get().parse(wrapped)
+        try:
+            seen = check(doc) if check is not None else None
+            if integer:
+                try:
+                    return np.frombuffer(doc.as_buffer(of_type="i"), dtype=np.int64), seen
+                except TypeError:  # floats among the numbers: checked for integrality by the caller
+                    pass
+            return np.frombuffer(doc.as_buffer(of_type="d"), dtype=np.float64), seen
+        finally:
+            del doc
+    except _SIMDJSON_ERRORS as exc:
+        parsers.reset()
+        raise TensorProblem(f"invalid number list ({str(exc).split(':')[0]}): {_excerpt(text)}") from None
+    except BaseException:
+        parsers.reset()  # the traceback may still reference the document: this parser would refuse the next parse
+        raise
+
+
+def _bounded_output(buf: Any, start: int, end: int, dtype: np.dtype) -> np.ndarray:
+    """An array big enough for every number the text can hold (each takes at least 2 bytes with its comma); only
+    the part written ever takes memory, so the count need not be known in advance."""
+    return np.empty((end - start) // 2 + 1, dtype=dtype)
+
+
+def _parse_flat(buf: Any, start: int, end: int, dtype: np.dtype, parsers: ParserPool,
+                shape: tuple[int, ...] | None) -> np.ndarray:
+    """A list with no inner ``[`` → array of `shape` (or 1-D), parsed in pieces cut after commas."""
+    if shape is not None:
+        total = math.prod(shape)
+        if total > (end - start) // 2 + 1:  # never allocate what the text cannot hold (shape [1e5, 1e5, 1e5])
+            raise _flat_data_error(buf, start, end, shape)
+        out = np.empty(total, dtype=dtype)
+    else:
+        out = _bounded_output(buf, start, end, dtype)
+    integer = dtype.kind in "iub"
+    filled, pos, close = 0, start + 1, end - 1
+    while pos < close:
+        cut = close
+        if close - pos > PIECE:
+            cut = buf.rfind(b",", pos, pos + PIECE)
+            if cut < 0:
+                cut = buf.find(b",", pos + PIECE, close)
+                cut = close if cut < 0 else cut
+        text = buf[pos:cut]
+        values = _numbers(text, b"[" + text + b"]", integer, parsers)[0]
+        if not len(values) and (pos > start + 1 or cut < close):  # blank between two commas, or a trailing comma
+            raise TensorProblem(f"invalid number list (an empty element between commas): {_excerpt(text)}")
+        if filled + len(values) > len(out):  # only a declared shape can be too small: the bound holds every number
+            raise _flat_data_error(buf, start, end, shape or (len(out),))
+        out[filled:filled + len(values)] = _cast(values, dtype)
+        filled += len(values)
+        release(buf, pos, cut)
+        pos = cut + 1
+    if shape is not None:
+        if filled != len(out):
+            raise _flat_data_error(buf, start, end, shape)
+        return out.reshape(shape)
+    return out[:filled]
+
+
+class _Nesting:
+    """Checks a nested list piece by piece against the regular nesting of one shape: every list at depth j has
+    dims[j] elements (the first list to close at a depth sets it, unless the shape was declared), lists hold only
+    lists down to the innermost ones, which hold only numbers.
+
+    A piece is the text between two cuts wrapped as ``[`` × depth_in + text + ``]`` × depth_out, where depth_in /
+    depth_out are the number of lists open at its cuts: its leftmost lists above depth_in continue lists begun in
+    earlier pieces, its rightmost ones above depth_out go on in later pieces, so children are counted across pieces.
+    """
+
+    def __init__(self, rank: int, shape: tuple[int, ...] | None) -> None:
+        self.rank = rank
+        self.declared = shape is not None
+        self.dims: list[int | None] = list(shape) if shape is not None else [None] * rank
+        self.counts = [0] * rank
+        self.rows = 0
+
+    def piece(self, doc: Any, depth_in: int, depth_out: int) -> int:
+        """Check one parsed piece; returns how many lists begin in it (its ``[`` characters, to be counted)."""
+        import simdjson
+
+        self._array = simdjson.Array
+        if not isinstance(doc, self._array):
+            raise self._problem()
+        return self._walk(doc, 0, depth_in > 0, depth_out > 0, depth_in, depth_out)
+
+    def _walk(self, node: Any, j: int, left: bool, right: bool, din: int, dout: int) -> int:
+        n = len(node)
+        if not left:
+            self.counts[j] = 0
+        self.counts[j] += n - (left and j + 1 < din)  # a continued first child was counted in an earlier piece
+        begun = 0 if left else 1
+        if j == self.rank - 2:  # the children are the innermost lists: checked here, without a call per row
+            try:
+                lengths = {len(row) for row in node}
+            except TypeError:  # a number where a list belongs
+                raise self._problem() from None
+            # a string or object in a row's place has a len() too: as_buffer refuses it right after this check
+            if lengths:
+                if len(lengths) > 1 or max(lengths) >= _SATURATED:
+                    if max(lengths) >= _SATURATED:
+                        raise _Fallback()
+                    raise self._problem()
+                self._close(self.rank - 1, lengths.pop())
+            self.rows += n
+            begun += n
+        else:
+            for i, child in enumerate(node):
+                if not isinstance(child, self._array):
+                    raise self._problem()
+                begun += self._walk(child, j + 1, left and i == 0 and j + 1 < din, right and i == n - 1
+                                    and j + 1 < dout, din, dout)
+        if not right:
+            self._close(j, self.counts[j])
+        return begun
+
+    def _close(self, j: int, n: int) -> None:
+        if self.dims[j] is None:
+            self.dims[j] = n
+        elif self.dims[j] != n:
+            raise self._problem()
+
+    def _problem(self) -> TensorProblem:
+        if self.declared:
+            return TensorProblem(f"'data' must be one flat list of {math.prod(self.dims)} numbers for shape "
+                                 f"{list(self.dims)}; it has nested lists and is not flat.")
+        return _ragged(self.dims)
+
+
+def _parse_nested(buf: Any, start: int, end: int, dtype: np.dtype, parsers: ParserPool, rank: int,
+                  shape: tuple[int, ...] | None) -> np.ndarray:
+    """A nested list (rank >= 2) → array of its shape (or of the declared `shape`), in pieces cut between lists."""
+    nesting = _Nesting(rank, shape)
+    out = _bounded_output(buf, start, end, dtype)
+    integer = dtype.kind in "iub"
+    filled, pos, depth = 0, start, 0
+    while pos < end:
+        cut, depth_out = _nested_cut(buf, pos, end, rank, nesting)
+        text = buf[pos:cut]
+        rows = nesting.rows
+        values, begun = _numbers(text, b"[" * depth + text + b"]" * depth_out, integer, parsers,
+                                 lambda doc: nesting.piece(doc, depth, depth_out))
+        if _count_opening(text, begun + 1) != begun or len(values) != (nesting.rows - rows) * (nesting.dims[-1] or 0):
+            raise nesting._problem()  # a list inside an innermost list (its numbers were flattened into the count)
+        out[filled:filled + len(values)] = _cast(values, dtype)
+        filled += len(values)
+        release(buf, pos, cut)
+        pos, depth = cut + 1, depth_out
+    dims = tuple(nesting.dims)
+    if filled != math.prod(dims):
+        raise nesting._problem()
+    return out[:filled].reshape(dims)
+
+
+def _count_opening(text: bytes, limit: int) -> int:
+    """``[`` characters in text, counted up to `limit` (byte search: as many calls as lists)."""
+    count, i = 0, text.find(b"[")
+    while i >= 0 and count < limit:
+        count += 1
+        i = text.find(b"[", i + 1)
+    return count
+
+
+def _nested_cut(buf: Any, pos: int, end: int, rank: int, nesting: _Nesting) -> tuple[int, int]:
+    """Where the piece starting at `pos` ends: (the comma after a run of ``]`` about PIECE bytes on, lists open
+    there), or (end, 0) for the last piece. A row longer than PIECE makes a longer piece."""
+    if end - pos <= PIECE:
+        return end, 0
+    c = buf.rfind(b"]", pos, pos + PIECE)
+    if c < 0:
+        c = buf.find(b"]", pos + PIECE, end)
+    closers, i = 0, c
+    while i >= pos and (buf[i] == 0x5D or buf[i] in _WS):  # the whole run of closing brackets around c
+        closers += buf[i] == 0x5D
+        i -= 1
+    i = c + 1
+    while i < end and (buf[i] == 0x5D or buf[i] in _WS):
+        closers += buf[i] == 0x5D
+        i += 1
+    if i >= end:
+        return end, 0
+    if buf[i] != 0x2C or closers >= rank:  # not "],": the wrapped piece would misplace lists; refuse plainly
+        if buf[i] != 0x2C:
+            raise TensorProblem(f"invalid number list (no comma after a list): {_excerpt(bytes(buf[c:c + 60]))}")
+        raise nesting._problem()
+    return i, rank - closers
 
 
 def from_python(value: Any, dtype: np.dtype | None, shape: tuple[int, ...] | None = None) -> np.ndarray:
