@@ -75,3 +75,54 @@ def float16_math_and_scaled_weight(src: str | Path, dst: str | Path, factor: flo
     save_model(emulate_reduced_precision(model), dst)
     return Planted(Path(dst), "mixed", f"weight of {node} scaled by {factor:g}, and inputs of all {n} "
                                        "MatMul/Conv/Gemm nodes rounded through float16")
+
+
+EXAMPLES = (("float16-math", float16_math), ("scaled-weight", scaled_weight))
+"""The demo's example exports: file stem and builder."""
+
+
+def record_examples(store_path: str | Path, onnx: str | Path, contract: Any, folder: str | Path,
+                    say: Any = None) -> list[dict[str, Any]]:
+    """Record the demo's two planted exports beside the faithful one: build each (once), run it closed loop on
+    ``ort-cpu`` over every chunk into the store (outputs saved, so the app draws where it is wrong; a rerun re-judges
+    the recorded run), attribute its first failing chunk, and keep the verdict in the run's summary under
+    ``attribution``, with ``example`` naming the planted cause (these runs are examples: they never decide the demo's
+    exit code).
+
+    Returns:
+        Per example: ``{"example", "what", "run_id", "passed", "verdict"}`` (``verdict``: the attribution's dict).
+    """
+    from backends.base import make_backend
+    from contracts.model import Contract
+    from inspector.attribution.attribute import attribute_run_failure
+    from inspector.diagnostics.session import open_contract
+    from inspector.engine import ParityEngine, RunSpec
+    from store import Store
+
+    con = contract if isinstance(contract, Contract) else open_contract(contract)
+    folder = Path(folder)
+    done = []
+    for stem, build in EXAMPLES:
+        path = folder / f"example-{stem}.onnx"
+        planted = build(onnx, path) if not path.exists() else None
+        what = planted.what if planted is not None else stem
+        st = Store.open(store_path, "a")
+        eng = ParityEngine(st, con, path)
+        stream = eng.resolve_stream(None)
+        spec = RunSpec("ort-cpu", "closed-loop", stream, eng.resolve_chunks(stream, None), save_outputs=True,
+                       reuse_complete=True)
+        with make_backend("ort-cpu", path, con) as be:
+            result = eng.run(spec, be)
+        verdict = attribute_run_failure(st, con, path, backend="ort-cpu", options={}, mode="closed-loop",
+                                        stream=stream, records=result.records, store_path=str(store_path),
+                                        contract_ref=con.source or con.name)
+        old = next((r.summary for r in st.runs() if r.run_id == result.run_id), {}) or {}
+        w = st.resume_run(result.run_id)
+        w.finish("complete", summary={**old, "example": f"planted example: {what}", "attribution": verdict})
+        short = (verdict or {}).get("verdict", {}).get("short", "passes")
+        if say is not None:
+            say(f"  example {stem}: {'passes' if result.passed else 'FAILS'} — attributed: {short} "
+                f"(run {result.run_id})")
+        done.append({"example": stem, "what": what, "run_id": result.run_id, "passed": result.passed,
+                     "verdict": verdict})
+    return done

@@ -211,3 +211,25 @@ def test_upcast_is_exact_on_round_trips_and_types_a_real_fp16_export_back_to_fp3
         [i.type.tensor_type.elem_type for i in onnx.load(str(demo.onnx)).graph.input]
     got2 = run(tmp_path / "half-up.onnx")
     assert np.abs(got2["encoder_output"] - base["encoder_output"]).max() < 5e-2  # weights stay float16-rounded
+
+
+def test_demo_examples_are_recorded_labelled_and_attributed(demo, tmp_path):
+    from inspector.attribution.planted import record_examples
+    from store import Store
+
+    store_path = tmp_path / "store"
+    shutil.copytree(demo.store, store_path)
+    lines: list[str] = []
+    got = record_examples(store_path, demo.onnx, demo.contract, tmp_path, say=lines.append)
+    assert [g["example"] for g in got] == ["float16-math", "scaled-weight"]
+    assert not any(g["passed"] for g in got)
+    assert [g["verdict"]["verdict"]["short"] for g in got] == ["precision: float16 math", "bug: see triage"]
+    runs = {r.run_id: r for r in Store.open(store_path).runs()}
+    for g in got:
+        rec = runs[g["run_id"]]
+        assert rec.status == "complete" and rec.summary["example"].startswith("planted example:")
+        assert rec.summary["attribution"]["verdict"]["short"] == g["verdict"]["verdict"]["short"]
+        assert rec.summary["passed"] is False and rec.model.endswith(f"example-{g['example']}.onnx")
+    assert any("attributed: precision: float16 math" in line for line in lines)
+    again = record_examples(store_path, demo.onnx, demo.contract, tmp_path)  # a rerun re-judges, adds no run
+    assert [a["run_id"] for a in again] == [g["run_id"] for g in got] and len(Store.open(store_path).runs()) == 2
