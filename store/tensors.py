@@ -40,10 +40,25 @@ KNOWN_DTYPES = (*FLOAT_DTYPES, *INT_DTYPES, "bool")
 
 class ParserPool:
     """One reusable simdjson parser; replaced after any error (a parser that raised while a document was still
-    referenced refuses every later parse)."""
+    referenced refuses every later parse). Also the one buffer that every piece of number text is copied into."""
 
     def __init__(self) -> None:
         self._parser: Any = None
+        self.room = bytearray()
+
+    def wrap(self, buf: Any, start: int, end: int, opening: int, closing: int) -> int:
+        """Copy buf[start:end] into `room` behind `opening` ``[`` and before `closing` ``]``; returns the length.
+
+        One copy into a reused buffer instead of new bytes objects per piece (slice, then two concatenations)."""
+        size = opening + (end - start) + closing
+        if len(self.room) < size:
+            self.room = bytearray(max(size, 2 * PIECE))  # replaced, never resized: a view of the old one may live on
+        room = self.room
+        room[:opening] = b"[" * opening
+        with memoryview(buf) as src:
+            room[opening:size - closing] = src[start:end]
+        room[size - closing:size] = b"]" * closing
+        return size
 
     def get(self) -> Any:
         if self._parser is None:
@@ -309,19 +324,14 @@ def parse_number_span(buf: Any, start: int, end: int, dtype: np.dtype | None, pa
     """
     if buf[start] != 0x5B or buf[end - 1] != 0x5D:
         raise TensorProblem(f"is not a JSON list of numbers: {_excerpt(bytes(buf[start:min(end, start + 60)]))}")
-    if buf.find(b"N", start, end) >= 0 or buf.find(b"I", start, end) >= 0:  # NaN / Infinity: simdjson refuses them
-        return _parse_via_structure(buf, start, end, dtype, parsers, shape)
     if dtype is None:
         dtype = np.dtype(np.float32) if _looks_float(buf, start, end) else np.dtype(np.int64)
-    flat = buf.find(b"[", start + 1, end) < 0
     rank = _leading_brackets(buf, start, end)
     try:
-        if flat:
+        if rank == 1:
             return _parse_flat(buf, start, end, dtype, parsers, shape)
         if shape is not None and (len(shape) < 2 or not math.prod(shape) or rank != len(shape)):
             raise _flat_data_error(buf, start, end, shape)  # 'data' nested, but not as its declared shape
-        if rank < 2:
-            raise _ragged(None)
         if _first_row_bytes(buf, start, end) < SMALL_ROW:
             raise _Fallback()
         return _parse_nested(buf, start, end, dtype, parsers, rank, shape)
@@ -358,12 +368,13 @@ def _flat_data_error(buf: Any, start: int, end: int, shape: tuple[int, ...]) -> 
                          f"it has {f'{count} numbers' if flat else 'nested lists and is not flat'}.")
 
 
-def _numbers(text: bytes, wrapped: bytes, integer: bool, parsers: ParserPool,
+def _numbers(size: int, text: tuple[int, int], integer: bool, parsers: ParserPool,
              check: Any = None) -> tuple[np.ndarray, Any]:
-    """The numbers of one wrapped piece, flattened, as float64 or int64; `check(doc)` runs on the parsed piece
-    first (the nesting check) and its result is returned beside them."""
+    """The numbers of the wrapped piece in ``parsers.room[:size]`` (its own text at room[text[0]:text[1]]),
+    flattened, as float64 or int64; `check(doc)` runs on the parsed piece first (the nesting check) and its result
+    is returned beside them."""
     try:
-        doc = parsers.get().parse(wrapped)
+        doc = parsers.get().parse(memoryview(parsers.room)[:size])
         try:
             seen = check(doc) if check is not None else None
             if integer:
@@ -376,6 +387,9 @@ def _numbers(text: bytes, wrapped: bytes, integer: bool, parsers: ParserPool,
             del doc
     except _SIMDJSON_ERRORS as exc:
         parsers.reset()
+        text = bytes(parsers.room[text[0]:text[1]])
+        if b"N" in text or b"I" in text:  # NaN / Infinity tokens, which simdjson refuses: the other path keeps them
+            raise _Fallback() from None
         raise TensorProblem(f"invalid number list ({str(exc).split(':')[0]}): {_excerpt(text)}") from None
     except BaseException:
         parsers.reset()  # the traceback may still reference the document: this parser would refuse the next parse
@@ -407,13 +421,16 @@ def _parse_flat(buf: Any, start: int, end: int, dtype: np.dtype, parsers: Parser
             if cut < 0:
                 cut = buf.find(b",", pos + PIECE, close)
                 cut = close if cut < 0 else cut
-        text = buf[pos:cut]
-        values = _numbers(text, b"[" + text + b"]", integer, parsers)[0]
+        size = parsers.wrap(buf, pos, cut, 1, 1)
+        if parsers.room.find(b"[", 1, size - 1) >= 0:  # a list inside: searched in the piece, in the cache now
+            raise _ragged(None) if shape is None else _flat_data_error(buf, start, end, shape)
+        values = _numbers(size, (1, size - 1), integer, parsers)[0]
         if not len(values) and (pos > start + 1 or cut < close):  # blank between two commas, or a trailing comma
-            raise TensorProblem(f"invalid number list (an empty element between commas): {_excerpt(text)}")
+            raise TensorProblem(f"invalid number list (an empty element between commas): "
+                                f"{_excerpt(bytes(buf[pos:cut]))}")
         if filled + len(values) > len(out):  # only a declared shape can be too small: the bound holds every number
             raise _flat_data_error(buf, start, end, shape or (len(out),))
-        out[filled:filled + len(values)] = _cast(values, dtype)
+        out[filled:filled + len(values)] = values if dtype.kind == "f" else _cast(values, dtype)
         filled += len(values)
         release(buf, pos, cut)
         pos = cut + 1
@@ -502,13 +519,14 @@ def _parse_nested(buf: Any, start: int, end: int, dtype: np.dtype, parsers: Pars
     filled, pos, depth = 0, start, 0
     while pos < end:
         cut, depth_out = _nested_cut(buf, pos, end, rank, nesting)
-        text = buf[pos:cut]
+        size = parsers.wrap(buf, pos, cut, depth, depth_out)
         rows = nesting.rows
-        values, begun = _numbers(text, b"[" * depth + text + b"]" * depth_out, integer, parsers,
+        values, begun = _numbers(size, (depth, size - depth_out), integer, parsers,
                                  lambda doc: nesting.piece(doc, depth, depth_out))
-        if _count_opening(text, begun + 1) != begun or len(values) != (nesting.rows - rows) * (nesting.dims[-1] or 0):
+        if (_count_opening(parsers.room, depth, size - depth_out, begun + 1) != begun
+                or len(values) != (nesting.rows - rows) * (nesting.dims[-1] or 0)):
             raise nesting._problem()  # a list inside an innermost list (its numbers were flattened into the count)
-        out[filled:filled + len(values)] = _cast(values, dtype)
+        out[filled:filled + len(values)] = values if dtype.kind == "f" else _cast(values, dtype)
         filled += len(values)
         release(buf, pos, cut)
         pos, depth = cut + 1, depth_out
@@ -518,12 +536,12 @@ def _parse_nested(buf: Any, start: int, end: int, dtype: np.dtype, parsers: Pars
     return out[:filled].reshape(dims)
 
 
-def _count_opening(text: bytes, limit: int) -> int:
-    """``[`` characters in text, counted up to `limit` (byte search: as many calls as lists)."""
-    count, i = 0, text.find(b"[")
+def _count_opening(text: bytearray, lo: int, hi: int, limit: int) -> int:
+    """``[`` characters in text[lo:hi], counted up to `limit` (byte search: as many calls as lists)."""
+    count, i = 0, text.find(b"[", lo, hi)
     while i >= 0 and count < limit:
         count += 1
-        i = text.find(b"[", i + 1)
+        i = text.find(b"[", i + 1, hi)
     return count
 
 
