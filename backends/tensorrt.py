@@ -7,7 +7,13 @@ What "precision" means here:
     typed only (the flag is gone), so there an FP16 ONNX is made first (`backends.fp16_onnx`, I/O kept FP32) and built
     strongly typed (``fp16_mode=onnx``, the default on TensorRT >= 11, available on 10 too).
     Either way the engine's actual tensor dtypes are read back (engine inspector, DETAILED verbosity) and checked
-    (`backends.trt_plan.check_precision`): an "FP16" engine that computes in FP32 is an error, not a silent pass.
+    (`backends.trt_plan.check_precision`): an "FP16" engine that computes in FP32 is an error, not a silent pass;
+    an engine whose inspector gives no layer data leaves the check undetermined (``info().extra["checks"]``, which
+    the engine turns into an undetermined ``backend:precision`` verdict). ``math_mode`` states the TF32 builder flag
+    as the build config had it (recorded with the cached engine; "unknown" for an engine cached without it).
+
+Outputs come back in the engine's own dtypes (an int32 length stays int32: the contract's ``outputs`` rule must see
+what the engine really returns); only bfloat16, which numpy lacks, is widened to float32.
 
 Engines and the timing cache are kept on disk (option ``cache_dir``, default ``~/.cache/parity-inspector/trt``) under a
 key of model hash, TensorRT version, GPU name, precision, profiles and builder settings.
@@ -37,8 +43,8 @@ import numpy as np
 
 from backends.base import Availability, Backend, BackendError, BackendInfo, BackendUnavailable, State
 from backends.trt_plan import (
-    DoubleBufferPlan, ProfilePlan, check_precision, derive_profiles, double_buffer_plan, engine_cache_key,
-    engine_cache_paths, layer_precisions, select_profile, trt_dtype_name,
+    DoubleBufferPlan, ProfilePlan, binding_plan, check_precision, derive_profiles, double_buffer_plan,
+    engine_cache_key, engine_cache_paths, layer_precisions, math_mode, select_profile, trt_dtype_name,
 )
 
 INSTALL = ("pip install 'parity-inspector[tensorrt]' (tensorrt>=10 from NVIDIA's index) and a CUDA build of torch, "
@@ -216,11 +222,14 @@ class TrtBackend(Backend):
         try:
             insp = self.engine.create_engine_inspector()
             layers = layer_precisions(insp.get_engine_information(trt.LayerInformationFormat.JSON))
-        except Exception as exc:  # noqa: BLE001 — an engine without detail: the check below says so
-            self.notes.append(f"engine inspector unavailable: {exc}")
+        except Exception as exc:  # noqa: BLE001 — no layer data: the check below is then undetermined, and says so
+            self.notes.append(f"engine inspector unavailable: {type(exc).__name__}: {exc}")
         self.precision_check = check_precision(self.precision, {n: d for n, (_, d) in self._io.items()}, layers)
-        if not self.precision_check:
+        if self.precision_check.status == "fail":
             raise BackendError(f"{self.name}: {self.precision_check.message}. Engine: {paths.plan}.")
+        if self.precision_check.status == "undetermined":
+            # Not a pass: `info().extra["checks"]` carries it, and the engine makes it an undetermined verdict.
+            self.notes.append(self.precision_check.message)
         self._paths = paths
         self._profile_index = -1
         self._alloc: dict[str, Any] = {}
@@ -249,6 +258,8 @@ class TrtBackend(Backend):
             config.set_flag(trt.BuilderFlag.FP16)
         if cfg.get("opt_level") is not None:
             config.builder_optimization_level = int(cfg["opt_level"])
+        # The flag as the builder will use it (TensorRT's default is on; FP16 builds leave it so).
+        tf32 = bool(config.get_flag(trt.BuilderFlag.TF32)) if hasattr(trt.BuilderFlag, "TF32") else None
         for plan in self._profiles:
             if not plan.inputs:
                 continue
@@ -266,7 +277,7 @@ class TrtBackend(Backend):
         _atomic_write(paths.timing_cache, bytes(config.get_timing_cache().serialize()))
         self._build_info = {"built_s": round(time.perf_counter() - t0, 2), "source": str(source), "cached": False,
                             "tensorrt": self.trt_version, "gpu": self.gpu, "precision": self.precision,
-                            "builder": dict(cfg), "profiles": [p.to_json() for p in self._profiles]}
+                            "tf32": tf32, "builder": dict(cfg), "profiles": [p.to_json() for p in self._profiles]}
         _atomic_write(paths.meta, json.dumps(self._build_info, indent=2).encode())
         return plan
 
@@ -301,20 +312,21 @@ class TrtBackend(Backend):
                  ) -> dict[str, Any]:
         """Bind device inputs, allocate (or use the given) outputs, run on our stream; returns device outputs."""
         torch = self._torch
-        self._set_shapes({n: tuple(t.shape) for n, t in device_inputs.items()})
+        in_shapes = {n: tuple(t.shape) for n, t in device_inputs.items()}
+        self._set_shapes(in_shapes)
+        out_shapes = {n: tuple(self.context.get_tensor_shape(n)) for n, (is_in, _) in self._io.items() if not is_in}
+        # Every engine input fed, every output shape known from the inputs (else a clear error, not a crash).
+        plan = binding_plan(self._io, in_shapes, out_shapes)
         for n, t in device_inputs.items():
             self.context.set_tensor_address(n, int(t.data_ptr()))
         outs: dict[str, Any] = {}
-        for n, (is_input, dtype) in self._io.items():
-            if is_input:
-                continue
-            shape = tuple(self.context.get_tensor_shape(n))
-            given = (output_into or {}).get(n)
-            if given is not None and tuple(given.shape) == shape:
-                outs[n] = given
+        for b in plan.outputs:
+            given = (output_into or {}).get(b.name)
+            if given is not None and tuple(given.shape) == b.shape:
+                outs[b.name] = given
             else:
-                outs[n] = torch.empty(shape, dtype=self._torch_dtype(dtype), device=self._device)
-            self.context.set_tensor_address(n, int(outs[n].data_ptr()))
+                outs[b.name] = torch.empty(b.shape, dtype=self._torch_dtype(b.dtype), device=self._device)
+            self.context.set_tensor_address(b.name, int(outs[b.name].data_ptr()))
         # Inputs were written on the default stream: make ours wait for them.
         self.stream.wait_stream(torch.cuda.current_stream(self._device))
         t0 = time.perf_counter()
@@ -330,16 +342,14 @@ class TrtBackend(Backend):
         return {n: self._host(n, t) for n, t in outs.items()}
 
     def _host(self, name: str, t: Any) -> np.ndarray:
+        """The engine's output as the engine produced it: its own dtype (int32 lengths stay int32, so the `outputs`
+        rule sees what a consumer of the engine gets). bfloat16, which numpy lacks, is widened to float32 (exact)."""
         if t.dtype == self._torch.bfloat16:
+            note = f"{name}: bfloat16 output widened to float32 on the host (numpy has no bfloat16)"
+            if note not in self.notes:
+                self.notes.append(note)
             t = t.float()
-        arr = t.cpu().numpy()
-        try:
-            want = self.contract.output(self._ref_of(name)).dtype
-            if want != "bfloat16" and arr.dtype != np.dtype(want):
-                arr = arr.astype(want)
-        except KeyError:
-            pass
-        return arr
+        return t.cpu().numpy()
 
     def _ref_of(self, model_name: str) -> str:
         for s in (*self.contract.inputs, *self.contract.outputs):
@@ -369,8 +379,8 @@ class TrtBackend(Backend):
         self._set_shapes(shapes)
         out_shapes = {n: tuple(self.context.get_tensor_shape(n)) for n, (is_in, _) in self._io.items() if not is_in}
         plan = double_buffer_plan(c, {**shapes, **out_shapes}, {n: d for n, (_, d) in self._io.items()})
-        into = {link.source: state.buffers[link.target][slot_out] for link in plan.links
-                if link.direct and link.target in state.buffers}
+        bound = plan.bind(k, state.buffers)  # inputs read slot k % 2, direct outputs write slot (k + 1) % 2
+        into = {link.source: bound[link.source] for link in plan.links if link.source in bound}
         for link in plan.links:
             if not link.direct:
                 note = f"{link.source} → {link.target}: {link.reason}: padded/cast on the device each chunk"
@@ -383,7 +393,9 @@ class TrtBackend(Backend):
             got = outs[link.source]
             if link.direct:
                 # never the same address as the input: slot_out differs from slot_in by construction
-                assert got.data_ptr() != state.buffers[link.target][slot_in].data_ptr()
+                if got.data_ptr() == state.buffers[link.target][slot_in].data_ptr():
+                    raise BackendError(f"{self.name}: {link.source} was written into the buffer {link.target} "
+                                       "reads on the same chunk (double buffering broken); report this as a bug.")
                 if got.data_ptr() != state.buffers[link.target][slot_out].data_ptr():
                     state.buffers[link.target][slot_out].copy_(got)
             else:
@@ -406,13 +418,15 @@ class TrtBackend(Backend):
     # --- info ----------------------------------------------------------------------------------------------------------
     def _info_impl(self) -> BackendInfo:
         pc = getattr(self, "precision_check", None)
-        math = "tf32=off (BuilderFlag.TF32 cleared)" if self.precision == "fp32" else f"fp16 ({self._fp16_mode})"
+        mode = math_mode(self.precision, getattr(self, "_fp16_mode", ""), self._build_info.get("tf32"))
         return BackendInfo(
             name=self.name, runtime="tensorrt", version=getattr(self, "trt_version", ""), device=getattr(self, "gpu", ""),
-            provider="TensorRT engine", precision=self.precision, math_mode=math, options=dict(self.options),
+            provider="TensorRT engine", precision=self.precision, math_mode=mode, options=dict(self.options),
             extra={"engine": str(getattr(self, "_paths", None) and self._paths.plan), "build": self._build_info,
                    "io_dtypes": {n: d for n, (_, d) in getattr(self, "_io", {}).items()},
-                   "layer_dtypes": dict(pc.layer_dtypes) if pc else {}, "precision_check": pc.message if pc else "",
+                   "layer_dtypes": dict(pc.layer_dtypes) if pc else {},
+                   "precision_check": pc.to_dict() if pc else {},
+                   "checks": {"precision": {"status": pc.status, "message": pc.message}} if pc else {},
                    "profiles": [p.to_json() for p in getattr(self, "_profiles", [])], "notes": list(self.notes)},
         )
 

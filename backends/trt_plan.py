@@ -17,7 +17,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from backends.base import BackendError
 from contracts.model import Contract
@@ -156,20 +156,6 @@ def _check_fixed(cname: str, pname: str, name: str, dims: Sequence[Dim], rng: In
                                f"{rng.max[axis]}.")
 
 
-def profiles_from_shapes(observed: Mapping[str, Iterable[Sequence[int]]], name: str = "observed") -> ProfilePlan:
-    """A profile covering shapes seen in a store (min/max per axis, opt = the most common shape)."""
-    inputs = {}
-    for tensor, shapes in observed.items():
-        shapes = [tuple(int(x) for x in s) for s in shapes]
-        if not shapes:
-            continue
-        lo = tuple(min(s[i] for s in shapes) for i in range(len(shapes[0])))
-        hi = tuple(max(s[i] for s in shapes) for i in range(len(shapes[0])))
-        opt = Counter(shapes).most_common(1)[0][0]
-        inputs[tensor] = InputRange(lo, opt, hi)
-    return ProfilePlan(name, inputs)
-
-
 def select_profile(plans: Sequence[ProfilePlan], shapes: Mapping[str, Sequence[int]]) -> int:
     """The index of the first profile whose ranges hold these input shapes.
 
@@ -218,10 +204,6 @@ def engine_cache_paths(cache_dir: str | Path, key: str, trt_version: str, gpu_na
 
 # --- bindings ---------------------------------------------------------------------------------------------------------
 
-_ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int64": 8, "int32": 4, "int8": 1,
-             "uint8": 1, "bool": 1, "fp8": 1}
-
-
 @dataclass(frozen=True)
 class TensorBinding:
     name: str
@@ -229,31 +211,16 @@ class TensorBinding:
     dtype: str
     shape: Shape
 
-    @property
-    def nbytes(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= int(s)
-        return n * _ITEMSIZE.get(self.dtype, 4)
-
 
 @dataclass(frozen=True)
 class BindingPlan:
-    """Every I/O tensor of one execution with its shape and size (what to allocate and bind)."""
+    """Every I/O tensor of one execution with its shape (what `TrtBackend` allocates and binds)."""
 
     tensors: tuple[TensorBinding, ...]
 
     @property
-    def inputs(self) -> tuple[TensorBinding, ...]:
-        return tuple(t for t in self.tensors if t.is_input)
-
-    @property
     def outputs(self) -> tuple[TensorBinding, ...]:
         return tuple(t for t in self.tensors if not t.is_input)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(t.nbytes for t in self.tensors)
 
 
 def binding_plan(io: Mapping[str, tuple[bool, str]], input_shapes: Mapping[str, Sequence[int]],
@@ -309,19 +276,22 @@ class DoubleBufferPlan:
         """(input slot, output slot) for chunk k."""
         return k % 2, (k + 1) % 2
 
-    def addresses(self, k: int, buffers: Mapping[str, Sequence[int]]) -> dict[str, int]:
-        """Engine tensor name → device address for chunk k, for every direct link's input and output.
+    def bind(self, k: int, buffers: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+        """Engine tensor name → the buffer it is bound to on chunk k: every link's input reads its slot
+        ``k % 2``; a direct link's output is written straight into slot ``(k + 1) % 2`` (never the input's buffer).
 
         Args:
             k: Chunk number within the loop.
-            buffers: Target (input) name → the two slot addresses.
+            buffers: Target (input) name → its two slot buffers (device tensors in the backend; anything here).
         """
         i, o = self.slots(k)
-        out: dict[str, int] = {}
+        out: dict[str, Any] = {}
         for link in self.links:
-            out[link.target] = int(buffers[link.target][i])
+            if link.target not in buffers:
+                continue
+            out[link.target] = buffers[link.target][i]
             if link.direct:
-                out[link.source] = int(buffers[link.target][o])
+                out[link.source] = buffers[link.target][o]
         return out
 
 
@@ -389,16 +359,29 @@ def layer_precisions(engine_info: Mapping[str, Any] | str) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class PrecisionCheck:
-    """Whether an engine computes in the precision asked for. ``bool(check)`` is ``ok``."""
+    """Whether an engine computes in the precision asked for.
 
-    ok: bool
+    ``status`` is ``"pass"``, ``"fail"`` or ``"undetermined"`` (the engine inspector gave no layer data, so nothing
+    shows what the layers compute in). ``bool(check)`` is True only for ``"pass"``: an unconfirmed precision is
+    never a pass.
+    """
+
+    status: str
     requested: str
     layer_dtypes: Mapping[str, int] = field(default_factory=dict)
     io_dtypes: Mapping[str, str] = field(default_factory=dict)
     message: str = ""
 
+    @property
+    def ok(self) -> bool:
+        return self.status == "pass"
+
     def __bool__(self) -> bool:
         return self.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "requested": self.requested, "message": self.message,
+                "layer_dtypes": dict(self.layer_dtypes), "io_dtypes": dict(self.io_dtypes)}
 
 
 def check_precision(requested: str, io_dtypes: Mapping[str, str], layer_dtypes: Mapping[str, int]) -> PrecisionCheck:
@@ -408,24 +391,48 @@ def check_precision(requested: str, io_dtypes: Mapping[str, str], layer_dtypes: 
         requested: ``fp32`` or ``fp16``.
         io_dtypes: Engine I/O tensor → dtype.
         layer_dtypes: From `layer_precisions` (empty if the engine gave no layer detail).
+
+    Returns:
+        ``fail`` when the engine's tensors contradict the request; ``undetermined`` when there is no layer detail to
+        decide from (an FP32 request is not confirmed by FP32 I/O alone: the layers may still run in FP16);
+        ``pass`` when the layer outputs show the requested precision.
     """
     half = layer_dtypes.get("float16", 0) + sum(1 for d in io_dtypes.values() if d == "float16")
     full = layer_dtypes.get("float32", 0)
-    if requested == "fp16":
-        if not layer_dtypes and not any(d == "float16" for d in io_dtypes.values()):
-            return PrecisionCheck(False, requested, layer_dtypes, io_dtypes,
-                                  "cannot confirm FP16: the engine reports no layer precisions (build it with "
-                                  "ProfilingVerbosity.DETAILED) and no FP16 I/O tensor")
-        if half == 0:
-            return PrecisionCheck(False, requested, layer_dtypes, io_dtypes,
-                                  f"engine requested as FP16 computes entirely in FP32 ({full} FP32 layer outputs, none "
-                                  "FP16): TensorRT ignored the request (strongly typed network from an FP32 ONNX?)")
-        return PrecisionCheck(True, requested, layer_dtypes, io_dtypes,
-                              f"{layer_dtypes.get('float16', 0)} FP16 and {full} FP32 layer outputs")
-    if half:
-        return PrecisionCheck(False, requested, layer_dtypes, io_dtypes,
+    if requested == "fp32" and half:
+        return PrecisionCheck("fail", requested, layer_dtypes, io_dtypes,
                               f"engine requested as FP32 has {half} FP16 tensors/layer outputs")
-    return PrecisionCheck(True, requested, layer_dtypes, io_dtypes, f"{full} FP32 layer outputs, none FP16")
+    if not layer_dtypes:
+        return PrecisionCheck("undetermined", requested, layer_dtypes, io_dtypes,
+                              f"cannot confirm {requested.upper()}: the engine inspector reports no layer precisions "
+                              "(build the engine with ProfilingVerbosity.DETAILED, or rebuild=1 if it was cached "
+                              "without)")
+    if requested == "fp16":
+        if not layer_dtypes.get("float16", 0):
+            return PrecisionCheck("fail", requested, layer_dtypes, io_dtypes,
+                                  f"engine requested as FP16 computes entirely in FP32 ({full} FP32 layer outputs, "
+                                  "none FP16): TensorRT ignored the request (strongly typed network from an FP32 "
+                                  "ONNX?)")
+        return PrecisionCheck("pass", requested, layer_dtypes, io_dtypes,
+                              f"{layer_dtypes.get('float16', 0)} FP16 and {full} FP32 layer outputs")
+    return PrecisionCheck("pass", requested, layer_dtypes, io_dtypes, f"{full} FP32 layer outputs, none FP16")
+
+
+def math_mode(precision: str, fp16_mode: str, tf32: bool | None) -> str:
+    """What `BackendInfo.math_mode` says for an engine: the TF32 builder flag as the builder config really had it
+    (None: not known, e.g. an engine cached before the flag was recorded), and how FP16 was asked for.
+
+    Args:
+        precision: ``fp32`` or ``fp16``.
+        fp16_mode: ``flag`` or ``onnx`` (FP16 only).
+        tf32: ``config.get_flag(BuilderFlag.TF32)`` after configuring the build; None when unknown or when this
+            TensorRT has no TF32 flag.
+    """
+    flag = "tf32=unknown (not recorded with the engine)" if tf32 is None else f"tf32={'on' if tf32 else 'off'}"
+    if precision == "fp16":
+        how = "FP16 builder flag" if fp16_mode == "flag" else "FP16 ONNX, strongly typed"
+        return f"fp16 ({how}), {flag}"
+    return f"fp32, {flag}"
 
 
 TRT_DTYPES = {

@@ -832,6 +832,7 @@ class ParityEngine:
         extra_verdicts: list[Verdict] = []
         for hook in self.hooks:
             extra_verdicts.extend(hook.verdicts(records, run_info) or ())
+        extra_verdicts.extend(backend_check_verdicts(info))
         verdicts = evaluate_run(records, ctx, extra_verdicts)
         finished = _now()
         result = RunResult(
@@ -890,6 +891,18 @@ def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 def _take(it: Iterator[RefChunk], n: int) -> Iterator[RefChunk]:
     for _ in range(n):
         yield next(it)
+
+
+def backend_check_verdicts(info: BackendInfo) -> list[Verdict]:
+    """A backend's checks of itself (``info.extra["checks"]``: name → ``{"status", "message"}``, e.g. TensorRT's
+    "the engine computes in the precision asked for") as required verdicts ``backend:<name>``: one the backend could
+    not decide is undetermined, never a silent pass."""
+    out = []
+    for name, check in dict(info.extra.get("checks") or {}).items():
+        status = str(check.get("status", "undetermined"))
+        out.append(Verdict(f"backend:{name}", "backend_check", status if status in ("pass", "fail") else
+                           "undetermined", message=f"{info.name}: {check.get('message', '')}"))
+    return out
 
 
 def judge_atols(contract: Contract, backend: str, precision: str) -> dict[str, float]:

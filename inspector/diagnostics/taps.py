@@ -293,6 +293,8 @@ class TrtTap:
         import tensorrt as trt
         import torch
 
+        from backends.trt_plan import binding_plan
+
         logger = trt.Logger(trt.Logger.ERROR)
         builder = trt.Builder(logger)
         network = builder.create_network(0)
@@ -311,9 +313,14 @@ class TrtTap:
                     marked.append(t.name)
         config = builder.create_builder_config()
         if self.precision == "fp32":
-            config.clear_flag(trt.BuilderFlag.TF32)
-        elif self.precision == "fp16" and hasattr(trt.BuilderFlag, "FP16"):
+            if hasattr(trt.BuilderFlag, "TF32"):
+                config.clear_flag(trt.BuilderFlag.TF32)
+        elif hasattr(trt.BuilderFlag, "FP16"):
             config.set_flag(trt.BuilderFlag.FP16)
+        else:  # an "FP16" tap that silently computed in FP32 would triage the wrong engine
+            raise InspectorError(f"{self.label}: TensorRT {trt.__version__} has no FP16 builder flag (strongly typed "
+                                 "only), so this tap cannot build an FP16 engine; triage the FP16 ONNX "
+                                 "(backends.fp16_onnx) with trt-fp32 instead.")
         profile = builder.create_optimization_profile()
         for i in range(network.num_inputs):
             inp = network.get_input(i)
@@ -332,23 +339,28 @@ class TrtTap:
         context = engine.create_execution_context()
         stream = torch.cuda.Stream()
         keep: dict[str, Any] = {}
+        io: dict[str, tuple[bool, str]] = {}
         for i in range(engine.num_io_tensors):
             name = engine.get_tensor_name(i)
-            if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+            is_input = engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
+            io[name] = (is_input, np.dtype(trt.nptype(engine.get_tensor_dtype(name))).name)
+            if is_input:
                 t = torch.from_numpy(np.ascontiguousarray(feeds[name])).cuda()
-                context.set_input_shape(name, tuple(t.shape))
+                if not context.set_input_shape(name, tuple(t.shape)):
+                    raise InspectorError(f"{self.label}: TensorRT rejected input shape {list(t.shape)} for {name!r}.")
                 keep[name] = t
                 context.set_tensor_address(name, t.data_ptr())
+        # Every input fed and every output shape known (a data-dependent one is a clear error, not a crash).
+        plan = binding_plan(io, {n: tuple(t.shape) for n, t in keep.items()},
+                            {n: tuple(context.get_tensor_shape(n)) for n, (inp, _) in io.items() if not inp})
         outs: dict[str, Any] = {}
-        for i in range(engine.num_io_tensors):
-            name = engine.get_tensor_name(i)
-            if engine.get_tensor_mode(name) == trt.TensorIOMode.OUTPUT:
-                shape = tuple(context.get_tensor_shape(name))
-                dtype = torch.from_numpy(np.zeros(0, trt.nptype(engine.get_tensor_dtype(name)))).dtype
-                t = torch.empty(shape, dtype=dtype, device="cuda")
-                outs[name] = t
-                context.set_tensor_address(name, t.data_ptr())
-        context.execute_async_v3(stream.cuda_stream)
+        for b in plan.outputs:
+            t = torch.empty(b.shape, dtype=torch.from_numpy(np.zeros(0, b.dtype)).dtype, device="cuda")
+            outs[b.name] = t
+            context.set_tensor_address(b.name, t.data_ptr())
+        stream.wait_stream(torch.cuda.current_stream())  # the inputs were copied on the default stream
+        if not context.execute_async_v3(stream.cuda_stream):
+            raise InspectorError(f"{self.label}: execute_async_v3 failed on {self.index.path} (see TensorRT's log).")
         stream.synchronize()
         return {n: t.cpu().numpy() for n, t in outs.items() if n in wanted}
 

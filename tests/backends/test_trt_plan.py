@@ -12,7 +12,7 @@ import pytest
 from backends.tensorrt import onnx_input_dims
 from backends.trt_plan import (
     DoubleBufferPlan, InputRange, TrtPlanError, binding_plan, check_precision, derive_profiles, double_buffer_plan,
-    engine_cache_key, engine_cache_paths, layer_precisions, profiles_from_shapes, select_profile, trt_dtype_name,
+    engine_cache_key, engine_cache_paths, layer_precisions, math_mode, select_profile, trt_dtype_name,
 )
 from contracts.model import Profile, ShapeRange
 
@@ -59,7 +59,7 @@ def test_unresolvable_or_inconsistent_profiles_are_clear_errors(demo_contract):
         derive_profiles(dataclasses.replace(demo_contract, profiles=(backwards,)), dims)
 
 
-def test_profile_selection_and_observed_profiles(demo_artifacts, demo_contract):
+def test_profile_selection(demo_artifacts, demo_contract):
     plans = derive_profiles(demo_contract, onnx_input_dims(demo_artifacts.onnx))
     steady = {"audio_signal": (1, 128, 57), "length": (1,), "cache_last_channel": (1, 2, 256, 64)}
     assert select_profile(plans, steady) == 0
@@ -67,8 +67,6 @@ def test_profile_selection_and_observed_profiles(demo_artifacts, demo_contract):
                                   "cache_last_channel": (4, 2, 256, 64)}) == 1
     with pytest.raises(TrtPlanError, match="audio_signal \\[1, 128, 99\\]"):
         select_profile(plans, {**steady, "audio_signal": (1, 128, 99)})
-    obs = profiles_from_shapes({"audio_signal": [(1, 128, 41)] + [(1, 128, 57)] * 5})
-    assert obs.inputs["audio_signal"] == InputRange((1, 128, 41), (1, 128, 57), (1, 128, 57))
 
 
 def test_engine_cache_key_changes_with_everything_that_changes_the_engine(demo_artifacts, demo_contract, tmp_path):
@@ -84,13 +82,18 @@ def test_engine_cache_key_changes_with_everything_that_changes_the_engine(demo_a
     assert paths.plan.name == f"{k}.plan" and paths.timing_cache.name == "timing-10.13.0-NVIDIA-H100-80GB-HBM3.cache"
 
 
-def test_binding_plan_sizes_and_data_dependent_shapes():
-    io = {"audio_signal": (True, "float32"), "length": (True, "int64"), "encoder_output": (False, "float32")}
-    plan = binding_plan(io, {"audio_signal": (1, 128, 57), "length": (1,)}, {"encoder_output": (1, 64, 3)})
-    assert [t.name for t in plan.inputs] == ["audio_signal", "length"]
-    assert plan.nbytes == 128 * 57 * 4 + 8 + 64 * 3 * 4
+def test_binding_plan_outputs_missing_inputs_and_data_dependent_shapes():
+    io = {"audio_signal": (True, "float32"), "length": (True, "int32"), "encoder_output": (False, "float32"),
+          "encoded_lengths": (False, "int32")}
+    plan = binding_plan(io, {"audio_signal": (1, 128, 57), "length": (1,)},
+                        {"encoder_output": (1, 64, 3), "encoded_lengths": (1,)})
+    assert [(t.name, t.dtype, t.shape) for t in plan.outputs] == [("encoder_output", "float32", (1, 64, 3)),
+                                                                  ("encoded_lengths", "int32", (1,))]
     with pytest.raises(TrtPlanError, match="data-dependent"):
-        binding_plan(io, {"audio_signal": (1, 128, 57), "length": (1,)}, {"encoder_output": (1, 64, -1)})
+        binding_plan(io, {"audio_signal": (1, 128, 57), "length": (1,)},
+                     {"encoder_output": (1, 64, -1), "encoded_lengths": (1,)})
+    with pytest.raises(TrtPlanError, match="'length' \\(input\\) has no shape"):
+        binding_plan(io, {"audio_signal": (1, 128, 57)}, {"encoder_output": (1, 64, 3), "encoded_lengths": (1,)})
 
 
 def test_double_buffers_never_alias_input_and_output(demo_contract):
@@ -104,13 +107,14 @@ def test_double_buffers_never_alias_input_and_output(demo_contract):
     assert not by["cache_last_time"].direct and "padding" in by["cache_last_time"].reason
     buffers = {l.target: (1000 + 10 * i, 2000 + 10 * i) for i, l in enumerate(plan.links)}
     for k in range(6):
-        addr = plan.addresses(k, buffers)
+        addr = plan.bind(k, buffers)
         i, o = DoubleBufferPlan.slots(k)
         assert i != o
         assert addr["cache_last_channel"] != addr["cache_last_channel_out"]
-        nxt = plan.addresses(k + 1, buffers)
+        nxt = plan.bind(k + 1, buffers)
         assert nxt["cache_last_channel"] == addr["cache_last_channel_out"]  # what chunk k wrote, chunk k+1 reads
         assert "cache_last_time_out" not in addr  # padded: written elsewhere, then copied in
+        assert addr["cache_last_time"] == buffers["cache_last_time"][i]  # but its input still reads slot k % 2
 
 
 INSPECTOR_JSON = {"Layers": [
@@ -128,9 +132,26 @@ def test_precision_check_catches_a_silently_fp32_fp16_engine():
     all32 = layer_precisions({"Layers": [{"Outputs": [{"Format/Datatype": "Row major linear FP32"}]}] * 3})
     c = check_precision("fp16", io, all32)
     assert not c and "entirely in FP32" in c.message
-    assert not check_precision("fp16", io, {})  # no detail: cannot confirm, refuse
-    assert check_precision("fp32", io, all32)
-    assert not check_precision("fp32", io, mixed)
+    assert check_precision("fp16", io, all32).status == "fail"
+    assert check_precision("fp32", io, all32).status == "pass"
+    assert check_precision("fp32", io, mixed).status == "fail"
+    assert check_precision("fp32", {**io, "encoder_output": "float16"}, {}).status == "fail"  # FP16 I/O is enough
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_precision_without_layer_data_is_undetermined_never_a_pass(precision):
+    """An engine inspector that gives no layer data (engine cached without DETAILED verbosity, or the inspector
+    raised) cannot show what the layers compute in: FP32 I/O alone does not confirm FP32."""
+    c = check_precision(precision, {"audio_signal": "float32", "encoder_output": "float32"}, {})
+    assert c.status == "undetermined" and not c and "no layer precisions" in c.message
+    assert c.to_dict()["status"] == "undetermined"
+
+
+def test_math_mode_states_the_tf32_flag_the_build_had():
+    assert math_mode("fp32", "", False) == "fp32, tf32=off"
+    assert math_mode("fp32", "", True) == "fp32, tf32=on"  # e.g. a TensorRT that ignored clear_flag: said, not hidden
+    assert math_mode("fp16", "flag", True) == "fp16 (FP16 builder flag), tf32=on"
+    assert "tf32=unknown" in math_mode("fp32", "", None)
     assert trt_dtype_name("DataType.HALF") == "float16" and trt_dtype_name("DataType.INT64") == "int64"
 
 
