@@ -55,8 +55,15 @@ def run_checks(art: Any, say: Any) -> Any:
     say("Running ONNX Runtime (CPU) against the reference: functional and closed loop …")
     # Outputs are saved so the inspector can draw error heatmaps; a rerun re-judges the recorded runs instead of
     # repeating them (the store is the demo's cache).
-    return run_batch(store=art.store, model=art.onnx, contract=art.contract, backends=("ort-cpu",),
-                     modes=("functional", "closed-loop"), save_outputs=True, reuse_complete=True)
+    summary = run_batch(store=art.store, model=art.onnx, contract=art.contract, backends=("ort-cpu",),
+                        modes=("functional", "closed-loop"), save_outputs=True, reuse_complete=True)
+    # Two planted exports, recorded and attributed beside the faithful one so the app opens on red chunks; they are
+    # examples: the demo's verdict and exit code stay the faithful run's (`summary`).
+    from inspector.attribution.planted import record_examples
+
+    say("Recording two planted examples (not part of the verdict): float16-rounded math and a scaled weight …")
+    record_examples(art.store, art.onnx, art.contract, art.folder, say)
+    return summary
 
 
 def open_inspector(art: Any) -> bool:
