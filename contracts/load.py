@@ -33,6 +33,10 @@ OUTPUT_ROLES = ("frames", "length", "state", "other")
 SEVERITIES = ("error", "warning", "info")
 INVARIANT_KINDS = ("invariant", "state", "alarm")
 ACCEPTANCE_KINDS = ("quantile", "pass_rate", "no_growth", "state_carried", "invariants")
+ACCEPTANCE_METRICS = ("max_abs", "mean_abs", "p99_abs", "rel_l2", "max_rel", "cosine", "min_frame_cosine", "n_fail",
+                      "diverging_frames", "nonfinite_mismatch")
+"""Per-chunk figures an acceptance rule may read (fields of `inspector.metrics.TensorMetrics`; a test keeps the two
+in step). A name outside this list would give no figure on any chunk, so it is a load error, not a silent +inf."""
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "mixed")
 FIRST_CHUNK = ("padded", "separate", "short")
 PROBE_WORDS = ("early", "middle", "late")
@@ -259,6 +263,8 @@ def _acceptance_to_dict(a: Acceptance) -> dict[str, Any]:
             d[key] = val
     if tuple(a.modes) != MODES:
         d["modes"] = list(a.modes)
+    if a.informational:
+        d["informational"] = True
     if a.description:
         d["description"] = a.description
     return d
@@ -438,7 +444,7 @@ class _Validator:
         profiles = self.profiles(doc.get("profiles", []), "profiles", inputs)
         invariants = self.invariants(doc.get("invariants", []), "invariants", ref_names)
         acceptance = self.acceptances(doc.get("acceptance", []), "acceptance", outputs)
-        acc_ids = {a.id for a in acceptance}
+        acc_ids = {a.id: a for a in acceptance}
         tolerances = self.tolerances(doc.get("tolerances", {"sets": []}), "tolerances", outputs, acc_ids)
         tightening = (self.tightening(doc["tightening"], "tightening", outputs, ref_names)
                       if doc.get("tightening") is not None else None)
@@ -796,7 +802,7 @@ class _Validator:
         return out
 
     def tolerances(self, v: Any, path: str, outputs: tuple[TensorSpec, ...],
-                   acc_ids: set[str]) -> tuple[ToleranceSet, ...]:
+                   acc_ids: Mapping[str, Acceptance]) -> tuple[ToleranceSet, ...]:
         d = self.obj(v, path, ("sets",), required=("sets",))
         if d is None or "sets" not in d:
             return ()
@@ -839,7 +845,7 @@ class _Validator:
                         self.err(f"{p}.acceptance_overrides.{key}", f"{key!r} is not an acceptance id"
                                  f"{_suggest(key, sorted(acc_ids))} (acceptance ids: {', '.join(sorted(acc_ids))})")
                         continue
-                    num = self.number(val, f"{p}.acceptance_overrides.{key}", nonneg=True)
+                    num = self.threshold(val, f"{p}.acceptance_overrides.{key}", acc_ids[key])
                     if num is not None:
                         overrides[key] = num
             if len(self.errors) == n_err:
@@ -873,7 +879,7 @@ class _Validator:
         names = [t.ref_name for t in outputs]
         out: list[Acceptance] = []
         ids: dict[str, int] = {}
-        keys = ("id", "kind", "tensor", "metric", "q", "threshold", "atol", "modes", "description")
+        keys = ("id", "kind", "tensor", "metric", "q", "threshold", "atol", "modes", "informational", "description")
         for i, a in enumerate(v):
             p = f"{path}[{i}]"
             d = self.obj(a, p, keys, required=("id", "kind"))
@@ -899,8 +905,9 @@ class _Validator:
                     kw["tensor"] = t
             if "metric" in d:
                 m = self.string(d["metric"], f"{p}.metric")
-                if m is not None and not m.isidentifier():
-                    self.err(f"{p}.metric", f"{m!r} is not a metric name (e.g. max_abs, mean_abs, cosine)")
+                if m is not None and m not in ACCEPTANCE_METRICS:
+                    self.err(f"{p}.metric", f"{m!r} is not a per-chunk metric{_suggest(m, ACCEPTANCE_METRICS)} "
+                                            f"(metrics: {', '.join(ACCEPTANCE_METRICS)})")
                 kw["metric"] = m
             if kind == "quantile" and "q" not in d:
                 self.err(p, "kind 'quantile' needs 'q' (0..100, e.g. 95)")
@@ -908,19 +915,55 @@ class _Validator:
                 kw["q"] = self.number(d["q"], f"{p}.q", lo=0.0, hi=100.0)
             if kind in ("quantile", "pass_rate") and "threshold" not in d:
                 self.err(p, f"kind {kind!r} needs 'threshold'")
-            if "threshold" in d:
-                if kind == "pass_rate":
-                    kw["threshold"] = self.number(d["threshold"], f"{p}.threshold", lo=0.0, hi=1.0)
+            if "threshold" in d and kind is not None:
+                if kind in ("state_carried", "invariants"):
+                    self.err(f"{p}.threshold", f"kind {kind!r} has no threshold (it passes or fails as a whole)")
                 else:
-                    kw["threshold"] = self.number(d["threshold"], f"{p}.threshold", nonneg=True)
+                    kw["threshold"] = self.threshold(d["threshold"], f"{p}.threshold", Acceptance(aid or "?", kind))
             if "atol" in d:
                 kw["atol"] = self.number(d["atol"], f"{p}.atol", nonneg=True)
             if "modes" in d:
                 kw["modes"] = self.modes(d["modes"], f"{p}.modes")
+            informational = self.informational(d, p, kind, kw.get("threshold"))
+            if informational is not None:
+                kw["informational"] = informational
             kw["description"] = self.string(d.get("description", ""), f"{p}.description", empty=True) or ""
             if len(self.errors) == n_err:
                 out.append(Acceptance(id=aid, kind=kind, **kw))  # type: ignore[arg-type]
         return tuple(out)
+
+    def threshold(self, v: Any, path: str, acc: Acceptance) -> float | None:
+        """A threshold (in the rule or a tolerance set's override) the rule can be judged with."""
+        if acc.kind in ("state_carried", "invariants"):
+            self.err(path, f"acceptance {acc.id!r} is of kind {acc.kind!r}, which has no threshold to override")
+            return None
+        if acc.kind == "pass_rate":
+            return self.number(v, path, lo=0.0, hi=1.0)
+        num = self.number(v, path, nonneg=True)
+        if num is not None and acc.kind == "quantile" and num == 0:
+            self.err(path, f"a quantile must be < its threshold; 0 can never hold (every per-chunk figure is >= 0), "
+                           "so the rule could only fail: give the largest error you accept, e.g. 5e-4")
+            return None
+        return num
+
+    def informational(self, d: Mapping[str, Any], p: str, kind: str | None, threshold: float | None) -> bool | None:
+        """The rule's ``informational`` flag: as written; a pass rate with threshold 0 is informational (it is a
+        reported figure: ``>= 0`` always holds); ``state_carried`` never is."""
+        if "informational" not in d:
+            return True if kind == "pass_rate" and threshold == 0 else None
+        v = d["informational"]
+        if not isinstance(v, bool):
+            self.err(f"{p}.informational", f"must be true or false, got {_kind(v)}")
+            return None
+        if v and kind == "state_carried":
+            self.err(f"{p}.informational", "a state_carried rule cannot be informational: a closed loop that carries "
+                                           "no state tests nothing, so it is always required")
+            return None
+        if not v and kind == "pass_rate" and threshold == 0:
+            self.err(f"{p}.informational", "a required pass rate needs a threshold above 0 (a share >= 0 always "
+                                           "holds); give the share you require, or mark it informational: true")
+            return None
+        return v
 
     def diagnostics(self, v: Any, path: str, known: set[str]) -> Diagnostics:
         fields = {f.name: f for f in dataclasses.fields(Diagnostics)}

@@ -177,6 +177,10 @@ class Acceptance:
         ``"no_growth"``: no monotonic growth of per-chunk `metric` over chunk index (closed loop).
         ``"state_carried"``: the closed loop must really carry state (probe + trajectory).
         ``"invariants"``: every error-severity invariant holds on every chunk.
+
+    Every rule is required (the run passes only if it passes) unless `informational` is set: then its figure is
+    reported as ``info`` and does not gate the run. A ``pass_rate`` with threshold 0 is informational by nature;
+    ``state_carried`` can never be informational.
     """
 
     id: str
@@ -189,6 +193,8 @@ class Acceptance:
     description: str = ""
     atol: float | None = None
     """For ``pass_rate``: judge each chunk at this absolute tolerance instead of the tolerance set's."""
+    informational: bool = False
+    """Reported, not required: its outcome is ``info`` (with its figure) and never decides the run."""
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,9 @@ class RuleResult:
     ok: bool | None
     detail: str
     values: Mapping[str, Any] = field(default_factory=dict)
+    undecided: bool = False
+    """The rule applied but could not be decided: a value it must judge is an empty tensor (``ok`` is None). Unlike
+    "does not apply" (first chunk, absent tensor), this makes the rule undetermined for the run."""
 
     def __bool__(self) -> bool:
         """True unless the rule failed (a skipped rule is not a failure)."""
@@ -120,6 +123,10 @@ class _Missing(Exception):
 
 class _EvalFailure(Exception):
     """The expression could not be computed on these values (shape mismatch, division by zero, bad axis …)."""
+
+
+class _Empty(Exception):
+    """The rule must judge an empty tensor: "every element holds" would hold vacuously, so it is not decided."""
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -219,12 +226,20 @@ def _jsonable(v: Any, full: bool) -> Any:
 
 
 def _truth(v: Any) -> bool:
-    """Truth of a value: arrays hold when every element does (an empty array holds)."""
+    """Truth of a value: arrays hold when every element does; an empty array decides nothing (`_Empty`)."""
     if isinstance(v, np.ndarray):
+        if v.size == 0:
+            raise _Empty("an empty tensor")
         return bool(np.all(v))
     if isinstance(v, tuple):
         return all(_truth(x) for x in v) if v else False
     return bool(v)
+
+
+def _nonempty(v: Any, src: str) -> Any:
+    if isinstance(v, np.ndarray) and v.size == 0:
+        raise _Empty(f"{src} is empty")
+    return v
 
 
 def _as_array(v: Any) -> Any:
@@ -594,9 +609,9 @@ class _Call(_Node):
         if fn == "all":
             return _truth(x)
         if fn == "any":
-            return bool(np.any(_as_array(x)))
+            return bool(np.any(_nonempty(_as_array(x), args[0].src)))
         if fn == "finite":
-            return bool(np.all(np.isfinite(_as_array(x))))
+            return bool(np.all(np.isfinite(_nonempty(_as_array(x), args[0].src))))
         if fn == "numel":
             return int(np.size(_as_array(x)))
         if fn == "mean":
@@ -851,7 +866,7 @@ class Rule:
 
         Returns:
             The result; ``ok`` is None when the rule does not apply (uses ``prev.`` and there is no previous chunk,
-            or a tensor it names is absent).
+            or a tensor it names is absent) and when it cannot be decided (``undecided``: an empty tensor).
         """
         ctx = _Ctx(env)
         if self.prev_names and ctx.prev is None:
@@ -863,6 +878,11 @@ class Rule:
             return RuleResult(None, f"{self.text}: not evaluated: {exc}", self._values(ctx, False))
         except _EvalFailure as exc:
             return RuleResult(False, f"{self.text} could not be evaluated: {exc}", self._values(ctx, True))
+        except _Empty:
+            empty = [k for k, v in ctx.seen.items() if isinstance(v, np.ndarray) and v.size == 0]
+            what = ", ".join(f"{k} (shape {list(ctx.seen[k].shape)})" for k in empty) or "a value it compares"
+            return RuleResult(None, f"{self.text}: not decided: {what} is empty, so the rule would hold vacuously",
+                              self._values(ctx, False), undecided=True)
         if ok:
             return RuleResult(True, f"{self.text} holds: {_values_text(self._root, ctx, light=True)}",
                               self._values(ctx, False))

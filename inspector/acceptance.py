@@ -1,29 +1,47 @@
 """Run verdicts: the contract's acceptance rules judged over every chunk of one run.
 
 Input is the list of per-chunk records the engine writes (see `inspector.engine`, "chunk record"); output is a list
-of frozen, truthy `Verdict` objects (``bool(v)`` is False only when the rule failed), one per rule:
+of frozen `Verdict` objects, one per rule. A verdict has one of four outcomes, and only one of them is green:
+
+- ``pass``: the rule was decided and holds;
+- ``fail``: the rule was decided and does not hold;
+- ``undetermined``: the rule could not be decided: no chunk ran, the tensor never appeared or was empty, too few
+  chunks for a trend, a probe, hook or metric raised, an imported report lacks the figures. Never a pass;
+- ``info``: a rule the contract marks ``informational`` (a pass rate reported with threshold 0, a warning-severity
+  invariant): shown with its figure, never as a pass, and it does not gate the run.
+
+A verdict is *required* unless the contract marks its rule informational (a warning/info-severity invariant is
+informational by its severity); ``outputs``, ``backend_errors`` and, in closed loop, ``state_carried`` are always
+required. A run passes only if every required verdict passes (`run_outcome`): any required ``fail`` makes it fail,
+else any required ``undetermined`` makes it undetermined (exit 3), unless the user accepted that verdict explicitly
+(`accept_undetermined`, ``--allow-undetermined RULE``; the verdict then records the flag in ``accepted_by``).
+
+The rules:
 
 - ``quantile``: the q-quantile (numpy's linear method) of a per-chunk metric of one tensor must be ``< threshold``
   (the seed's P95/P100 of encoder_output max-abs). A chunk whose backend raised or produced no finite number counts
-  as +inf, so it can never hide;
+  as +inf, so it can never hide; a chunk whose tensor is empty has no figure (undetermined unless the rule fails on
+  the other chunks);
 - ``pass_rate``: the share of chunks whose tensor (or, without a tensor, the whole chunk) passed its tolerance must be
-  ``>= threshold``;
+  ``>= threshold``; threshold 0 is a reported figure (``info``);
 - ``no_growth`` (closed loop): error must not grow with chunk index. Kendall's tau and Spearman's rho of the metric
   against the index, plus the ratio of the mean of the last quarter of chunks to the first quarter. Growth is flagged
   when the trend is significant (tau > 0, p < 0.01) *and* the late/early ratio reaches the rule's threshold (default:
   the contract's ``diagnostics.growth_min_ratio``) *and* the late error is above a noise floor (10 % of the tensor's
   atol: an error that rises from 1e-8 to 1e-7 while the tolerance is 1e-4 is a cache filling up, not a loop
-  diverging). Fewer than `MIN_GROWTH_CHUNKS` chunks: "not enough chunks", not judged;
+  diverging). Fewer than `MIN_GROWTH_CHUNKS` chunks with a finite figure: undetermined;
 - ``invariants``: every error-severity invariant held on every chunk; plus one verdict per invariant
   (``invariant:<id>``), alarm-kind invariants as ``alarm:<id>``, and the tightening alarm (``alarm:tightening``) from
-  the first chunk where a tightening condition held;
-- ``state_carried``: not judged here; a chunk hook (issue 8's state probe) supplies it through
-  `ChunkHook.verdicts`. Until then it is reported as "not evaluated";
+  the first chunk where a tightening condition held. An invariant evaluated on no chunk, or that met an empty tensor
+  (``undecided`` in the chunk record), is undetermined;
+- ``state_carried``: judged by the closed-loop state hooks (`inspector.state`), which supply it through
+  `ChunkHook.verdicts`. In closed loop it is always required: without the hooks' verdict it is undetermined;
 - ``outputs`` (runs made by the engine, `RunContext.check_outputs`): every contract output came back on every chunk
   that ran, with the contract's dtype, the reference's shape, and finite wherever the reference is; names the tensor,
-  the problem and its first chunk. This is what fails a run whose broken tensor no acceptance rule covers (a missing
-  cache output, int32 lengths from an engine). Outputs the contract does not list make it a warning;
-- ``backend_errors``: always present: fails when any chunk's backend raised.
+  the problem and its first chunk. Outputs the contract does not list are named in its message (they break nothing);
+- ``backend_errors``: always present: fails when any chunk's backend raised; undetermined when no chunk ran;
+- ``hook:<name>``: a chunk hook that raised (on a chunk or while judging): undetermined, with the exception; the
+  verdicts that hook did give are undetermined too unless they fail (`hook_verdicts`).
 
 Thresholds come from `contracts.rules.acceptance_threshold`, i.e. after the overrides of the tolerance set that
 matches the backend and precision.
@@ -31,13 +49,28 @@ matches the backend and precision.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from contracts.model import Acceptance, Contract
+
+PASS, FAIL, UNDETERMINED, INFO = "pass", "fail", "undetermined", "info"
+STATUSES = (PASS, FAIL, UNDETERMINED, INFO)
+"""The four outcomes of a rule (and, without ``info``, of a run)."""
+
+EXIT_CODES = {PASS: 0, FAIL: 1, UNDETERMINED: 3}
+"""Process exit code per run/batch outcome (2 is bad input, raised before anything is judged)."""
+
+ALLOW_FLAG = "--allow-undetermined"
+ALL = "all"
+
+_LEGACY = {"skip": UNDETERMINED, "warn": INFO, "error": UNDETERMINED}
+"""Statuses older stores recorded: ``skip`` (not evaluated) and ``warn`` (a non-required rule did not hold)."""
 
 MIN_GROWTH_CHUNKS = 8
 """Below this many chunks a growth trend cannot be told from noise."""
@@ -52,18 +85,24 @@ class Verdict:
     """One rule judged over one run.
 
     Attributes:
-        rule: Rule id (the contract's acceptance id, ``invariant:<id>``, ``alarm:<id>``, ``backend_errors``).
+        rule: Rule id (the contract's acceptance id, ``invariant:<id>``, ``alarm:<id>``, ``backend_errors`` …).
         kind: ``quantile``, ``pass_rate``, ``no_growth``, ``state_carried``, ``invariants``, ``invariant``,
-            ``alarm``, ``outputs``, ``backend_errors``.
-        status: ``pass``, ``fail``, ``warn`` (a warning-severity rule did not hold) or ``skip`` (not evaluated).
+            ``alarm``, ``outputs``, ``backend_errors``, ``state_trajectory``, ``state_feedback``, ``hook``.
+        status: ``pass``, ``fail``, ``undetermined`` or ``info`` (see the module docstring).
         value: The measured figure (quantile, pass rate, late/early ratio, number of failing chunks …).
         threshold: What it was held against.
         tensor: The tensor the rule is about, if any.
         metric: The per-chunk metric it uses, if any.
         first_failing_chunk: The first chunk that breaks the rule (or, for a quantile, exceeds the threshold).
         worst_chunk: The chunk with the worst figure.
-        message: One sentence for reports.
+        message: One sentence for reports (for ``undetermined``: why it could not be decided).
         details: Anything else (trend statistics, per-chunk values …), JSON-ready.
+        required: Whether the run's outcome depends on it (False for informational rules).
+        accepted_by: For an undetermined verdict the user accepted: the flag that did it
+            (``--allow-undetermined state_carried``); "" otherwise.
+
+    ``bool(verdict)`` is False when the verdict keeps the run from passing: a required ``fail``, or a required
+    ``undetermined`` nobody accepted.
     """
 
     rule: str
@@ -77,17 +116,32 @@ class Verdict:
     worst_chunk: int | None = None
     message: str = ""
     details: Mapping[str, Any] = field(default_factory=dict)
+    required: bool = True
+    accepted_by: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"verdict {self.rule!r}: status {self.status!r} is not one of {', '.join(STATUSES)}")
 
     def __bool__(self) -> bool:
-        return self.status != "fail"
+        return not self.blocks
+
+    @property
+    def blocks(self) -> bool:
+        """Whether this verdict keeps the run from passing."""
+        if not self.required:
+            return False
+        return self.status == FAIL or (self.status == UNDETERMINED and not self.accepted_by)
 
     @property
     def passed(self) -> bool:
-        return self.status != "fail"
+        """Decided and held (an ``info`` or accepted ``undetermined`` verdict is not a pass)."""
+        return self.status == PASS
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "rule": self.rule, "kind": self.kind, "status": self.status, "value": _jf(self.value),
+            "rule": self.rule, "kind": self.kind, "status": self.status, "required": self.required,
+            "accepted_by": self.accepted_by or None, "value": _jf(self.value),
             "threshold": _jf(self.threshold), "tensor": self.tensor, "metric": self.metric,
             "first_failing_chunk": self.first_failing_chunk, "worst_chunk": self.worst_chunk,
             "message": self.message, "details": dict(self.details),
@@ -95,11 +149,15 @@ class Verdict:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Verdict":
+        status = str(d["status"])
+        status = _LEGACY.get(status, status)
+        required = bool(d.get("required", True)) and not (d.get("status") == "warn")
         return cls(
-            rule=d["rule"], kind=d["kind"], status=d["status"], value=_inf_if_none(d.get("value"), d),
+            rule=d["rule"], kind=d["kind"], status=status, value=_inf_if_none(d.get("value"), d),
             threshold=d.get("threshold"), tensor=d.get("tensor", ""), metric=d.get("metric", ""),
             first_failing_chunk=d.get("first_failing_chunk"), worst_chunk=d.get("worst_chunk"),
-            message=d.get("message", ""), details=d.get("details", {}),
+            message=d.get("message", ""), details=d.get("details", {}), required=required,
+            accepted_by=d.get("accepted_by") or "",
         )
 
 
@@ -113,6 +171,87 @@ def _inf_if_none(x: Any, d: Mapping[str, Any]) -> Any:
     if isinstance(x, str):
         return {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}.get(x, x)
     return x
+
+
+def undetermined(rule: str, kind: str, message: str, **kw: Any) -> Verdict:
+    """A verdict that could not be decided, with the reason in `message`."""
+    return Verdict(rule, kind, UNDETERMINED, message=message, **kw)
+
+
+# --- a run's outcome -------------------------------------------------------------------------------------------------
+
+def run_outcome(verdicts: Iterable[Verdict]) -> str:
+    """``fail`` if a required verdict fails, else ``undetermined`` if a required one is undetermined and was not
+    accepted, else ``pass``. No verdict at all is ``undetermined``: nothing was judged."""
+    vs = list(verdicts)
+    if not vs:
+        return UNDETERMINED
+    if any(v.required and v.status == FAIL for v in vs):
+        return FAIL
+    if any(v.blocks for v in vs):
+        return UNDETERMINED
+    return PASS
+
+
+def combine_outcomes(outcomes: Iterable[str]) -> str:
+    """The outcome of several runs: any ``fail`` fails, else any ``undetermined``; no run at all is undetermined."""
+    outs = list(outcomes)
+    if not outs:
+        return UNDETERMINED
+    if FAIL in outs:
+        return FAIL
+    if any(o != PASS for o in outs):
+        return UNDETERMINED
+    return PASS
+
+
+def run_passed(verdicts: Iterable[Verdict]) -> bool:
+    return run_outcome(verdicts) == PASS
+
+
+def accept_undetermined(verdicts: Iterable[Verdict], allow: Collection[str]) -> list[Verdict]:
+    """Mark the required undetermined verdicts the user accepted (`allow`: rule ids, or ``all``) with the flag that
+    accepted them; everything else is returned unchanged."""
+    allow = set(allow)
+    out = []
+    for v in verdicts:
+        if v.status == UNDETERMINED and v.required and not v.accepted_by and (ALL in allow or v.rule in allow):
+            token = ALL if ALL in allow and v.rule not in allow else v.rule
+            v = dataclasses.replace(v, accepted_by=f"{ALLOW_FLAG} {token}")
+        out.append(v)
+    return out
+
+
+def rule_ids(contract: Contract, mode: str | None = None) -> list[str]:
+    """Every rule id a run judged by `contract` can report (for checking ``--allow-undetermined`` arguments)."""
+    ids = [a.id for a in contract.acceptance if mode is None or mode in a.modes]
+    for inv in contract.invariants:
+        if mode is None or mode in inv.modes:
+            ids.append(f"{'alarm' if inv.kind == 'alarm' else 'invariant'}:{inv.id}")
+    ids += ["outputs", "backend_errors", "alarm:tightening", "state_carried", "state_trajectory", "state_feedback"]
+    return list(dict.fromkeys(ids))
+
+
+def check_allow_undetermined(allow: Sequence[str], contract: Contract | None) -> list[str]:
+    """Validate ``--allow-undetermined`` arguments; returns them without repeats.
+
+    Raises:
+        ValueError: An argument names no rule the contract can report (with a suggestion); ``hook:<name>`` ids are
+            accepted as they are.
+    """
+    out = list(dict.fromkeys(a.strip() for a in allow if a.strip()))
+    if contract is None:
+        return out
+    known = rule_ids(contract)
+    bad = [a for a in out if a != ALL and a not in known and not a.startswith("hook:")]
+    if bad:
+        hints = []
+        for a in bad:
+            close = difflib.get_close_matches(a, known, n=1, cutoff=0.6)
+            hints.append(f"{a!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(f"{ALLOW_FLAG} {', '.join(hints)}: no such rule in contract {contract.name}. Rules: "
+                         f"{', '.join(known)}; or 'all'.")
+    return out
 
 
 # --- per-chunk values ------------------------------------------------------------------------------------------------
@@ -142,6 +281,12 @@ def chunk_passed(record: Mapping[str, Any], tensor: str = "") -> bool:
         return bool(record.get("passed"))
     t = record.get("tensors", {}).get(tensor)
     return bool(t and t.get("passed"))
+
+
+def chunk_empty(record: Mapping[str, Any], tensor: str) -> bool:
+    """Whether the chunk's `tensor` was compared over zero elements (its figures then say nothing)."""
+    t = (record.get("tensors") or {}).get(tensor)
+    return bool(t) and t.get("size") == 0
 
 
 def quantile(values: Sequence[float], q: float) -> float:
@@ -174,6 +319,9 @@ class RunContext:
     check_outputs: bool = False
     """Add the ``outputs`` verdict from the records' ``output_problems`` (runs made by the engine; imported reports
     carry no such field, so for them it would pass vacuously)."""
+    require_state: bool = True
+    """Closed loop: a missing ``state_carried`` verdict is added as undetermined (False for imported reports, whose
+    importer decides what the file can show)."""
 
 
 def evaluate_run(records: Sequence[Mapping[str, Any]], ctx: RunContext,
@@ -183,41 +331,74 @@ def evaluate_run(records: Sequence[Mapping[str, Any]], ctx: RunContext,
     Args:
         records: Per-chunk records, any order (sorted by chunk here).
         ctx: Contract, mode, backend and precision.
-        extra_verdicts: Verdicts supplied by chunk hooks (e.g. ``state_carried`` from the state probe); one whose
-            rule id matches a contract acceptance rule replaces the default for that rule.
+        extra_verdicts: Verdicts supplied by chunk hooks (e.g. ``state_carried`` from the state probe, `hook_verdicts`
+            for hooks that raised); one whose rule id matches a contract acceptance rule replaces the default for
+            that rule.
 
     Returns:
-        Verdicts in contract order: acceptance rules, then invariants, alarms and backend errors.
+        Verdicts in contract order: acceptance rules, then invariants, alarms, outputs, backend errors and the other
+        supplied verdicts.
     """
     from contracts.rules import acceptance_threshold
 
     recs = sorted(records, key=lambda r: r["chunk"])
     supplied = {v.rule: v for v in extra_verdicts}
+    hook_errors = [v for v in supplied.values() if v.kind == "hook" and v.status == UNDETERMINED]
     verdicts: list[Verdict] = []
     for acc in ctx.contract.acceptance:
         if ctx.mode not in acc.modes:
             continue
         if acc.id in supplied:
-            verdicts.append(supplied.pop(acc.id))
-            continue
-        try:
+            v = supplied.pop(acc.id)
+        else:
             threshold = acceptance_threshold(ctx.contract, acc.id, ctx.backend, ctx.precision)
-        except KeyError:
-            threshold = acc.threshold
-        verdicts.append(_judge(acc, threshold, recs, ctx))
+            v = _judge(acc, threshold, recs, ctx, hook_errors)
+        verdicts.append(_requirement(acc, v))
     verdicts.extend(_invariant_verdicts(recs, ctx))
     verdicts.append(_tightening_verdict(recs))
     if ctx.check_outputs:
         verdicts.append(_outputs_verdict(recs, ctx.contract))
     verdicts.append(_backend_errors(recs))
-    verdicts.extend(supplied.values())
+    rest = list(supplied.values())
+    if ctx.mode == "closed-loop" and ctx.require_state and not any(
+            v is not None and v.kind == "state_carried" for v in [*verdicts, *rest]):
+        # The contract names no state_carried rule and no hook judged it: a closed loop is never judged without it.
+        verdicts.append(_state_not_judged("state_carried", hook_errors))
+    for v in rest:
+        verdicts.append(dataclasses.replace(v, required=True) if v.kind == "state_carried" else v)
     return [v for v in verdicts if v is not None]
 
 
-def _judge(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, Any]], ctx: RunContext) -> Verdict:
+def _requirement(acc: Acceptance, v: Verdict) -> Verdict:
+    """Apply the contract's ``informational`` flag: an informational rule's decided figure is ``info`` and it does
+    not gate the run; ``state_carried`` is always required."""
+    if acc.kind == "state_carried":
+        return v if v.required else dataclasses.replace(v, required=True)
+    informational = getattr(acc, "informational", False) or (acc.kind == "pass_rate" and v.threshold == 0)
+    if not informational:
+        return v
+    if v.status in (PASS, FAIL):
+        note = "reported, not required (informational)"
+        if acc.kind == "pass_rate" and v.threshold == 0:
+            note = "reported, not required (threshold 0: informational)"
+        v = dataclasses.replace(v, status=INFO, message=f"{v.message} [{note}]",
+                                details={**dict(v.details), "measured_status": v.status})
+    return dataclasses.replace(v, required=False)
+
+
+def _state_not_judged(rule: str, hook_errors: Sequence[Verdict]) -> Verdict:
+    why = "; ".join(v.message for v in hook_errors)
+    return undetermined(rule, "state_carried", (
+        f"{rule}: not decided: no state verdict was given, so this closed loop cannot show that it carries state "
+        + (f"(a hook raised: {why})" if why else
+           "(the closed-loop state hooks of `inspector.state` did not run with the engine)")))
+
+
+def _judge(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, Any]], ctx: RunContext,
+           hook_errors: Sequence[Verdict] = ()) -> Verdict:
     if not recs:
-        return Verdict(acc.id, acc.kind, "skip", threshold=threshold, tensor=acc.tensor, metric=acc.metric,
-                       message=f"{acc.id}: no chunk was run")
+        return Verdict(acc.id, acc.kind, UNDETERMINED, threshold=threshold, tensor=acc.tensor, metric=acc.metric,
+                       message=f"{acc.id}: not decided: no chunk was run")
     if acc.kind == "quantile":
         return _quantile(acc, threshold, recs)
     if acc.kind == "pass_rate":
@@ -227,20 +408,46 @@ def _judge(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, Any]],
     if acc.kind == "invariants":
         return _all_invariants(acc, recs, ctx)
     if acc.kind == "state_carried":
-        return Verdict(acc.id, acc.kind, "skip", tensor=acc.tensor,
-                       message=f"{acc.id}: not evaluated (needs the closed-loop state probe, which did not run: "
-                               "`inspector.state.default_hooks`)")
-    return Verdict(acc.id, acc.kind, "skip", message=f"{acc.id}: unknown acceptance kind {acc.kind!r}")
+        return _state_not_judged(acc.id, hook_errors)
+    # `contracts.load` rejects unknown kinds; a contract built in code can still hold one: never a pass.
+    return undetermined(acc.id, str(acc.kind), f"{acc.id}: unknown acceptance kind {acc.kind!r}: not decided")
+
+
+def _never_measured(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, Any]]) -> Verdict | None:
+    """Undetermined when no chunk has figures for the rule's tensor (and none raised, which would count as +inf)."""
+    if not acc.tensor:
+        return None
+    if any(acc.tensor in (r.get("tensors") or {}) or r.get("status") == "error" for r in recs):
+        return None
+    return Verdict(acc.id, acc.kind, UNDETERMINED, None, threshold, acc.tensor, acc.metric,
+                   message=f"{acc.id}: not decided: no chunk has figures for {acc.tensor} (the tensor never "
+                           "appeared in this run)")
+
+
+def _empty_note(empty: Sequence[int], tensor: str) -> str:
+    return (f"{tensor} was empty on chunk{'s' if len(empty) > 1 else ''} {', '.join(map(str, empty[:5]))}"
+            f"{' …' if len(empty) > 5 else ''}, so its figure there says nothing")
 
 
 def _quantile(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, Any]]) -> Verdict:
+    never = _never_measured(acc, threshold, recs)
+    if never is not None:
+        return never
     chunks = [r["chunk"] for r in recs]
-    vals = [chunk_metric(r, acc.tensor, acc.metric) for r in recs]
+    empty = [r["chunk"] for r in recs if chunk_empty(r, acc.tensor)]
+    # An empty chunk's figure is unknown: judge with it at its best (0) and at its worst (+inf).
+    vals = [0.0 if c in empty else chunk_metric(r, acc.tensor, acc.metric) for c, r in zip(chunks, recs)]
+    worst_vals = [math.inf if c in empty else v for c, v in zip(chunks, vals)]
     value = quantile(vals, acc.q)
-    worst = chunks[int(np.argmax(vals))]
-    first = next((c for c, v in zip(chunks, vals) if not v < threshold), None)
     ok = value < threshold
     label = f"P{acc.q:g} of per-chunk {acc.tensor} {acc.metric}"
+    details = {"q": acc.q, "n_chunks": len(vals), "n_over": sum(1 for v in vals if not v < threshold)}
+    if ok and empty and not quantile(worst_vals, acc.q) < threshold:
+        return Verdict(acc.id, "quantile", UNDETERMINED, None, threshold, acc.tensor, acc.metric,
+                       message=f"{acc.id}: not decided: {label} is {value:.3g} over the chunks with figures, but "
+                               f"{_empty_note(empty, acc.tensor)}", details={**details, "empty_chunks": empty[:200]})
+    worst = chunks[int(np.argmax(vals))]
+    first = next((c for c, v in zip(chunks, vals) if not v < threshold), None)
     msg = (f"{label} = {value:.3g} {'<' if ok else '>='} {threshold:.3g}"
            + ("" if ok else f"; first chunk over the limit: {first}, worst chunk: {worst} ({max(vals):.3g})"))
     no_figure = [c for c, v in zip(chunks, vals) if math.isinf(v)]
@@ -248,18 +455,20 @@ def _quantile(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, Any
         msg += (f" (inf: chunk{'s' if len(no_figure) > 1 else ''} {', '.join(map(str, no_figure[:5]))}"
                 f"{' …' if len(no_figure) > 5 else ''} gave no finite {acc.tensor} {acc.metric}: the backend raised, "
                 "returned non-finite values or another shape there)")
-    return Verdict(acc.id, "quantile", "pass" if ok else "fail", value, threshold, acc.tensor, acc.metric, first,
-                   worst, msg, {"q": acc.q, "n_chunks": len(vals), "n_over": sum(1 for v in vals if not v < threshold)})
+    return Verdict(acc.id, "quantile", PASS if ok else FAIL, value, threshold, acc.tensor, acc.metric, first,
+                   worst, msg, details)
 
 
 def _pass_rate(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, Any]]) -> Verdict:
-    if acc.tensor and not any(acc.tensor in r.get("tensors", {}) for r in recs):
+    never = _never_measured(acc, threshold, recs)
+    if never is not None:
         # Nothing measured this tensor (an imported report that gives encoder_output figures only): undecidable,
-        # not failed. A live run that lost the tensor fails the `outputs` rule instead.
-        return Verdict(acc.id, "pass_rate", "skip", None, threshold, acc.tensor, acc.metric,
-                       message=f"{acc.id}: no chunk has figures for {acc.tensor}, so its pass rate cannot be judged")
+        # not failed. A live run that lost the tensor fails the `outputs` rule too.
+        return never
     chunks = [r["chunk"] for r in recs]
     passed = [chunk_passed(r, acc.tensor) for r in recs]
+    empty = [r["chunk"] for r in recs if acc.tensor and chunk_empty(r, acc.tensor)]
+    n_known_pass = sum(p for c, p in zip(chunks, passed) if c not in empty)
     rate = sum(passed) / len(passed)
     first = next((c for c, p in zip(chunks, passed) if not p), None)
     worst = None
@@ -268,11 +477,17 @@ def _pass_rate(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, An
         worst = chunks[int(np.argmax(vals))]
     ok = rate >= threshold
     what = acc.tensor or "all tensors"
+    details = {"n_chunks": len(passed), "n_passed": sum(passed),
+               "failing_chunks": [c for c, p in zip(chunks, passed) if not p][:200]}
+    if empty and (n_known_pass / len(passed) >= threshold) != ok:
+        return Verdict(acc.id, "pass_rate", UNDETERMINED, None, threshold, acc.tensor, acc.metric,
+                       message=f"{acc.id}: not decided: the pass rate lies between {n_known_pass / len(passed):.1%} "
+                               f"and {rate:.1%} against {threshold:.1%}, because {_empty_note(empty, acc.tensor)}",
+                       details={**details, "empty_chunks": empty[:200]})
     msg = (f"{sum(passed)}/{len(passed)} chunks pass ({what}): {rate:.1%} {'>=' if ok else '<'} {threshold:.1%}"
            + ("" if first is None else f"; first failing chunk: {first}"))
-    return Verdict(acc.id, "pass_rate", "pass" if ok else "fail", rate, threshold, acc.tensor, acc.metric, first,
-                   worst, msg, {"n_chunks": len(passed), "n_passed": sum(passed),
-                                "failing_chunks": [c for c, p in zip(chunks, passed) if not p][:200]})
+    return Verdict(acc.id, "pass_rate", PASS if ok else FAIL, rate, threshold, acc.tensor, acc.metric, first,
+                   worst, msg, details)
 
 
 def growth_statistics(values: Sequence[float]) -> dict[str, float]:
@@ -300,11 +515,11 @@ def _no_growth(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, An
     min_ratio = threshold if threshold and threshold > 0 else ctx.contract.diagnostics.growth_min_ratio
     chunks = [r["chunk"] for r in recs]
     vals = [chunk_metric(r, acc.tensor, acc.metric) for r in recs]
-    finite = [(c, v) for c, v in zip(chunks, vals) if math.isfinite(v)]
+    finite = [(c, v) for c, v, r in zip(chunks, vals, recs) if math.isfinite(v) and not chunk_empty(r, acc.tensor)]
     if len(finite) < MIN_GROWTH_CHUNKS:
-        return Verdict(acc.id, "no_growth", "skip", None, min_ratio, acc.tensor, acc.metric,
-                       message=f"{acc.id}: not enough chunks to judge growth ({len(finite)} with a finite "
-                               f"{acc.tensor} {acc.metric}; need {MIN_GROWTH_CHUNKS})")
+        return Verdict(acc.id, "no_growth", UNDETERMINED, None, min_ratio, acc.tensor, acc.metric,
+                       message=f"{acc.id}: not decided: not enough chunks to judge growth ({len(finite)} with a "
+                               f"finite {acc.tensor} {acc.metric}; need {MIN_GROWTH_CHUNKS})")
     st = growth_statistics([v for _, v in finite])
     floor = GROWTH_FLOOR_FRACTION * ctx.atol_of.get(acc.tensor, 0.0)
     trend = st["kendall_tau"] > 0 and st["kendall_p"] < GROWTH_P_VALUE
@@ -333,50 +548,80 @@ def _no_growth(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, An
     else:
         msg += ": no growth"
     details = {**st, "n_chunks": len(finite), "noise_floor": floor, "min_ratio": min_ratio}
-    return Verdict(acc.id, "no_growth", "fail" if grows else "pass", st["late_early_ratio"], min_ratio, acc.tensor,
+    return Verdict(acc.id, "no_growth", FAIL if grows else PASS, st["late_early_ratio"], min_ratio, acc.tensor,
                    acc.metric, first, worst_c, msg, details)
 
 
-def _invariant_failures(recs: Sequence[Mapping[str, Any]], inv_id: str) -> tuple[list[int], int, str]:
-    failing, evaluated, first_detail = [], 0, ""
+@dataclass(frozen=True)
+class _InvariantTally:
+    failing: list[int]
+    evaluated: int
+    undecided: list[int]
+    first_detail: str
+    undecided_detail: str
+
+
+def _invariant_tally(recs: Sequence[Mapping[str, Any]], inv_id: str) -> _InvariantTally:
+    failing, undecided, evaluated, first_detail, undecided_detail = [], [], 0, "", ""
     for r in recs:
-        res = r.get("invariants", {}).get(inv_id)
-        if res is None or res.get("ok") is None:
+        res = (r.get("invariants") or {}).get(inv_id)
+        if res is None:
+            continue
+        if res.get("undecided"):
+            # The rule met an empty tensor (or another value it cannot judge): not "does not apply".
+            if not undecided:
+                undecided_detail = res.get("detail", "")
+            undecided.append(r["chunk"])
+            continue
+        if res.get("ok") is None:
             continue
         evaluated += 1
         if res.get("ok") is False:
             if not failing:
                 first_detail = res.get("detail", "")
             failing.append(r["chunk"])
-    return failing, evaluated, first_detail
+    return _InvariantTally(failing, evaluated, undecided, first_detail, undecided_detail)
 
 
 def _invariant_verdicts(recs: Sequence[Mapping[str, Any]], ctx: RunContext) -> list[Verdict]:
+    """One verdict per invariant. Required when its severity is ``error``; a ``warning``/``info`` invariant is
+    informational: held → pass, did not hold → ``info`` with the chunks (not required either way)."""
     out = []
     for inv in ctx.contract.invariants:
         if ctx.mode not in inv.modes:
             continue
         kind = "alarm" if inv.kind == "alarm" else "invariant"
         rule = f"{kind}:{inv.id}"
-        failing, evaluated, detail = _invariant_failures(recs, inv.id)
-        if evaluated == 0:
-            out.append(Verdict(rule, kind, "skip", message=f"{inv.id}: `{inv.check}` not evaluated on any chunk",
-                               details={"check": inv.check, "severity": inv.severity}))
+        required = inv.severity == "error"
+        t = _invariant_tally(recs, inv.id)
+        base = {"check": inv.check, "severity": inv.severity}
+        if t.failing:
+            status = FAIL if required else INFO
+            msg = (f"`{inv.check}` failed on {len(t.failing)} of {t.evaluated} chunks, first chunk {t.failing[0]}: "
+                   f"{t.first_detail}")
+            if not required:
+                msg += f" [{inv.severity} severity: reported, not required]"
+            out.append(Verdict(rule, kind, status, len(t.failing), 0, tensor=_rule_tensors(inv.check),
+                               first_failing_chunk=t.failing[0], worst_chunk=t.failing[0], message=msg,
+                               details={**base, "failing_chunks": t.failing[:200]}, required=required))
             continue
-        if not failing:
-            msg = f"`{inv.check}` held on {evaluated} chunks"
-            note = _rule_note(inv.check, ctx.contract)
-            if note:
-                msg += f"; note: {note}"
-            details = {"check": inv.check, "severity": inv.severity, **({"note": note} if note else {})}
-            out.append(Verdict(rule, kind, "pass", 0, 0, message=msg, details=details))
+        if t.undecided:
+            out.append(undetermined(rule, kind, (
+                f"{inv.id}: not decided: `{inv.check}` could not be judged on {len(t.undecided)} chunk(s), first "
+                f"chunk {t.undecided[0]}: {t.undecided_detail}"), details={**base, "undecided_chunks": t.undecided[:200]},
+                required=required, tensor=_rule_tensors(inv.check)))
             continue
-        status = "fail" if inv.severity == "error" else "warn"
-        msg = (f"`{inv.check}` failed on {len(failing)} of {evaluated} chunks, first chunk {failing[0]}: {detail}")
-        out.append(Verdict(rule, kind, status, len(failing), 0, tensor=_rule_tensors(inv.check),
-                           first_failing_chunk=failing[0],
-                           worst_chunk=failing[0], message=msg,
-                           details={"check": inv.check, "severity": inv.severity, "failing_chunks": failing[:200]}))
+        if t.evaluated == 0:
+            out.append(undetermined(rule, kind, f"{inv.id}: not decided: `{inv.check}` was not evaluated on any "
+                                                f"chunk (a tensor it reads never appeared)", details=base,
+                                    required=required))
+            continue
+        msg = f"`{inv.check}` held on {t.evaluated} chunks"
+        note = _rule_note(inv.check, ctx.contract)
+        if note:
+            msg += f"; note: {note}"
+        details = {**base, **({"note": note} if note else {})}
+        out.append(Verdict(rule, kind, PASS, 0, 0, message=msg, details=details, required=required))
     return out
 
 
@@ -401,20 +646,28 @@ def _rule_tensors(check: str) -> str:
 def _all_invariants(acc: Acceptance, recs: Sequence[Mapping[str, Any]], ctx: RunContext) -> Verdict:
     first: tuple[int, str, str] | None = None
     n_fail = 0
+    not_decided: list[str] = []
     for inv in ctx.contract.invariants:
         if inv.severity != "error" or ctx.mode not in inv.modes:
             continue
-        failing, _, detail = _invariant_failures(recs, inv.id)
-        n_fail += len(failing)
-        if failing and (first is None or failing[0] < first[0]):
-            first = (failing[0], inv.id, detail)
+        t = _invariant_tally(recs, inv.id)
+        n_fail += len(t.failing)
+        if t.failing and (first is None or t.failing[0] < first[0]):
+            first = (t.failing[0], inv.id, t.first_detail)
+        if not t.failing and (t.undecided or t.evaluated == 0):
+            not_decided.append(inv.id)
+    if first is None and not_decided:
+        return undetermined(acc.id, "invariants", (
+            f"{acc.id}: not decided: {len(not_decided)} error-severity invariant(s) could not be judged "
+            f"({', '.join(not_decided[:8])}{' …' if len(not_decided) > 8 else ''}; see their own verdicts)"),
+            details={"not_decided": not_decided})
     if first is None:
-        return Verdict(acc.id, "invariants", "pass", 0, 0, message="every error-severity invariant held on every chunk")
+        return Verdict(acc.id, "invariants", PASS, 0, 0, message="every error-severity invariant held on every chunk")
     check = next((i.check for i in ctx.contract.invariants if i.id == first[1]), "")
-    return Verdict(acc.id, "invariants", "fail", n_fail, 0, tensor=_rule_tensors(check),
+    return Verdict(acc.id, "invariants", FAIL, n_fail, 0, tensor=_rule_tensors(check),
                    first_failing_chunk=first[0], worst_chunk=first[0],
                    message=f"invariant {first[1]} fails first, on chunk {first[0]}: {first[2]}",
-                   details={"first_invariant": first[1]})
+                   details={"first_invariant": first[1], "not_decided": not_decided})
 
 
 def _tightening_verdict(recs: Sequence[Mapping[str, Any]]) -> Verdict | None:
@@ -429,7 +682,7 @@ def _tightening_verdict(recs: Sequence[Mapping[str, Any]]) -> Verdict | None:
     items = sorted(first.items(), key=lambda kv: kv[1])
     chunk0 = items[0][1]
     each = "; ".join(f"`{c}` first held on chunk {k}" for c, k in items)
-    return Verdict("alarm:tightening", "alarm", "fail", len(items), 0, first_failing_chunk=chunk0, worst_chunk=chunk0,
+    return Verdict("alarm:tightening", "alarm", FAIL, len(items), 0, first_failing_chunk=chunk0, worst_chunk=chunk0,
                    message=(f"contract re-validation trigger{'s' if len(items) > 1 else ''} {each}: the contract's "
                             f"tightened tolerances apply from chunk {chunk0} on"),
                    details={"conditions": [c for c, _ in items],
@@ -443,45 +696,91 @@ _PROBLEM_WORDS = {"missing": "missing", "dtype": "wrong dtype", "shape": "wrong 
 def _outputs_verdict(recs: Sequence[Mapping[str, Any]], contract: Contract) -> Verdict:
     """``outputs``: every contract output present on every chunk, with the contract's dtype, the reference's shape,
     and finite wherever the reference is. Catches what no acceptance rule may cover (a missing or malformed cache
-    output fails its chunks but, without this rule, not the run). Extra outputs alone are a warning."""
+    output fails its chunks but, without this rule, not the run). Outputs the contract does not list break none of
+    that: they are named in the message of a passing verdict. No chunk ran: undetermined."""
     per: dict[tuple[str, str], list[int]] = {}
     first_detail: dict[tuple[str, str], str] = {}
     ran = [r for r in recs if r.get("status") != "error"]
+    if not ran:
+        return undetermined("outputs", "outputs", "outputs: not decided: no chunk ran" + (
+            f" (the backend raised on all {len(recs)})" if recs else ""))
     for r in ran:
         for p in r.get("output_problems") or ():
             key = (p.get("tensor", ""), p.get("what", ""))
             per.setdefault(key, []).append(r["chunk"])
             first_detail.setdefault(key, p.get("detail", ""))
+    good = (f"every output of the contract came back on all {len(ran)} chunks with the contract's dtype and the "
+            "reference's shape, finite wherever the reference is")
     if not per:
-        return Verdict("outputs", "outputs", "pass" if ran else "skip", 0, 0,
-                       message=(f"every output of the contract came back on all {len(ran)} chunks with the "
-                                "contract's dtype and the reference's shape, finite wherever the reference is")
-                       if ran else "outputs: no chunk ran")
+        return Verdict("outputs", "outputs", PASS, 0, 0, message=good)
     order = {n: i for i, n in enumerate(contract.output_names)}
     keys = sorted(per, key=lambda k: (per[k][0], k[1] == "extra", order.get(k[0], 99)))
     bad = [k for k in keys if k[1] != "extra"]
-    lead = bad[0] if bad else keys[0]
+    extra = [k for k in keys if k[1] == "extra"]
+    problems = {"problems": [{"tensor": t, "what": w, "chunks": per[(t, w)][:200], "first_detail": first_detail[(t, w)]}
+                             for t, w in keys]}
+    if not bad:
+        names = ", ".join(sorted({t for t, _ in extra}))
+        return Verdict("outputs", "outputs", PASS, 0, 0, message=f"{good}; note: the backend also returned {names}, "
+                       "which the contract does not list (ignored)", details=problems)
+    lead = bad[0]
     parts = [f"{t} {_PROBLEM_WORDS.get(w, w)} on {len(per[(t, w)])} of {len(ran)} chunks (first chunk "
-             f"{per[(t, w)][0]})" for t, w in ([*bad, *[k for k in keys if k[1] == "extra"]])[:6]]
+             f"{per[(t, w)][0]})" for t, w in [*bad, *extra][:6]]
     msg = "; ".join(parts) + f". First: chunk {per[lead][0]}: {first_detail[lead]}"
     failing = sorted({c for k in bad for c in per[k]})
-    return Verdict("outputs", "outputs", "fail" if bad else "warn", len(failing), 0, tensor=lead[0],
+    return Verdict("outputs", "outputs", FAIL, len(failing), 0, tensor=lead[0],
                    first_failing_chunk=per[lead][0], worst_chunk=per[lead][0], message=msg,
-                   details={"problems": [{"tensor": t, "what": w, "chunks": per[(t, w)][:200],
-                                          "first_detail": first_detail[(t, w)]} for t, w in keys],
-                            "failing_chunks": failing[:200]})
+                   details={**problems, "failing_chunks": failing[:200]})
 
 
 def _backend_errors(recs: Sequence[Mapping[str, Any]]) -> Verdict:
+    if not recs:
+        return undetermined("backend_errors", "backend_errors", "backend_errors: not decided: no chunk was run (a run "
+                                                                "over zero chunks shows nothing)")
     errs = [r for r in recs if r.get("status") == "error"]
     if not errs:
-        return Verdict("backend_errors", "backend_errors", "pass", 0, 0, message=f"the backend ran all {len(recs)} chunks")
+        return Verdict("backend_errors", "backend_errors", PASS, 0, 0,
+                       message=f"the backend ran all {len(recs)} chunks")
     first = errs[0]
-    return Verdict("backend_errors", "backend_errors", "fail", len(errs), 0, first_failing_chunk=first["chunk"],
+    return Verdict("backend_errors", "backend_errors", FAIL, len(errs), 0, first_failing_chunk=first["chunk"],
                    worst_chunk=first["chunk"],
                    message=f"the backend raised on {len(errs)} chunks, first chunk {first['chunk']}: {first.get('error', '')}",
                    details={"failing_chunks": [r["chunk"] for r in errs][:200]})
 
 
-def run_passed(verdicts: Iterable[Verdict]) -> bool:
-    return all(bool(v) for v in verdicts)
+# --- hooks -----------------------------------------------------------------------------------------------------------
+
+def hook_verdicts(hooks: Sequence[Any], records: Sequence[Mapping[str, Any]], run: Any) -> list[Verdict]:
+    """The verdicts of a run's chunk hooks (`inspector.engine.ChunkHook`), fail-closed.
+
+    A hook that raised on a chunk (the engine keeps ``{"error": "Type: message"}`` under ``extra[hook.name]`` of
+    that chunk's record) or while judging gives a required ``hook:<name>`` verdict, undetermined, with the
+    exception; the verdicts it did give are then undetermined too unless they fail (a failure shown on partial
+    figures is still a failure). A hook's own rules that it never gave (``state_carried``) are added as undetermined
+    by `evaluate_run`.
+    """
+    out: list[Verdict] = []
+    for hook in hooks:
+        name = getattr(hook, "name", type(hook).__name__)
+        errors = [(r["chunk"], str(((r.get("extra") or {}).get(name) or {}).get("error")))
+                  for r in records if isinstance(((r.get("extra") or {}).get(name) or {}).get("error"), str)]
+        try:
+            given = list(hook.verdicts(records, run) or ())
+        except Exception as exc:  # noqa: BLE001 — fail-closed: the exception becomes an undetermined verdict
+            out.append(undetermined(f"hook:{name}", "hook", (
+                f"hook:{name}: not decided: the {name} hook raised while judging the run: {type(exc).__name__}: "
+                f"{exc}"), details={"exception": type(exc).__name__, "error": str(exc)}))
+            continue
+        if errors:
+            where = ", ".join(str(c) for c, _ in errors[:8]) + (" …" if len(errors) > 8 else "")
+            why = (f"the {name} hook raised on {len(errors)} chunk(s) ({where}); first, on chunk {errors[0][0]}: "
+                   f"{errors[0][1]}")
+            out.append(undetermined(f"hook:{name}", "hook", f"hook:{name}: not decided: {why}",
+                                    first_failing_chunk=errors[0][0],
+                                    details={"chunks": [c for c, _ in errors][:200], "error": errors[0][1]}))
+            given = [v if v.status == FAIL else dataclasses.replace(
+                v, status=UNDETERMINED, message=f"{v.rule}: not decided: {why}; judged without those chunks it "
+                                                f"would read: {v.message}",
+                details={**dict(v.details), "measured_status": v.status}) for v in given]
+        out.extend(given)
+    return out

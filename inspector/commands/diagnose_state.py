@@ -113,7 +113,7 @@ def _judge_recorded(st, con, run_id: str) -> dict:
                              "runs.")
     records = list(st.run(run_id).all_metrics(rec.stream).values())
     a = assess_state(records, con)
-    if a.status == "skip" and a.trajectory is None:
+    if a.status == "undetermined" and a.trajectory is None:
         raise InspectorError(f"run {run_id!r} ({rec.mode}) holds no state trajectory: it is not closed-loop, or it "
                              "ran without the state hooks. Run `inspector diagnose state` without --run to probe now.")
     verdicts = [v for v in state_verdicts(records, con, backend=rec.backend,

@@ -8,6 +8,13 @@ rates are monotone in each chunk's figure, so the two verdicts bracket the truth
 
 - both pass → pass; both fail → fail (the data prove it);
 - they differ → "undetermined": the report does not hold enough to decide; the verdict says between which values.
+  Bounds stay bounds: the stored per-chunk records keep ``max_abs: null`` with ``max_abs_bound``, never a number the
+  report did not give.
+
+Rules a report cannot speak to are ``undetermined`` (never a pass): growth without every chunk's figure, the
+contract's invariants (a report holds no tensor values), and, in closed loop, ``state_carried`` (a parity report
+holds no cache lengths and no probe: `STATE_NOT_SHOWN` says to run ``inspector run --mode closed-loop`` on the
+export). A run passes only if every required rule passes; see `inspector.acceptance`.
 
 Growth over chunks (a rank trend) is not monotone in the figures, so it is judged only when every chunk's figure is
 known (the TensorRT schema's ``chunk_stats``); otherwise it is reported as not computable, with the reason. Note
@@ -26,6 +33,12 @@ from inspector.importers.reports import FRAMES, ImportedChunk, ParsedReport
 
 UNDETERMINED = "undetermined"
 
+STATE_NOT_SHOWN = (
+    "{rule}: not decided: this closed-loop report holds no cache lengths and no state probe, so it cannot show that "
+    "state was carried between chunks (the seed team's closed loop 'passed' with the attention cache never carried). "
+    "Run `inspector run --batch --mode closed-loop --model EXPORT.onnx --store STORE --contract CONTRACT --backend "
+    "BACKEND` on the export instead: it probes whether each cache is used")
+
 
 @dataclass(frozen=True)
 class RuleOutcome:
@@ -33,9 +46,10 @@ class RuleOutcome:
 
     Attributes:
         rule: Rule id (the contract's acceptance id, ``backend_errors`` …).
-        outcome: ``pass``, ``fail``, ``undetermined`` (the report's data bracket the threshold) or ``skip``.
+        outcome: ``pass``, ``fail``, ``undetermined`` (the report's data bracket the threshold, or cannot speak to
+            the rule) or ``info`` (an informational rule's figure).
         message: One sentence, with the figures (and their bounds when undetermined).
-        verdict: The `acceptance.Verdict` as a dict, as stored for live runs (status ``skip`` when undetermined).
+        verdict: The `acceptance.Verdict` as a dict, as stored for live runs (same status as `outcome`).
         lower, upper: The smallest and largest value the rule's figure can take given the report's data (equal
             when exact; None where the rule has no figure).
     """
@@ -47,9 +61,13 @@ class RuleOutcome:
     lower: float | None = None
     upper: float | None = None
 
+    @property
+    def required(self) -> bool:
+        return bool(self.verdict.get("required", True))
+
     def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "outcome": self.outcome, "message": self.message, "lower": _jf(self.lower),
-                "upper": _jf(self.upper), "verdict": dict(self.verdict)}
+        return {"rule": self.rule, "outcome": self.outcome, "required": self.required, "message": self.message,
+                "lower": _jf(self.lower), "upper": _jf(self.upper), "verdict": dict(self.verdict)}
 
 
 @dataclass(frozen=True)
@@ -57,8 +75,8 @@ class ImportJudgement:
     """Every verdict of an imported run, and the figures behind them.
 
     Attributes:
-        outcome: ``pass`` (every rule passes), ``fail`` (a rule fails), ``undetermined`` (none fails, some cannot be
-            decided from the report) or ``not judged`` (no contract).
+        outcome: ``pass`` (every required rule passes), ``fail`` (a required rule fails), ``undetermined`` (none
+            fails, some required rule cannot be decided from the report) or ``not judged`` (no contract).
         rules: Per rule.
         figures: P95/P100 of encoder_output max-abs (bounds), pass rates, counts: what the data say with no contract.
         records: The per-chunk records as stored in the run (unknown figures are None, with a ``max_abs_bound``).
@@ -243,13 +261,16 @@ def judge(report: ParsedReport, records: Sequence[Mapping[str, Any]], contract: 
     for rule, g in v_good.items():
         b = v_bad.get(rule, g)
         outcomes.append(_combine(rule, g, b, all_known, report))
-    fails = any(o.outcome == "fail" for o in outcomes)
-    undecided = any(o.outcome == UNDETERMINED for o in outcomes)
+    fails = any(o.outcome == "fail" and o.required for o in outcomes)
+    undecided = any(o.outcome == UNDETERMINED and o.required for o in outcomes)
     outcome = "fail" if fails else (UNDETERMINED if undecided else "pass")
     if not report.chunks and outcome == "pass":
         outcome = UNDETERMINED  # a report of no chunks shows nothing: it must not read as a pass
-        outcomes.append(RuleOutcome("chunks_present", UNDETERMINED, "the report holds no chunks (total_chunks 0, "
-                                    "nothing failed, nothing raised): there is nothing to judge", {}))
+        msg = ("chunks_present: not decided: the report holds no chunks (total_chunks 0, nothing failed, nothing "
+               "raised): there is nothing to judge")
+        outcomes.append(RuleOutcome("chunks_present", UNDETERMINED, msg, {
+            "rule": "chunks_present", "kind": "chunks_present", "status": UNDETERMINED, "required": True,
+            "message": msg, "value": None, "threshold": None, "details": {}}))
     frames_tol = atol_of.get(FRAMES)
     tol = {"tensor": FRAMES, "atol": frames_tol,
            "rtol": next((r["tensors"][FRAMES].get("rtol") for r in records if FRAMES in r.get("tensors", {})), None)}
@@ -258,17 +279,24 @@ def judge(report: ParsedReport, records: Sequence[Mapping[str, Any]], contract: 
 
 def _combine(rule: str, g: Any, b: Any, all_known: bool, report: ParsedReport) -> RuleOutcome:
     gd, bd = g.to_dict(), b.to_dict()
+    if g.kind == "state_carried":
+        msg = STATE_NOT_SHOWN.format(rule=rule)
+        if report.zero_feed_cache:
+            msg += ("; moreover the report says zero_feed_cache: the caches fed were zeros, so no state was carried "
+                    "at all")
+        return RuleOutcome(rule, UNDETERMINED, msg, {**gd, "status": UNDETERMINED, "value": None, "message": msg,
+                                                     "required": True})
     if g.kind == "no_growth" and not all_known:
         n_unknown = sum(1 for c in report.chunks if c.frames_max_abs is not None and not c.frames_max_abs.exact)
         msg = (f"{rule}: not computable from this report: {n_unknown} of {len(report.chunks)} chunks have no "
                f"encoder_output max-abs (the ORT schema gives numbers for failing chunks only), and a trend over the "
                f"failing chunks alone would be biased")
-        verdict = {**gd, "status": "skip", "message": msg, "value": None, "details": {"not_computable": True}}
-        return RuleOutcome(rule, "skip", msg, verdict)
-    if g.kind == "invariants":
-        msg = (f"{rule}: not judgeable from a parity report: it holds no tensor values, so the contract's invariants "
-               f"cannot be evaluated on its chunks")
-        return RuleOutcome(rule, "skip", msg, {**gd, "status": "skip", "value": None, "message": msg})
+        verdict = {**gd, "status": UNDETERMINED, "message": msg, "value": None, "details": {"not_computable": True}}
+        return RuleOutcome(rule, UNDETERMINED, msg, verdict)
+    if g.kind in ("invariants", "invariant", "alarm") and g.status != "fail":
+        msg = (f"{rule}: not decided: a parity report holds no tensor values, so the contract's invariants cannot be "
+               f"evaluated on its chunks")
+        return RuleOutcome(rule, UNDETERMINED, msg, {**gd, "status": UNDETERMINED, "value": None, "message": msg})
     if g.status == b.status:
         exact = g.value == b.value or g.kind not in ("quantile", "pass_rate")
         # The proof is the reading that is hardest on the verdict: a fail that holds even at the favourable end,
@@ -299,7 +327,7 @@ def _combine(rule: str, g: Any, b: Any, all_known: bool, report: ParsedReport) -
         why = "the report does not decide the tolerance of some chunks"
     message = (f"{rule}: undetermined from this report: the {what} lies between {_fmt(lo)} and {_fmt(hi)} "
                f"against {_fmt(g.threshold)}, because {why}")
-    verdict = {**gd, "status": "skip", "value": None, "message": message,
+    verdict = {**gd, "status": UNDETERMINED, "value": None, "message": message,
                "details": {**gd.get("details", {}), "undetermined": True, "bounds": [_jf(lo), _jf(hi)]}}
     return RuleOutcome(rule, UNDETERMINED, message, verdict, _num(lo), _num(hi))
 

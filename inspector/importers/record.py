@@ -9,6 +9,11 @@ file said verbatim.
 Parity reports become runs with per-chunk encoder_output figures and per-tensor failures (see `judge`); streaming
 summaries become runs whose chunks carry a ``state`` dict (``cache_len_in``, ``cache_len_out``, ``input_len``,
 ``valid_out_len``, ``cache_drop_size``) and the contract's invariants evaluated on those lengths.
+
+Outcomes are those of live runs (`inspector.acceptance`): ``pass`` only when every required rule passes; a rule the
+file cannot decide is ``undetermined`` (exit 3 from ``import-run``) unless accepted with ``--allow-undetermined``
+(recorded in the verdict's ``accepted_by`` and the summary's ``allow_undetermined``); with no contract the run is
+``not judged`` (exit 3 too: nothing was checked).
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ class ImportOutcome:
         run_id: The run in the store (new, or the one recorded by an earlier import of the same file).
         already: True when the same file (same SHA-256) had been imported before: nothing was written.
         kind: ``report`` or ``summary``.
-        outcome: ``pass``, ``fail``, ``undetermined`` or ``not judged``.
+        outcome: ``pass``, ``fail``, ``undetermined`` or ``not judged``, after ``--allow-undetermined``.
         summary: The run's summary as stored (and written by ``--json``), JSON-ready.
         lines: What to print, one line each.
     """
@@ -60,11 +65,17 @@ class ImportOutcome:
     def failed(self) -> bool:
         return self.outcome == "fail"
 
+    @property
+    def exit_code(self) -> int:
+        """0 pass, 1 fail, 3 undetermined or not judged (nothing failed, but not everything required was shown)."""
+        return {"pass": 0, "fail": 1}.get(self.outcome, 3)
+
 
 # --- entry point ---------------------------------------------------------------------------------------------------
 
 def import_file(path: str | Path, store_path: str | Path, contract: str | Path | None = None,
-                kind: Kind = "auto", stream: str | None = None, backend: str | None = None) -> ImportOutcome:
+                kind: Kind = "auto", stream: str | None = None, backend: str | None = None,
+                allow_undetermined: Sequence[str] = ()) -> ImportOutcome:
     """Import a parity report or a streaming summary into a store as a run, and judge it.
 
     Args:
@@ -75,6 +86,7 @@ def import_file(path: str | Path, store_path: str | Path, contract: str | Path |
         stream: The stream to record the run under; default: the file's stream, the store's only stream, or
             ``default``.
         backend: Override the backend name (summaries carry none; default ``unknown``).
+        allow_undetermined: Rule ids (or ``all``) whose undetermined verdict is accepted (``--allow-undetermined``).
 
     Raises:
         InspectorError: unreadable or unknown file, bad usage.
@@ -87,9 +99,40 @@ def import_file(path: str | Path, store_path: str | Path, contract: str | Path |
     detected = _detect_kind(src, kind)
     st = Store.open(store_path, "a")
     con, contract_note = _resolve_contract(st, contract)
+    allow = _allow_list(allow_undetermined, con)
     if detected == "report":
-        return _import_report(st, src, con, contract_note, stream, backend)
-    return _import_summary(st, src, con, contract_note, stream, backend)
+        done = _import_report(st, src, con, contract_note, stream, backend)
+    else:
+        done = _import_summary(st, src, con, contract_note, stream, backend)
+    return _with_allowed(done, allow)
+
+
+def _allow_list(allow: Sequence[str], contract: Contract | None) -> list[str]:
+    from inspector.acceptance import check_allow_undetermined
+
+    try:
+        return check_allow_undetermined(allow, contract)
+    except ValueError as exc:
+        raise InspectorError(str(exc)) from None
+
+
+def _with_allowed(done: ImportOutcome, allow: Sequence[str]) -> ImportOutcome:
+    """The outcome after the user's ``--allow-undetermined``: accepted verdicts name the flag, the outcome is
+    recomputed from the verdicts (also for a file imported before, whose stored verdicts are re-read)."""
+    from inspector.acceptance import Verdict, accept_undetermined, run_outcome
+
+    if done.outcome == "not judged" or not allow:
+        return done
+    verdicts = accept_undetermined([Verdict.from_dict(v) for v in done.summary.get("verdicts", [])], allow)
+    outcome = run_outcome(verdicts)
+    accepted = [v for v in verdicts if v.accepted_by]
+    lines = list(done.lines)
+    if accepted:
+        lines.append(f"accepted undetermined ({', '.join(sorted({v.accepted_by for v in accepted}))}): "
+                     + ", ".join(v.rule for v in accepted) + f"; verdict {outcome.upper()}")
+    summary = {**done.summary, "verdicts": [v.to_dict() for v in verdicts], "outcome": outcome,
+               "passed": outcome == "pass", "judged_outcome": done.outcome, "allow_undetermined": list(allow)}
+    return dataclasses.replace(done, outcome=outcome, summary=summary, lines=tuple(lines))
 
 
 def _detect_kind(src: SourceFile, kind: Kind) -> Literal["report", "summary"]:
@@ -190,6 +233,12 @@ def _environment() -> dict[str, Any]:
 def _again(st: Any, rec: Any, kind: str) -> ImportOutcome:
     summary = dict(rec.summary or {})
     outcome = str(summary.get("outcome", "not judged"))
+    if rec.contract and summary.get("verdicts") and outcome != "not judged":
+        # Re-read with today's semantics (an older import may hold "skip" verdicts: undetermined now).
+        from inspector.acceptance import Verdict, run_outcome
+
+        outcome = run_outcome(Verdict.from_dict(v) for v in summary["verdicts"])
+        summary["outcome"] = outcome
     judged = f"judged by contract {rec.contract}" if rec.contract else "with no contract"
     lines = [f"already imported: {rec.options.get('source', {}).get('path', '?')} (sha256 "
              f"{rec.options.get('source', {}).get('sha256', '')[:12]}…), {judged}, is run {rec.run_id}; nothing "
@@ -380,15 +429,18 @@ def _report_lines(src: SourceFile, report: ParsedReport, j: ImportJudgement, con
 
 def _rule_lines(rows: Sequence[tuple[str, str, str, str]], why_skipped: str) -> list[str]:
     """One line per rule; invariants that could not be evaluated are collapsed into one line saying why."""
+    from inspector.reports.markdown import status_word
+
     out, skipped = [], []
     for status, rule, message, kind in rows:
-        if status == "skip" and kind in ("invariant", "alarm"):
+        if status == "undetermined" and kind in ("invariant", "alarm"):
             skipped.append(rule.split(":", 1)[-1])
             continue
         name = "" if message.startswith(f"{rule}:") else f"{rule}: "
-        out.append(f"  {status:<12} {name}{message}")
+        out.append(f"  {status_word(status):<16} {name}{message}")
     if skipped:
-        out.append(f"  {'skip':<12} {len(skipped)} invariant(s) not evaluated ({why_skipped}): {', '.join(skipped)}")
+        out.append(f"  {status_word('undetermined'):<16} {len(skipped)} invariant(s) not evaluated ({why_skipped}): "
+                   f"{', '.join(skipped)}")
     return out
 
 
@@ -418,7 +470,7 @@ def _import_summary(st: Any, src: SourceFile, contract: Contract | None, contrac
     records = _summary_records(steps, stream_name, contract)
     verdicts = _summary_verdicts(records, trajectory, contract)
     notes = [contract_note] if contract_note else []
-    outcome = "fail" if any(v["status"] == "fail" for v in verdicts) else "pass"
+    outcome = _outcome_of(verdicts, contract)
     lines = _summary_lines(steps, trajectory, verdicts, contract, notes, outcome)
     failed = [r["chunk"] for r in records if r["passed"] is False]
     summary = {
@@ -489,18 +541,20 @@ def _summary_verdicts(records: Sequence[Mapping[str, Any]], trajectory: Trajecto
     from inspector.acceptance import RunContext, Verdict, evaluate_run
 
     verdicts: list[dict[str, Any]] = []
-    status = "fail" if trajectory.problems else ("pass" if trajectory.carried else "skip")
+    status = "fail" if trajectory.problems else ("pass" if trajectory.carried else "undetermined")
     verdicts.append(Verdict("state_trajectory", "state_trajectory", status, message=trajectory.summary,
                             details=trajectory.to_dict()).to_dict())
-    wants_carried = contract is not None and any(a.kind == "state_carried" for a in contract.acceptance)
-    if wants_carried:
-        if trajectory.carried is False:
-            verdicts.append(Verdict("state_carried", "state_carried", "fail",
-                                    message=trajectory.summary).to_dict())
-        else:
-            verdicts.append(Verdict("state_carried", "state_carried", "skip", message=(
-                "the cache-length trajectory is consistent with carried state; the state-sensitivity probe needs "
-                "tensors and a backend, so it was not run on a summary")).to_dict())
+    # A summary is a closed loop: state_carried is always required (whether or not the contract names the rule).
+    rule = next((a.id for a in (contract.acceptance if contract else ()) if a.kind == "state_carried"),
+                "state_carried")
+    if trajectory.carried is False:
+        verdicts.append(Verdict(rule, "state_carried", "fail", message=trajectory.summary).to_dict())
+    else:
+        verdicts.append(Verdict(rule, "state_carried", "undetermined", message=(
+            f"{rule}: not decided: the cache-length trajectory is "
+            f"{'consistent with carried state' if trajectory.carried else 'not conclusive'}, but only the "
+            "state-sensitivity probe shows that the caches are used, and it needs tensors and a backend. Run "
+            "`inspector run --batch --mode closed-loop` on the export to probe it")).to_dict())
     if contract is not None:
         ctx = RunContext(dataclasses.replace(contract, acceptance=()), "closed-loop", "unknown")
         for v in evaluate_run(records, ctx):
@@ -512,6 +566,15 @@ def _summary_verdicts(records: Sequence[Mapping[str, Any]], trajectory: Trajecto
                                      "that passes it tests no state (see state_trajectory)")
                 verdicts.append(d)
     return verdicts
+
+
+def _outcome_of(verdicts: Sequence[Mapping[str, Any]], contract: Contract | None) -> str:
+    from inspector.acceptance import Verdict, run_outcome
+
+    outcome = run_outcome(Verdict.from_dict(v) for v in verdicts)
+    if contract is None and outcome == "pass":
+        return "not judged"
+    return outcome
 
 
 def _summary_lines(steps: Sequence[SummaryStep], t: TrajectoryVerdict, verdicts: Sequence[Mapping[str, Any]],

@@ -7,6 +7,12 @@ first, which tensor, where in it, the math mode of every side.
 
 `build_report` makes the document (a plain dict); the JUnit and Markdown writers render from that dict, so a saved
 report can be re-rendered without the store.
+
+Outcomes: every verdict's ``status`` is one of ``pass``, ``fail``, ``undetermined``, ``info`` (see
+`inspector.acceptance`), with ``required`` and ``accepted_by`` (the ``--allow-undetermined`` flag that accepted an
+undetermined rule, else null). Each run and the whole report have an ``outcome`` (``pass``, ``fail``,
+``undetermined``) and the report its ``exit_code`` (0, 1, 3); ``passed`` is true only for ``pass``.
+``failures_by_rule`` / ``undetermined_by_rule`` list the rules that decide a run's outcome.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ _CHUNK_TENSOR_KEYS = (
 
 
 def build_report(runs: Sequence[Any], *, contract: Any, model: str | Path, model_sha256: str = "",
-                 store: str | Path = "", per_chunk: bool = True) -> dict[str, Any]:
+                 store: str | Path = "", per_chunk: bool = True,
+                 allow_undetermined: Sequence[str] = ()) -> dict[str, Any]:
     """The report document for a list of `inspector.engine.RunResult`.
 
     Args:
@@ -39,19 +46,22 @@ def build_report(runs: Sequence[Any], *, contract: Any, model: str | Path, model
         model_sha256: Its hash (the engine's).
         store: The store path.
         per_chunk: Include every chunk's figures (the default; off for very long runs).
+        allow_undetermined: The ``--allow-undetermined`` arguments the runs were judged with (recorded).
     """
+    from inspector.acceptance import EXIT_CODES, combine_outcomes
     from inspector.engine import run_summary
 
     docs = []
     for res in runs:
         summary = run_summary(res)
         docs.append(_run_doc(res, summary, per_chunk))
-    passed = all(d["passed"] for d in docs)
+    outcome = combine_outcomes(d["outcome"] for d in docs)
     first = next((r for r in runs), None)
     return {
         "format": REPORT_FORMAT, "version": REPORT_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "passed": passed, "exit_code": 0 if passed else 1,
+        "outcome": outcome, "passed": outcome == "pass", "exit_code": EXIT_CODES[outcome],
+        "allow_undetermined": list(allow_undetermined),
         "contract": {"name": contract.name, "version": contract.version, "source": contract.source},
         "model": {"path": str(model), "sha256": model_sha256},
         "store": str(store),
@@ -59,17 +69,23 @@ def build_report(runs: Sequence[Any], *, contract: Any, model: str | Path, model
         "environment": dict(first.environment) if first is not None else {},
         "runs": docs,
         "failures": [f for d in docs for f in d["failures_by_rule"]],
+        "undetermined": [f for d in docs for f in d["undetermined_by_rule"]],
     }
 
 
 def _run_doc(res: Any, summary: Mapping[str, Any], per_chunk: bool) -> dict[str, Any]:
     recs = res.records
+    from inspector.acceptance import run_outcome
+
     verdicts = [v.to_dict() for v in res.verdicts]
-    failing = [v for v in verdicts if v["status"] == "fail"]
+    failing = [v for v in verdicts if v["status"] == "fail" and v["required"]]
+    undecided = [v for v in verdicts if v["status"] == "undetermined" and v["required"] and not v["accepted_by"]]
+    outcome = run_outcome(res.verdicts) if res.status == "complete" else "undetermined"
     doc: dict[str, Any] = {
         "run_id": res.run_id, "backend": res.spec.backend, "mode": res.spec.mode, "stream": res.spec.stream,
         "chunks": _ranges(res.spec.chunks), "baseline": res.spec.baseline or "reference",
-        "passed": res.passed, "status": res.status, "started": res.started, "finished": res.finished,
+        "outcome": outcome, "passed": outcome == "pass", "status": res.status, "started": res.started,
+        "finished": res.finished,
         "backend_info": res.backend_info.to_dict(),
         "baseline_info": res.baseline_info.to_dict() if res.baseline_info is not None else None,
         "math_mode": {"backend": res.backend_info.math_mode,
@@ -84,6 +100,9 @@ def _run_doc(res: Any, summary: Mapping[str, Any], per_chunk: bool) -> dict[str,
             {"backend": res.spec.backend, "mode": res.spec.mode, "rule": v["rule"], "kind": v["kind"],
              "chunk": v["first_failing_chunk"], "tensor": v["tensor"] or _tensor_of(v, recs),
              "message": v["message"]} for v in failing],
+        "undetermined_by_rule": [
+            {"backend": res.spec.backend, "mode": res.spec.mode, "rule": v["rule"], "kind": v["kind"],
+             "tensor": v["tensor"], "message": v["message"]} for v in undecided],
         "tensors": _tensor_summary(recs),
         "state": _state_section(verdicts),
         # the seed team's summary fields, so their dashboards read our reports
@@ -95,6 +114,24 @@ def _run_doc(res: Any, summary: Mapping[str, Any], per_chunk: bool) -> dict[str,
     if per_chunk:
         doc["chunk_records"] = [_chunk_doc(r) for r in recs]
     return doc
+
+
+def undetermined_summary(report: Mapping[str, Any]) -> str:
+    """One paragraph naming, per run, the required rules that could not be decided and why, and how to accept them
+    (for the exit-3 message)."""
+    parts = []
+    for run in report.get("runs", []):
+        items = [f"{u['rule']} ({u['message']})" for u in run.get("undetermined_by_rule", [])[:4]]
+        more = len(run.get("undetermined_by_rule", [])) - 4
+        if items:
+            parts.append(f"{run['backend']} {run['mode']}"
+                         + (f" stream {run['stream']!r}" if run.get("stream") else "") + ": " + "; ".join(items)
+                         + (f"; and {more} more" if more > 0 else ""))
+    rules = sorted({u["rule"] for run in report.get("runs", []) for u in run.get("undetermined_by_rule", [])})
+    return ("Parity undetermined: nothing failed, but required rules could not be decided. " + " | ".join(parts)
+            + ". Fix what kept them from being decided, or accept them explicitly with "
+            + " ".join(f"--allow-undetermined {r}" for r in rules[:4]) + (" …" if len(rules) > 4 else "")
+            + " (or --allow-undetermined all); the report records what was accepted.")
 
 
 def _state_section(verdicts: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:

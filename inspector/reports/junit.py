@@ -2,8 +2,11 @@
 
 Layout: one ``<testsuite name="<backend>/<mode>">`` per run; each verdict is a ``<testcase
 classname="parity.<backend>.<mode>" name="<rule>">``; a failing rule has ``<failure message="…">`` whose message
-names the rule, the first failing chunk and the tensor, and whose text holds the full sentence; a rule that could
-not be evaluated is ``<skipped/>``; a warning is a pass with the warning in ``<system-out>``.
+names the rule, the first failing chunk and the tensor, and whose text holds the full sentence. A required rule that
+could not be decided is a ``<failure type="undetermined">`` whose message says why (never ``<skipped/>``: CI must
+not read it as green); an undetermined rule the user accepted (``--allow-undetermined``) or that is not required is a
+passing case that says so in ``<system-out>``; an ``info`` rule is a passing case whose ``<system-out>`` holds its
+figure. No case is ever ``<skipped/>``.
 
 Readers: the file validates against the JUnit schema Jenkins' xUnit plugin uses (``junit-10.xsd``; GitLab and GitHub
 reporters read the same elements): ``<testsuites name tests failures errors time>`` (no other attributes there),
@@ -49,7 +52,8 @@ def _timestamp(value: Any) -> str:
 
 
 def failure_message(run: Mapping[str, Any], v: Mapping[str, Any], tensor: str = "") -> str:
-    """``<rule> failed for <backend> <mode>: chunk K, tensor T: <message>``."""
+    """``<rule> failed for <backend> <mode>: chunk K, tensor T: <message>`` (``was not decided`` for an undetermined
+    rule)."""
     where = []
     if v.get("first_failing_chunk") is not None:
         where.append(f"chunk {v['first_failing_chunk']}")
@@ -57,7 +61,8 @@ def failure_message(run: Mapping[str, Any], v: Mapping[str, Any], tensor: str = 
     if t:
         where.append(f"tensor {t}")
     loc = (", ".join(where) + ": ") if where else ""
-    return f"{v['rule']} failed for {run['backend']} {run['mode']}: {loc}{v.get('message', '')}"
+    verb = "was not decided" if v.get("status") == "undetermined" else "failed"
+    return f"{v['rule']} {verb} for {run['backend']} {run['mode']}: {loc}{v.get('message', '')}"
 
 
 def build_junit(report: Mapping[str, Any]) -> ET.ElementTree:
@@ -85,17 +90,20 @@ def build_junit(report: Mapping[str, Any]) -> ET.ElementTree:
         for v in run.get("verdicts", []):
             n += 1
             case = ET.SubElement(suite, "testcase", classname=classname, name=xml_text(v["rule"]), time="0.000")
-            if v["status"] == "fail":
+            status = {"skip": "undetermined", "warn": "info"}.get(v["status"], v["status"])
+            gates = v.get("required", True) and not v.get("accepted_by")
+            if status == "fail" and gates:
                 f += 1
                 msg = failure_message(run, v, by_rule_tensor.get(v["rule"], ""))
                 el = ET.SubElement(case, "failure", message=xml_text(msg), type=xml_text(v.get("kind") or "rule"))
                 el.text = xml_text(_detail(v))
-            elif v["status"] == "skip":
-                s += 1
-                ET.SubElement(case, "skipped", message=xml_text(v.get("message", "")))
-            elif v["status"] == "warn":
+            elif status == "undetermined" and gates:
+                f += 1
+                el = ET.SubElement(case, "failure", message=xml_text(failure_message(run, v)), type="undetermined")
+                el.text = xml_text(_detail(v))
+            elif status != "pass":
                 out = ET.SubElement(case, "system-out")
-                out.text = xml_text("warning: " + str(v.get("message", "")))
+                out.text = xml_text(_passing_note(status, v))
         wall = (run.get("summary") or {}).get("wall_s")
         suite.set("tests", str(n))
         suite.set("failures", str(f))
@@ -109,6 +117,22 @@ def build_junit(report: Mapping[str, Any]) -> ET.ElementTree:
     root.set("errors", "0")
     root.set("time", _seconds(total_time))
     return ET.ElementTree(root)
+
+
+def _passing_note(status: str, v: Mapping[str, Any]) -> str:
+    """What a passing case that is not a plain pass says: an info rule's figure, an accepted or non-required
+    undetermined rule and why, a non-required failure."""
+    if status == "info":
+        figure = "" if v.get("value") in (None, "") else f"{v['rule']} = {_figure(v['value'])}"
+        if v.get("threshold") not in (None, ""):
+            figure += f" (threshold {_figure(v['threshold'])})"
+        return f"info: {figure + ': ' if figure else ''}{v.get('message', '')}"
+    why = f"accepted by {v['accepted_by']}" if v.get("accepted_by") else "not required"
+    return f"{status} ({why}): {v.get('message', '')}"
+
+
+def _figure(x: Any) -> str:
+    return f"{x:.6g}" if isinstance(x, float) else str(x)
 
 
 def _detail(v: Mapping[str, Any]) -> str:

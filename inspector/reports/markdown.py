@@ -1,5 +1,9 @@
 """A Markdown summary of a report document, for a CI job page: one table per backend × mode, failing rules first,
-each with its first failing chunk, worst chunk and tensor."""
+each with its first failing chunk, worst chunk and tensor.
+
+The four outcomes have distinct marks and words (`status_word`): ``✓ pass``, ``✗ FAIL``, ``? UNDETERMINED`` (could
+not be decided; with why, and "accepted by --allow-undetermined RULE" or "not required" where that applies) and
+``i info`` (an informational figure, never a pass)."""
 
 from __future__ import annotations
 
@@ -7,8 +11,32 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-_ORDER = {"fail": 0, "warn": 1, "pass": 2, "skip": 3}
-_MARK = {"fail": "FAIL", "warn": "warn", "pass": "pass", "skip": "skip"}
+_ORDER = {"fail": 0, "undetermined": 1, "info": 2, "pass": 3}
+_MARK = {"pass": "✓ pass", "fail": "✗ FAIL", "undetermined": "? UNDETERMINED", "info": "i info"}
+_LEGACY = {"skip": "undetermined", "warn": "info"}
+
+
+def status_word(status: str) -> str:
+    """The mark and word of an outcome (a rule's or a run's), e.g. ``? UNDETERMINED``."""
+    status = _LEGACY.get(status, status)
+    return _MARK.get(status, status)
+
+
+def verdict_label(v: Mapping[str, Any]) -> str:
+    """A verdict's outcome as a table shows it: the mark and word, and whether it gates the run."""
+    label = status_word(v.get("status", ""))
+    if v.get("status") == "undetermined" and v.get("accepted_by"):
+        label += f" (accepted by {v['accepted_by']})"
+    elif v.get("status") in ("undetermined", "fail") and v.get("required") is False:
+        label += " (not required)"
+    return label
+
+
+def outcome_of(doc: Mapping[str, Any]) -> str:
+    """A report's or run's outcome word; older documents carry only ``passed``."""
+    if doc.get("outcome"):
+        return str(doc["outcome"])
+    return "pass" if doc.get("passed") else "fail"
 
 
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
@@ -40,7 +68,7 @@ def _code(x: Any) -> str:
 
 def build_markdown(report: Mapping[str, Any]) -> str:
     lines: list[str] = []
-    verdict = "PASS" if report.get("passed") else "FAIL"
+    verdict = status_word(outcome_of(report))
     contract = report.get("contract", {})
     model = report.get("model", {})
     ref = report.get("reference", {})
@@ -51,19 +79,25 @@ def build_markdown(report: Mapping[str, Any]) -> str:
     lines.append(f"Contract **{_inline(contract.get('name', ''))}** · model {_code(model_name)}"
                  + (f" (sha256 {sha}…)" if sha else "") + f" · store {_code(report.get('store', ''))} · reference "
                  f"math: {_inline(ref.get('math_mode', 'unknown'))}")
+    accepted = report.get("allow_undetermined") or []
+    if accepted:
+        lines.append("")
+        lines.append("> accepted undetermined: " + _inline(", ".join(f"--allow-undetermined {a}" for a in accepted)))
     lines.append("")
-    lines.append("| backend | mode | compared with | math mode | chunks passed | result | failing rules |")
-    lines.append("|---|---|---|---|---|---|---|")
+    lines.append("| backend | mode | compared with | math mode | chunks passed | result | failing rules | "
+                 "undetermined rules |")
+    lines.append("|---|---|---|---|---|---|---|---|")
     for run in report.get("runs", []):
-        fails = [v["rule"] for v in run.get("verdicts", []) if v["status"] == "fail"]
+        fails = [v["rule"] for v in run.get("verdicts", []) if v["status"] == "fail" and v.get("required", True)]
+        undecided = [v["rule"] for v in run.get("verdicts", []) if v["status"] == "undetermined"
+                     and v.get("required", True) and not v.get("accepted_by")]
         lines.append(
             f"| {_cell(run['backend'])} | {_cell(run['mode'])} | {_cell(run.get('baseline'))} | "
             f"{_cell(run.get('math_mode', {}).get('backend'))} | {run.get('passed_chunks')}/{run.get('total_chunks')} | "
-            f"{'PASS' if run.get('passed') else 'FAIL'} | {_cell(', '.join(fails))} |")
+            f"{status_word(outcome_of(run))} | {_cell(', '.join(fails))} | {_cell(', '.join(undecided))} |")
     for run in report.get("runs", []):
         lines.append("")
-        lines.append(f"## {_inline(run['backend'])} · {_inline(run['mode'])}: "
-                     f"{'PASS' if run.get('passed') else 'FAIL'}")
+        lines.append(f"## {_inline(run['backend'])} · {_inline(run['mode'])}: {status_word(outcome_of(run))}")
         lines.append("")
         info = run.get("backend_info", {})
         lines.append(_inline(f"{info.get('runtime', '')} {info.get('version', '')} · {info.get('provider', '')} on "
@@ -80,7 +114,7 @@ def build_markdown(report: Mapping[str, Any]) -> str:
         tensor_of = {f["rule"]: f.get("tensor", "") for f in run.get("failures_by_rule", [])}
         for v in sorted(run.get("verdicts", []), key=lambda v: _ORDER.get(v["status"], 9)):
             lines.append(
-                f"| {_MARK.get(v['status'], v['status'])} | {_cell(v['rule'])} | "
+                f"| {_cell(verdict_label(v))} | {_cell(v['rule'])} | "
                 f"{_cell(v.get('tensor') or tensor_of.get(v['rule']))} | {_cell(v.get('first_failing_chunk'))} | "
                 f"{_cell(v.get('worst_chunk'))} | {_cell(v.get('value'))} | {_cell(v.get('threshold'))} | "
                 f"{_cell(v.get('message'))} |")

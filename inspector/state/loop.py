@@ -108,7 +108,8 @@ def inspect_state(store: Any, contract: Contract, backend: Any, *, stream: str, 
         invariants = {}
         for inv, rule in rules:
             res = rule.evaluate(env)
-            invariants[inv.id] = {"ok": res.ok, "detail": res.detail, "severity": inv.severity, "kind": inv.kind}
+            invariants[inv.id] = {"ok": res.ok, "detail": res.detail, "severity": inv.severity, "kind": inv.kind,
+                                  **({"undecided": True} if res.undecided else {})}
         records.append({"stream": stream, "chunk": index, "status": "error" if error else "ok", "error": error,
                         "invariants": invariants, "extra": {hook.name: extra}})
         prev = {**feeds, **outputs}

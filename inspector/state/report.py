@@ -84,7 +84,9 @@ def state_markdown(run: Mapping[str, Any]) -> list[str]:
     sec = state_report(run.get("verdicts", []))
     if sec is None:
         return []
-    mark = {"pass": "pass", "fail": "FAIL", "skip": "not judged"}.get(sec["status"], sec["status"])
+    from inspector.reports.markdown import status_word
+
+    mark = status_word(sec["status"])
     lines = ["", f"### State carried: {mark}", "", _inline(sec["summary"]).replace("|", "\\|"), ""]
     traj = sec.get("trajectory") or {}
     if any(v is not None for v in traj.get("cache_len_out", [])):

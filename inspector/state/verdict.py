@@ -15,8 +15,12 @@ Verdicts (`inspector.acceptance.Verdict`, one JUnit case and one Markdown line e
   the importer's wording): fails on a length stuck at 0, one that grows by padded frames, one not fed back …
 - ``state_feedback``: every fed-back output fits the input it feeds; when the loop broke on its second chunk, which
   other wiring (if any) restores parity.
-- the contract's ``no_growth`` rule, re-issued as "not meaningful" (status ``skip``) when ``state_carried`` fails: an
-  error that cannot accumulate through the state says nothing by not growing.
+- the contract's ``no_growth`` rule, re-issued as "not meaningful" (status ``undetermined``) when ``state_carried``
+  fails: an error that cannot accumulate through the state says nothing by not growing.
+
+Fail-closed: a probe that raised (at any probed chunk, or on every replacement of an input), a recorder that raised,
+or a feedback test that raised makes its verdict ``undetermined`` with the exception, never a pass; only a failure
+the remaining figures already prove stays ``fail``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from contracts.model import Contract
-from inspector.acceptance import Verdict
+from inspector.acceptance import FAIL, PASS, UNDETERMINED, Verdict
 from inspector.state.trajectory import StateNames, Trajectory, state_of, trajectory_of
 
 STATE_CARRIED = "state_carried"
@@ -57,7 +61,8 @@ class Sensitivity:
         input: Reference name.
         role: ``attention``, ``conv``, ``length`` or ``state``.
         status: ``used`` (moved the output beyond the threshold at some probed chunk), ``inert`` (probed, never
-            did) or ``unprobed`` (no replacement changed it: it was the same as zeros and the donor everywhere).
+            did), ``unprobed`` (no replacement changed it: it was the same as zeros and the donor everywhere) or
+            ``error`` (every replacement that would have changed it raised: nothing is known).
         max_abs: Largest frames-output movement over every replacement and probed chunk.
         cosine: Cosine of that movement's output with the closed-loop output.
         chunk: Where it was largest.
@@ -81,6 +86,8 @@ class Sensitivity:
     chunks: tuple[int, ...]
     rows_variant: tuple[int, int, float | None] | None = None
     kinds: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    """``"chunk K, <label>: <exception>"`` for every replacement that raised."""
 
     @property
     def zero_max(self) -> float | None:
@@ -92,7 +99,7 @@ class Sensitivity:
                 "cosine": self.cosine, "chunk": self.chunk, "variant": self.variant,
                 "zeroed": {str(k): v for k, v in self.zeroed.items()}, "threshold": self.threshold,
                 "chunks": list(self.chunks), "rows_variant": list(self.rows_variant) if self.rows_variant else None,
-                "kinds": list(self.kinds)}
+                "kinds": list(self.kinds), "errors": list(self.errors)}
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,8 @@ class StateAssessment:
     """Everything the state verdicts say, with the numbers.
 
     Attributes:
-        status: ``pass``, ``fail`` or ``skip`` (nothing to judge, or lengths only and no probe).
+        status: ``pass``, ``fail`` or ``undetermined`` (nothing to judge, lengths only and no probe, or a probe,
+            recorder or feedback test raised).
         carried: Whether state was carried (None when it cannot be told).
         summary: The verdict in words.
         headline: Its first words (``attention cache never carried``, ``state carried`` …).
@@ -159,8 +167,8 @@ def assess_state(records: Sequence[Mapping[str, Any]], contract: Contract) -> St
                  if isinstance(s.get("error"), str)]
     zero_rule = _zero_rule_held(recs, contract)
     if traj is None and not probes:
-        return StateAssessment("skip", None, "no state trajectory was recorded (the run is not closed-loop, or the "
-                                             "state hooks were not installed)", "not judged",
+        return StateAssessment(UNDETERMINED, None, "no state trajectory was recorded (the run is not closed-loop, or the "
+                                             "state hooks were not installed)" + _also(findings), "not judged",
                                findings=tuple(findings), zero_rule=zero_rule)
 
     sens = {name: _sensitivity(name, names, probes) for name in names.state_inputs
@@ -213,23 +221,30 @@ def assess_state(records: Sequence[Mapping[str, Any]], contract: Contract) -> St
     if zero_rule and not (never or att_dead):
         findings.append(f"the contract's rule {zero_rule}")
 
+    errored = [f"{s.input}: {s.errors[0]}" for s in sens.values() if s.status == "error" and s.errors]
     common = dict(findings=tuple(findings), trajectory=traj, trajectory_text=t_text, trajectory_problems=t_problems,
                   sensitivity=sens, probes=probes, feedback=feedback, zero_rule=zero_rule)
     if reasons:
         summary = reasons[0][1]
         if zero_rule and (never or att_dead):
             summary += f". The contract's rule {zero_rule}"
-        return StateAssessment("fail", False, summary, reasons[0][0], reasons=tuple(r[1] for r in reasons),
+        return StateAssessment(FAIL, False, summary, reasons[0][0], reasons=tuple(r[1] for r in reasons),
                                **common)
+    raised = [f for f in findings if " failed on chunk " in f] + [
+        f"every replacement of {e} raised" for e in errored]
+    if raised:
+        # Fail-closed: part of the evidence is missing because something raised; what ran cannot make it a pass.
+        return StateAssessment(UNDETERMINED, None, "not decided: " + "; ".join(raised[:3])
+                               + (f" (and {len(raised) - 3} more)" if len(raised) > 3 else ""), "not judged", **common)
     if not probes and traj is not None and len(traj.chunks) < MIN_STATE_CHUNKS:
-        return StateAssessment("skip", None, f"not enough chunks to judge whether state is carried ({len(traj.chunks)} "
+        return StateAssessment(UNDETERMINED, None, f"not enough chunks to judge whether state is carried ({len(traj.chunks)} "
                                f"chunk run; state flowing from chunk to chunk needs at least {MIN_STATE_CHUNKS})",
                                "not judged", **common)
     if not probes:
-        return StateAssessment("skip", None, "the cache-length trajectory is consistent with carried state ("
+        return StateAssessment(UNDETERMINED, None, "the cache-length trajectory is consistent with carried state ("
                                + (t_text or "no lengths recorded") + "); the state-sensitivity probe did not run",
                                "not judged", **common)
-    return StateAssessment("pass", True, _carried_sentence(names, outs, sens, t_text), "state carried", **common)
+    return StateAssessment(PASS, True, _carried_sentence(names, outs, sens, t_text), "state carried", **common)
 
 
 def state_verdicts(records: Sequence[Mapping[str, Any]], contract: Contract, *, backend: str = "",
@@ -254,7 +269,7 @@ def state_verdicts(records: Sequence[Mapping[str, Any]], contract: Contract, *, 
         status = "fail" if a.trajectory_problems else "pass"
         msg = a.trajectory_text
         if len(a.trajectory.chunks) < MIN_STATE_CHUNKS:
-            status = "skip"
+            status = UNDETERMINED
             lens = ", ".join(f"chunk {c}: {i} -> {o}" for c, i, o in zip(
                 a.trajectory.chunks, a.trajectory.cache_len_in, a.trajectory.cache_len_out))
             msg = (f"not enough chunks to judge the cache-length trajectory ({len(a.trajectory.chunks)} chunk run; "
@@ -272,13 +287,17 @@ def state_verdicts(records: Sequence[Mapping[str, Any]], contract: Contract, *, 
                                     "cache_len_out": list(a.trajectory.cache_len_out),
                                     "problems": list(a.trajectory_problems)}))
     fb = a.feedback
-    if fb.get("shapes") or fb.get("test"):
+    if fb.get("shapes") or fb.get("test") or fb.get("test_error"):
         bad = bool(fb.get("mismatch") or fb.get("explanation"))
-        out.append(Verdict(STATE_FEEDBACK, "state_feedback", "fail" if bad else "pass",
+        status = FAIL if bad else (UNDETERMINED if fb.get("test_error") else PASS)
+        message = _feedback_sentence(fb) if bad else _feedback_ok_sentence(fb)
+        if status == UNDETERMINED:
+            message = (f"not decided: the loop broke on its first fed-back chunk and the feedback-wiring test that "
+                       f"looks for the cause raised: {fb['test_error']}")
+        out.append(Verdict(STATE_FEEDBACK, "state_feedback", status,
                            tensor=", ".join(e["target"] for e in fb.get("mismatch", [])),
                            first_failing_chunk=(fb.get("test") or {}).get("chunk") if bad else None,
-                           message=_feedback_sentence(fb) if bad else _feedback_ok_sentence(fb),
-                           details=dict(fb)))
+                           message=message, details=dict(fb)))
     if a.status == "fail":
         out.extend(_no_growth_not_meaningful(records, contract, backend, precision, a))
     return out
@@ -296,6 +315,7 @@ def _sensitivity(name: str, names: StateNames, probes: Sequence[Mapping[str, Any
     chunks, probed, moved, thr = [], False, False, 0.0
     rows_variant = None
     kinds: list[str] = []
+    errors: list[str] = []
     for p in probes:
         e = (p.get("inputs") or {}).get(name)
         if e is None:
@@ -307,6 +327,8 @@ def _sensitivity(name: str, names: StateNames, probes: Sequence[Mapping[str, Any
         moved = moved or bool(e.get("moved"))
         for v in e.get("variants", []):
             fr = v.get("frames") or {}
+            if v.get("error"):
+                errors.append(f"chunk {c}, {v.get('label', v.get('kind', '?'))}: {v['error']}")
             if not v.get("error") and (v.get("input_change_rms") or 0) > 0 and v.get("kind") not in kinds:
                 kinds.append(v.get("kind"))
             if v.get("kind") == "zeros" and not v.get("error"):
@@ -316,10 +338,10 @@ def _sensitivity(name: str, names: StateNames, probes: Sequence[Mapping[str, Any
                 rows_variant = (c, value, fr.get("max_abs"))
         if e.get("max_abs") is not None and (best is None or e["max_abs"] > best[0]):
             best = (float(e["max_abs"]), e.get("cosine"), c, e.get("variant", ""))
-    status = "used" if moved else ("inert" if probed else "unprobed")
+    status = "used" if moved else ("inert" if probed else ("error" if errors else "unprobed"))
     return Sensitivity(name, names.role(name), status, best[0] if best else None, best[1] if best else None,
                        best[2] if best else None, best[3] if best else "", zeroed, thr, tuple(chunks), rows_variant,
-                       tuple(kinds))
+                       tuple(kinds), tuple(errors))
 
 
 def _label_int(label: str) -> int:
@@ -456,10 +478,14 @@ def _feedback(states: Sequence[tuple[int, Mapping[str, Any]]], contract: Contrac
     shapes = next((s["feedback"] for _, s in states if isinstance(s.get("feedback"), Mapping)), None)
     test = next((s["feedback_test"] for _, s in states if isinstance(s.get("feedback_test"), Mapping)
                  and "error" not in s["feedback_test"]), None)
-    if shapes is None and test is None:
+    test_error = next((f"chunk {c}: {s['feedback_test']['error']}" for c, s in states
+                       if isinstance(s.get("feedback_test"), Mapping) and "error" in s["feedback_test"]), None)
+    if shapes is None and test is None and test_error is None:
         return {}
     own = {f.target: f.source for f in contract.feedback}
     out: dict[str, Any] = {"shapes": shapes, "test": test, "contract": own}
+    if test_error is not None:
+        out["test_error"] = test_error
     mismatch = [e for e in (shapes or {}).get("edges", []) if not e.get("ok")]
     if mismatch:
         out["mismatch"] = mismatch
@@ -530,17 +556,21 @@ def _no_growth_not_meaningful(records: Sequence[Mapping[str, Any]], contract: Co
             continue
         only = dataclasses.replace(contract, acceptance=(acc,), invariants=(), tightening=None)
         atols = {s.ref_name: tolerance_for(contract, s.ref_name, backend, precision).atol for s in contract.outputs}
-        ctx = RunContext(only, "closed-loop", backend, precision, atols)
+        ctx = RunContext(only, "closed-loop", backend, precision, atols, require_state=False)
         v = next((x for x in evaluate_run(records, ctx) if x.rule == acc.id), None)
         if v is None:
             continue
         why = (f"not meaningful: the state is not carried ({a.headline}), so error cannot accumulate through it and "
                "the absence of growth proves nothing")
-        status = "skip" if v.status in ("pass", "skip") else v.status
+        status = UNDETERMINED if v.status in (PASS, UNDETERMINED) else v.status
         out.append(dataclasses.replace(v, status=status, message=f"{why}. Measured: {v.message}",
                                        details={**dict(v.details), "not_meaningful": True,
                                                 "measured_status": v.status}))
     return out
+
+
+def _also(findings: Sequence[str]) -> str:
+    return ("; " + "; ".join(findings[:3])) if findings else ""
 
 
 def _first_failing_chunk(a: StateAssessment) -> int | None:

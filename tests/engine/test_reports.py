@@ -23,8 +23,8 @@ NASTY = "rule|with pipes\nand a newline\r\n\x00NUL \x1b[31mESC\x1b[0m ]]> <failu
 
 @pytest.fixture(scope="module")
 def failing_report(demo_artifacts, tmp_path_factory) -> dict:
-    """A real report with failing, skipped and passing rules, NaN figures and a backend error: chunk 0 returns NaN
-    (functional and closed loop, 6 chunks, so no_growth is skipped)."""
+    """A real report with failing, undetermined, informational and passing rules, NaN figures and a backend error:
+    chunk 0 returns NaN (functional and closed loop, 6 chunks, so no_growth is undetermined)."""
     from storebuild import private_store
 
     tmp = tmp_path_factory.mktemp("reports")
@@ -83,7 +83,16 @@ def test_junit_of_a_real_failing_run_validates_and_counts_add_up(failing_report,
     root = tree.getroot()
     _check_counts(root)
     kinds = {c.get("name"): c for c in root.iter("testcase")}
-    assert kinds["no_growth"].find("skipped") is not None
+    # Not decided is a failure of its own type with the reason, never <skipped> (CI would read that as green).
+    assert not list(root.iter("skipped"))
+    undecided = kinds["no_growth"].find("failure")
+    assert undecided is not None and undecided.get("type") == "undetermined"
+    assert "no_growth was not decided" in undecided.get("message") and "not enough chunks" in undecided.get("message")
+    # An informational rule is a passing case whose system-out holds its figure.
+    info = kinds["encoder_output_pass_rate"]
+    assert info.find("failure") is None and info.find("skipped") is None
+    out = info.find("system-out").text
+    assert out.startswith("info: encoder_output_pass_rate = ") and "(threshold 0)" in out and "chunks pass" in out
     fail = kinds["encoder_output_p100"].find("failure")
     assert fail.get("type") == "quantile" and "chunk 0" in fail.get("message")
     assert "tensor encoder_output" in fail.get("message")
@@ -99,7 +108,7 @@ def _poison(doc: dict) -> dict:
     run = doc["runs"][0]
     for v in run["verdicts"]:
         v["message"] = NASTY
-    run["verdicts"][0]["status"] = "warn"
+    run["verdicts"][0]["status"] = "info"
     run["notes"] = [NASTY]
     run["failures_by_rule"] = [{**f, "tensor": "enc|oder\nout"} for f in run["failures_by_rule"]]
     run["tensors"] = {"weird|name\n": next(iter(run["tensors"].values()))}
@@ -117,8 +126,8 @@ def test_junit_escapes_control_characters_and_cdata_ends(failing_report, tmp_pat
     msg = next(f.get("message") for f in root.iter("failure"))
     assert "rule|with pipes\nand a newline" in msg and "\\x00NUL \\x1b[31mESC" in msg and "]]> <failure> &" in msg
     assert "\\ud800" in msg
-    assert any((c.find("system-out") is not None and "warning: rule|with" in c.find("system-out").text)
-               for c in root.iter("testcase"))
+    assert any((c.find("system-out") is not None and "info: " in c.find("system-out").text
+                and "rule|with" in c.find("system-out").text) for c in root.iter("testcase"))
 
 
 def _table_blocks(md: str) -> list[list[str]]:
@@ -132,6 +141,20 @@ def _table_blocks(md: str) -> list[list[str]]:
     if cur:
         blocks.append(cur)
     return blocks
+
+
+def test_json_and_markdown_show_the_four_outcomes(failing_report):
+    """The JSON status words and the Markdown marks: fail, undetermined, info and pass each look different."""
+    doc = failing_report["doc"]
+    assert doc["outcome"] == "fail" and doc["exit_code"] == 1 and doc["passed"] is False
+    statuses = {v["status"] for run in doc["runs"] for v in run["verdicts"]}
+    assert statuses <= {"pass", "fail", "undetermined", "info"} and {"fail", "undetermined", "info"} <= statuses
+    closed = next(r for r in doc["runs"] if r["mode"] == "closed-loop")
+    assert any(u["rule"] == "no_growth" for u in closed["undetermined_by_rule"])
+    md = build_markdown(doc)
+    assert md.startswith("# Parity: ✗ FAIL")
+    for mark in ("| ✗ FAIL |", "| ? UNDETERMINED |", "| i info |", "| ✓ pass |"):
+        assert mark in md, mark
 
 
 def test_markdown_tables_keep_their_columns_with_pipes_and_newlines_in_messages(failing_report):

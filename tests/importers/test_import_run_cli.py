@@ -43,20 +43,47 @@ class TestTensorRTReports:
         assert run.options["source"]["sha256"] == doc["source"]["sha256"] and run.options["schema"] == "trt"
         assert run.backend_info["extra"]["timing_ms"]["p95"] == 4.61
 
-    def test_fp32_tf32_off_passes(self, cli, store_path: Path, tmp_path: Path) -> None:
-        """FP32 with TF32 off: P100 2e-7 passes every rule the data can judge; exit 0."""
+    def test_fp32_tf32_off_closed_loop_is_undetermined(self, cli, store_path: Path, tmp_path: Path) -> None:
+        """FP32 with TF32 off: P100 2e-7 passes every figure rule, but a closed-loop report with no cache lengths and
+        no probe cannot show that state was carried: exit 3, and the message says what to run instead."""
         out = tmp_path / "v.json"
         res = cli("import-run", DATA / "trt_fp32_tf32off.json", "--store", store_path, "--contract", CONTRACT,
                   "--json", out)
-        assert res.code == 0, res.text
+        assert res.code == 3, res.text
+        assert "inspector run --batch --mode closed-loop" in res.err and "state_carried" in res.err
         doc = json.loads(out.read_text())
         v = verdicts(doc)
-        assert doc["outcome"] == "pass" and doc["math_mode"] == "tf32=off"
+        assert doc["outcome"] == "undetermined" and doc["math_mode"] == "tf32=off"
         assert v["encoder_output_p100"]["lower"] == pytest.approx(2e-7)
         assert {v[r]["outcome"] for r in ("encoder_output_p95", "encoder_output_p100", "encoder_output_pass_rate",
                                            "no_growth", "backend_errors")} == {"pass"}
-        # What a report cannot show is said, not passed: no tensors, no invariants; no probe, no state verdict.
-        assert v["invariants"]["outcome"] == "skip" and v["state_carried"]["outcome"] == "skip"
+        # What a report cannot show is said, never passed: no tensors, no invariants; no probe, no state verdict.
+        assert v["invariants"]["outcome"] == "undetermined" and v["state_carried"]["outcome"] == "undetermined"
+        assert "no cache lengths and no state probe" in v["state_carried"]["message"]
+        assert v["state_carried"]["verdict"]["status"] == "undetermined"
+
+    def test_accepting_undetermined_rules_is_explicit_and_recorded(self, cli, store_path: Path,
+                                                                  tmp_path: Path) -> None:
+        """--allow-undetermined for only some rules still exits 3; for all of them 0, each verdict naming the flag."""
+        out = tmp_path / "v.json"
+        some = cli("import-run", DATA / "trt_fp32_tf32off.json", "--store", store_path, "--contract", CONTRACT,
+                   "--allow-undetermined", "state_carried")
+        assert some.code == 3 and "invariants" in some.err
+        res = cli("import-run", DATA / "trt_fp32_tf32off.json", "--store", store_path, "--contract", CONTRACT,
+                  "--allow-undetermined", "state_carried", "--allow-undetermined", "all", "--json", out)
+        assert res.code == 0, res.text
+        doc = json.loads(out.read_text())
+        v = {x["rule"]: x for x in doc["verdicts"]}
+        assert doc["outcome"] == "pass" and doc["judged_outcome"] == "undetermined"
+        assert v["state_carried"]["status"] == "undetermined"  # still undetermined: accepted, not passed
+        assert v["state_carried"]["accepted_by"] == "--allow-undetermined state_carried"
+        assert v["invariants"]["accepted_by"] == "--allow-undetermined all"
+        assert doc["allow_undetermined"] == ["state_carried", "all"]
+
+    def test_an_unknown_rule_to_accept_is_bad_input(self, cli, store_path: Path) -> None:
+        res = cli("import-run", DATA / "trt_fp32_tf32off.json", "--store", store_path, "--contract", CONTRACT,
+                  "--allow-undetermined", "state_carry")
+        assert res.code == 2 and "did you mean 'state_carried'" in res.err
 
     def test_growing_error_fails_no_growth(self, cli, store_path: Path, tmp_path: Path) -> None:
         """An error that grows steadily over a closed loop fails no-growth even though P95 and P100 pass."""
@@ -80,10 +107,10 @@ class TestTensorRTReports:
         assert v["encoder_output_p100"]["outcome"] == "fail" and v["encoder_output_p100"]["verdict"]["worst_chunk"] == 12
 
     def test_without_a_contract_only_figures(self, cli, store_path: Path, tmp_path: Path) -> None:
-        """No contract anywhere: the run is recorded with its figures and no verdict; exit 0 (1 with --strict)."""
+        """No contract anywhere: the run is recorded with its figures and no verdict; nothing was checked: exit 3."""
         out = tmp_path / "v.json"
         res = cli("import-run", DATA / "trt_fp16.json", "--store", store_path, "--json", out)
-        assert res.code == 0 and "NOT JUDGED" in res.out
+        assert res.code == 3 and "NOT JUDGED" in res.out and "--contract" in res.err
         doc = json.loads(out.read_text())
         assert doc["outcome"] == "not judged" and doc["figures"]["encoder_output_max_abs_p95"]["exact"]
 
@@ -92,7 +119,7 @@ class TestTensorRTReports:
 
         path = tmp_path / "with_contract.zarr"
         Store.create(path, attrs={"contract": "parakeet-tdt-0.6b-v3"})
-        res = cli("import-run", DATA / "trt_fp32_tf32off.json", "--store", path)
+        res = cli("import-run", DATA / "trt_fp32_tf32off.json", "--store", path, "--allow-undetermined", "all")
         assert res.code == 0 and "contract parakeet-tdt-0.6b-v3" in res.out and "PASS" in res.out
 
     def test_per_chunk_records_have_the_engine_layout(self, cli, store_path: Path) -> None:
@@ -147,13 +174,14 @@ class TestOrtReports:
         cli("import-run", DATA / "ort_cuda_closed_loop.json", "--store", store_path, "--contract", CONTRACT,
             "--json", out)
         v = verdicts(json.loads(out.read_text()))
-        assert v["no_growth"]["outcome"] == "skip" and "not computable" in v["no_growth"]["message"]
+        assert v["no_growth"]["outcome"] == "undetermined" and "not computable" in v["no_growth"]["message"]
         # 3 of 40 chunks above 2e-3 already put P95 over 5e-4, whatever the unknown chunks hold.
         assert v["encoder_output_p95"]["outcome"] == "fail" and "even the favourable end fails" in \
             v["encoder_output_p95"]["message"]
 
     def test_undetermined_when_the_data_bracket_the_threshold(self, cli, store_path: Path, tmp_path: Path) -> None:
-        """One failing chunk of 40 and rtol > 0: P95 may be 0 or unbounded. Undetermined: exit 0, or 1 with --strict."""
+        """One failing chunk of 40 and rtol > 0: P95 may be 0 or unbounded. Undetermined: exit 3 (--strict, the old
+        way to ask for that, is accepted and changes nothing)."""
         doc = json.loads((DATA / "ort_cuda_closed_loop.json").read_text())
         doc["failures"] = [{"chunk": 3, "errors": ["encoder_output: max_abs=5.000e-04 mean_abs=6.1e-05 max_rel=2.0"]}]
         doc.update(passed=39, failed=1, pass_rate=97.5, atol=2e-4)
@@ -161,7 +189,7 @@ class TestOrtReports:
         path.write_text(json.dumps(doc))
         out = tmp_path / "v.json"
         res = cli("import-run", path, "--store", store_path, "--contract", CONTRACT, "--json", out)
-        assert res.code == 0, res.text
+        assert res.code == 3, res.text
         result = json.loads(out.read_text())
         v = verdicts(result)
         assert result["outcome"] == "undetermined" and v["encoder_output_p95"]["outcome"] == "undetermined"
@@ -170,7 +198,8 @@ class TestOrtReports:
         assert "UNDETERMINED" in res.out
         path2 = tmp_path / "one_failure_again.json"
         path2.write_text(json.dumps(doc, indent=1))  # other bytes: a new import
-        assert cli("import-run", path2, "--store", store_path, "--contract", CONTRACT, "--strict").code == 1
+        strict = cli("import-run", path2, "--store", store_path, "--contract", CONTRACT, "--strict")
+        assert strict.code == 3 and "--strict is the default now" in strict.err
 
 
 class TestIdempotence:
@@ -180,11 +209,14 @@ class TestIdempotence:
         out = tmp_path / "v.json"
         again = cli("import-run", DATA / "trt_fp32_tf32off.json", "--store", store_path, "--contract", CONTRACT,
                     "--json", out)
-        assert first.code == again.code == 0
+        assert first.code == again.code == 3  # closed loop, no probe: state_carried undetermined both times
         assert "already imported" in again.out and runs[0].run_id in again.out
         assert [r.run_id for r in imported_runs(store_path)] == [r.run_id for r in runs]
         doc = json.loads(out.read_text())
-        assert doc["already_imported"] is True and doc["run_id"] == runs[0].run_id and doc["outcome"] == "pass"
+        assert doc["already_imported"] is True and doc["run_id"] == runs[0].run_id and doc["outcome"] == "undetermined"
+        accepted = cli("import-run", DATA / "trt_fp32_tf32off.json", "--store", store_path, "--contract", CONTRACT,
+                       "--allow-undetermined", "all")
+        assert accepted.code == 0 and "already imported" in accepted.out
 
     def test_another_contract_is_another_run(self, cli, store_path: Path) -> None:
         """The same file judged by another contract keeps both verdicts (nothing is overwritten)."""
@@ -233,14 +265,16 @@ class TestSummaries:
         out = tmp_path / "v.json"
         res = cli("import-run", DATA / "summary_stateful.jsonl", "--store", store_path, "--contract", CONTRACT,
                   "--json", out)
-        assert res.code == 0, res.text
+        assert res.code == 3, res.text
         doc = json.loads(out.read_text())
         assert "grows by 3 per chunk, saturating at 256" in doc["state_trajectory"]["summary"]
         v = {x["rule"]: x for x in doc["verdicts"]}
         for rule in ("invariant:cache_len_grows", "invariant:cache_len_saturates", "invariant:cache_len_fed_back",
                      "invariant:frames_per_chunk"):
             assert v[rule]["status"] == "pass", v[rule]
-        assert v["invariant:finite_encoder_output"]["status"] == "skip"  # needs a tensor; a summary has none
+        assert v["invariant:finite_encoder_output"]["status"] == "undetermined"  # needs a tensor; a summary has none
+        # lengths but no probe: state_carried cannot be shown, so the import is undetermined (exit 3)
+        assert v["state_carried"]["status"] == "undetermined" and "inspector run" in v["state_carried"]["message"]
 
     def test_padded_last_chunk_fails(self, cli, store_path: Path) -> None:
         res = cli("import-run", DATA / "summary_padded_last.json", "--store", store_path, "--contract", CONTRACT)
@@ -266,9 +300,10 @@ class TestBadInput:
         res = cli("import-run", bad, "--store", store_path)
         assert res.code == 2 and "line 2, column" in res.err and "not valid JSON" in res.err
 
-    def test_missing_store(self, cli, tmp_path: Path) -> None:
-        res = cli("import-run", DATA / "trt_fp16.json", "--store", tmp_path / "nope.zarr")
-        assert res.code == 2 and "no store at" in res.err
+    def test_missing_store_is_created(self, cli, tmp_path: Path) -> None:
+        """A store that does not exist yet is created (runs only; more in test_import_storeless.py)."""
+        res = cli("import-run", DATA / "trt_fp16.json", "--store", tmp_path / "nope.zarr", "--contract", CONTRACT)
+        assert res.code == 1 and "created store" in res.err and len(imported_runs(tmp_path / "nope.zarr")) == 1
 
     def test_missing_file_and_reference_jsonl(self, cli, store_path: Path, tmp_path: Path) -> None:
         res = cli("import-run", tmp_path / "absent.json", "--store", store_path)

@@ -59,7 +59,7 @@ def test_faithful_export_carries_state_and_reports_show_it(base_store, demo_arti
     assert {"state_carried", "state_trajectory", "state_feedback"} <= set(cases)
     assert cases["state_carried"].find("failure") is None
     md = (tmp_path / "s.md").read_text()
-    assert "| pass | state_carried |" in md
+    assert "| ✓ pass | state_carried |" in md
 
 
 def test_shipped_demo_contract_states_what_the_export_does_up_to_saturation(demo_artifacts):
@@ -106,7 +106,7 @@ def test_stuck_length_fails_state_carried_though_every_chunk_matches(stuck_store
         "zeroing or swapping cache_last_channel changes encoder_output by 0.0); only cache_last_time moves the output")
     assert "the attention cache serves within a chunk only" in sc.message
     assert "the length hides frames the cache carries" in sc.message
-    assert v["no_growth"].status == "skip" and v["no_growth"].message.startswith("not meaningful: the state is not "
+    assert v["no_growth"].status == "undetermined" and v["no_growth"].message.startswith("not meaningful: the state is not "
                                                                                  "carried (attention cache never "
                                                                                  "carried)")
     assert v["state_trajectory"].status == "fail"
@@ -115,7 +115,7 @@ def test_stuck_length_fails_state_carried_though_every_chunk_matches(stuck_store
     case = next(c for c in ET.parse(tmp_path / "j.xml").getroot().iter("testcase") if c.get("name") == "state_carried")
     assert case.find("failure").get("message").startswith("state_carried failed for ort-cpu closed-loop: chunk 0, "
                                                            "tensor cache_last_channel: attention cache never carried")
-    assert "| FAIL | state_carried |" in (tmp_path / "s.md").read_text()
+    assert "| ✗ FAIL | state_carried |" in (tmp_path / "s.md").read_text()
 
 
 def test_stuck_length_under_the_seed_rules_is_no_longer_a_vacuous_pass(stuck_store, stuck_onnx, tmp_path):
@@ -169,7 +169,7 @@ def test_sorted_state_names_swap_is_named_as_the_likely_cause(base_store, demo_a
             "instead it matches the reference again") in v["state_carried"].message
     assert "state_carried (chunk 1" in res.failure_summary()
     md = (tmp_path / "s.md").read_text()
-    assert "| FAIL | state_feedback | cache_last_channel, cache_last_channel_len | 1 |" in md
+    assert "| ✗ FAIL | state_feedback | cache_last_channel, cache_last_channel_len | 1 |" in md
 
 
 def test_same_shape_miswiring_diverges_and_the_right_wiring_is_found(base_store, demo_artifacts, tmp_path):
