@@ -53,7 +53,7 @@ import numpy as np
 
 from backends.base import Backend, BackendInfo
 from contracts.model import Contract
-from inspector.acceptance import RunContext, Verdict, evaluate_run, run_passed
+from inspector.acceptance import RunContext, Verdict, evaluate_run, hook_verdicts, run_outcome, run_passed
 from inspector.errors import InspectorError
 from inspector.metrics import compare_tensor, shape_failure
 
@@ -177,6 +177,11 @@ class RunResult:
     @property
     def passed(self) -> bool:
         return self.status == "complete" and run_passed(self.verdicts)
+
+    @property
+    def outcome(self) -> str:
+        """``pass``, ``fail`` or ``undetermined`` (`inspector.acceptance.run_outcome`)."""
+        return run_outcome(self.verdicts) if self.status == "complete" else "undetermined"
 
     def __bool__(self) -> bool:
         return self.passed
@@ -416,7 +421,8 @@ class ChunkJudge:
         failed_inv: list[str] = []
         for inv, rule in self._rules:
             res = rule.evaluate(env)
-            invariants[inv.id] = {"ok": res.ok, "detail": res.detail, "severity": inv.severity, "kind": inv.kind}
+            invariants[inv.id] = {"ok": res.ok, "detail": res.detail, "severity": inv.severity, "kind": inv.kind,
+                                  **({"undecided": True} if res.undecided else {})}
             if res.ok is False and inv.severity == "error":
                 failed_inv.append(inv.id)
         if job.error is not None:
@@ -829,10 +835,8 @@ class ParityEngine:
         info = backend.info()  # notes gathered while running (e.g. host padding) are in it now
         atols = judge_atols(self.contract, spec.backend, info.precision)
         ctx = RunContext(self.contract, spec.mode, spec.backend, info.precision, atols, check_outputs=True)
-        extra_verdicts: list[Verdict] = []
-        for hook in self.hooks:
-            extra_verdicts.extend(hook.verdicts(records, run_info) or ())
-        extra_verdicts.extend(backend_check_verdicts(info))
+        # Fail-closed: a hook that raised (on a chunk or while judging) makes its rules undetermined.
+        extra_verdicts = hook_verdicts(self.hooks, records, run_info) + backend_check_verdicts(info)
         verdicts = evaluate_run(records, ctx, extra_verdicts)
         finished = _now()
         result = RunResult(
