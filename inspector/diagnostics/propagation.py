@@ -108,8 +108,8 @@ def propagation_check(backend: Any, contract: Contract, store: Any, stream: str,
     fb = next((f for f in contract.feedback if f.source == output), None)
     frames = frames_output or (contract.frames_output.ref_name if contract.frames_output else "encoder_output")
     target = fb.target if fb is not None else output.removesuffix("_out")
-    injected = float(np.max(np.abs(np.asarray(backend_value, np.float64) - np.asarray(reference_value, np.float64)))) \
-        if np.shape(backend_value) == np.shape(reference_value) else math.inf
+    # The kernel's max-abs (inf on a shape or non-finite mismatch, NaN for an empty cache: no figure).
+    injected = movement(output, backend_value, reference_value).max_abs
 
     def result(verdict: str, text: str, steps: tuple[PropagationStep, ...] = (), max_diff: float = 0.0,
                trend: str | None = None) -> PropagationCheck:
