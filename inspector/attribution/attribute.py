@@ -220,4 +220,38 @@ def attribute_run_failure(store: Any, contract: Contract, model: str | Path | No
     return report.to_dict()
 
 
-__all__ = ["AttributionReport", "attribute_chunk", "attribute_run_failure", "first_failing_chunk"]
+def annotate_report(doc: dict[str, Any], store: Any, contract: Contract, model: str | Path | None, *,
+                    store_path: str = "", contract_ref: str = "", say: Say | None = None) -> dict[str, Any]:
+    """Add ``attribution`` (see `attribute_run_failure`) and ``attribution_short`` (``FAIL — precision: TF32``) to
+    every failing run of a batch report document (``doc["runs"]``, as `inspector.reports.json_report.build_report`
+    writes them): what `run --batch --attribute` puts into the JSON, JUnit and Markdown reports. Runs compared
+    against a baseline backend, and runs that could not be made, get an ``undetermined`` attribution saying why.
+    Returns `doc` (changed in place)."""
+    for run in doc.get("runs") or []:
+        failing = run.get("status") == "error" or any(v.get("status") == "fail" for v in run.get("verdicts") or [])
+        if run.get("passed") or not failing:  # passing or undetermined runs have no failure to attribute
+            continue
+        base = {"chunk": None, "stream": run.get("stream"), "backend": run.get("backend"), "steps": []}
+        if run.get("status") == "error" or not run.get("run_id"):
+            v = Verdict("undetermined", summary="the run could not be made, so there is no failing chunk to re-run")
+            run["attribution"] = {**base, "verdict": v.to_dict()}
+        elif run.get("baseline") not in (None, "", "reference"):
+            v = Verdict("undetermined", summary="the run compared against a baseline backend; attribution re-runs "
+                                                "chunks against the NeMo reference only")
+            run["attribution"] = {**base, "verdict": v.to_dict()}
+        else:
+            metrics = store.run(run["run_id"]).all_metrics(run["stream"])
+            records = [metrics[i] for i in sorted(metrics)]
+            got = attribute_run_failure(store, contract, model, backend=run["backend"],
+                                        options=run.get("options") or {}, mode=run["mode"], stream=run["stream"],
+                                        records=records, store_path=store_path, contract_ref=contract_ref, say=say)
+            if got is None:  # every chunk passed: a run-level rule failed (growth, pass rate …)
+                v = Verdict("undetermined", summary="every chunk passes; the run failed a run-level rule, which "
+                                                    "attribution (per chunk) does not re-run")
+                got = {**base, "verdict": v.to_dict()}
+            run["attribution"] = got
+        run["attribution_short"] = f"FAIL — {run['attribution']['verdict']['short']}"
+    return doc
+
+
+__all__ = ["AttributionReport", "annotate_report", "attribute_chunk", "attribute_run_failure", "first_failing_chunk"]

@@ -233,3 +233,28 @@ def test_demo_examples_are_recorded_labelled_and_attributed(demo, tmp_path):
     assert any("attributed: precision: float16 math" in line for line in lines)
     again = record_examples(store_path, demo.onnx, demo.contract, tmp_path)  # a rerun re-judges, adds no run
     assert [a["run_id"] for a in again] == [g["run_id"] for g in got] and len(Store.open(store_path).runs()) == 2
+
+
+def test_a_batch_report_gets_each_failing_runs_verdict(demo, planted, tmp_path):
+    """What `run --batch --attribute` adds to the report document: the first failing chunk's verdict per run."""
+    from backends.base import make_backend
+    from inspector.attribution.attribute import annotate_report
+    from inspector.engine import ParityEngine, RunSpec
+    from inspector.reports.json_report import build_report
+    from store import Store
+
+    store_path = tmp_path / "store"
+    shutil.copytree(demo.store, store_path)
+    st = Store.open(store_path, "a")
+    results = []
+    for model in (demo.onnx, planted["precision"]):
+        eng = ParityEngine(st, demo.contract, model)
+        with make_backend("ort-cpu", model, demo.contract) as be:
+            results.append(eng.run(RunSpec("ort-cpu", "closed-loop", demo.stream, tuple(range(4))), be))
+    doc = build_report(results[1:], contract=demo.contract, model=planted["precision"], store=store_path)
+    good = build_report(results[:1], contract=demo.contract, model=demo.onnx, store=store_path)
+    annotate_report(doc, st, demo.contract, planted["precision"])
+    annotate_report(good, st, demo.contract, demo.onnx)
+    (run,) = doc["runs"]
+    assert run["attribution"]["chunk"] == 0 and run["attribution_short"] == "FAIL — precision: float16 math"
+    assert "attribution" not in good["runs"][0]  # nothing failed (a 4-chunk run may be undetermined, not failing)
