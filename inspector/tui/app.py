@@ -41,7 +41,8 @@ LOG = logging.getLogger("inspector.tui")
 CHUNK_REFRESH_S = 0.3
 """While chunks land, the chunk list re-reads the store at most this often."""
 DONE_PANEL_S = 6.0
-"""A conversion that ended cleanly leaves its panel up this long (with skipped lines or warnings: until Escape)."""
+"""A conversion that ended cleanly leaves its panel up this long (with an error, skipped lines or warnings it
+stays)."""
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ class InspectorApp(Guarded, App[None]):
             plan = plan_open(path, self.request.store)
         except InspectorError as exc:
             self.notify(str(exc), title=f"Cannot open {path.name}", severity="error", timeout=30)
-            if not isinstance(self.screen, PickerScreen):
+            if not isinstance(self._top(), PickerScreen):
                 self.user_error = str(exc)
             return False
         self.plan = plan
@@ -193,10 +194,15 @@ class InspectorApp(Guarded, App[None]):
         self.run_worker(self.conversion.run, name="conversion", group="conversion", thread=True,
                         exit_on_error=False)
 
+    def _top(self) -> Screen[Any] | None:
+        """The screen on top, or None once the app has closed (a worker's last messages may still arrive)."""
+        return self.screen_stack[-1] if self.screen_stack else None
+
     def _replace_top(self, screen: Screen[Any]) -> None:
-        """Show `screen` instead of the picker, the converting screen or a main screen (pushed over anything else,
-        such as the default screen at start)."""
-        if isinstance(self.screen, (PickerScreen, ConvertingScreen, MainScreen)):
+        """Show `screen`: in place of a main screen; over the picker or the converting screen, which stay below
+        (switching them away as soon as the first chunk lands could remove them while their header is still
+        mounting, which Textual does not survive)."""
+        if isinstance(self._top(), MainScreen):
             self.switch_screen(screen)
         else:
             self.push_screen(screen)
@@ -223,9 +229,16 @@ class InspectorApp(Guarded, App[None]):
         else:
             main.mount(panel, before=0)
         self._panel = panel
+        if self.conversion is not None and self._clean_end(self.conversion.status):
+            self.set_timer(DONE_PANEL_S, self._drop_panel)
+
+    @staticmethod
+    def _clean_end(status: ConvertStatus) -> bool:
+        """Ended with nothing to read in the panel (no error, no skipped line, no warning)."""
+        return status.state in ("complete", "up-to-date", "cancelled") and not status.skipped and not status.warnings
 
     def _current_panel(self) -> ConvertProgress | None:
-        screen = self.screen
+        screen = self._top()
         if isinstance(screen, ConvertingScreen):
             return screen.panel
         if self._panel is not None and self._panel.is_attached:
@@ -244,7 +257,7 @@ class InspectorApp(Guarded, App[None]):
     @on(ChunksLanded)
     def _chunks_landed(self, message: ChunksLanded) -> None:
         self._show_status(message.status)
-        if isinstance(self.screen, ConvertingScreen):
+        if isinstance(self._top(), ConvertingScreen):
             self._show_main()  # the first chunk is in: show it while the rest converts
         else:
             self._refresh_chunks()
@@ -275,7 +288,7 @@ class InspectorApp(Guarded, App[None]):
         self.conversion_result = message.result
         if status.state in ("stopped", "refused", "failed"):
             self.user_error = status.error
-        if status.chunks and isinstance(self.screen, ConvertingScreen):
+        if status.chunks and isinstance(self._top(), ConvertingScreen):
             self._show_main()
         else:
             self._show_status(status)
@@ -285,7 +298,7 @@ class InspectorApp(Guarded, App[None]):
         elif self.plan is not None and self.plan.report is not None:
             self.notify(f"{self.plan.report.name} was not imported: the reference's conversion did not finish.",
                         title="Import", severity="warning", timeout=20)
-        if status.state in ("complete", "up-to-date", "cancelled") and not status.skipped and not status.warnings:
+        if self._clean_end(status):
             self.set_timer(DONE_PANEL_S, self._drop_panel)
 
     def _drop_panel(self) -> None:
@@ -328,9 +341,13 @@ class InspectorApp(Guarded, App[None]):
 
     def action_quit(self) -> None:
         """Quit; a conversion in progress stops at its next line and keeps every chunk it committed."""
-        if self.conversion is not None and self.conversion.status.running:
+        if self.conversion is not None:
             self.conversion.cancel()
         self.exit()
+
+    def on_unmount(self) -> None:
+        if self.conversion is not None:  # closed some other way than q: the conversion must not outlive the app
+            self.conversion.cancel()
 
     @property
     def main(self) -> MainScreen:

@@ -44,6 +44,10 @@ class Terminal:
         return subprocess.run(["tmux", "-L", self.server, *args], check=True, capture_output=True,
                               text=True, timeout=30).stdout
 
+    def resize(self, width: int, height: int) -> None:
+        """Resize the terminal as a user dragging its window does (the app gets SIGWINCH)."""
+        self._tmux("resize-window", "-t", "e2e", "-x", str(width), "-y", str(height))
+
     def screen(self) -> str:
         return self._tmux("capture-pane", "-p", "-t", "e2e")
 
@@ -104,6 +108,56 @@ def test_inspector_in_a_real_terminal(synthetic_store) -> None:
 
         term.send("q")
         term.wait_for(lambda s: "INSPECTOR-EXITED 0" in s, "the app to quit with status 0")
+    finally:
+        term.close()
+
+
+def test_resizing_the_real_terminal(synthetic_store) -> None:
+    """Issue 15: at 200×55, resize to 170×50 and press j: the error plot re-rendered and the app died with exit 0.
+    Now every size keeps a heatmap with its legend and the chunk's position, and quitting exits 0."""
+    term = Terminal([sys.executable, "-m", "inspector.cli", "tui", str(synthetic_store.path), "--poll", "0"],
+                    width=200, height=55)
+    try:
+        term.wait_for(lambda s: "max|err|" in s and "chunk 0 (1/12) · pass" in s, "the main screen")
+        term.resize(170, 50)
+        term.send("j")
+        term.wait_for(lambda s: "chunk 1 (2/12) · pass" in s, "chunk 1 after the resize and j")
+        for width, height in ((80, 24), (60, 20), (120, 40), (300, 80), (80, 24)):
+            term.resize(width, height)
+            term.send("j")
+            screen = term.wait_for(lambda s: "NaN/Inf" in s and "▄" in s and len(s.splitlines()[0]) <= width,
+                                   f"the heatmap and its legend at {width}x{height}")
+            assert "Traceback" not in screen and "INSPECTOR-EXITED" not in screen
+        screen = term.wait_for(lambda s: "chunk 6 (7/12)" in s, "the chunk position at 80x24")
+        heat_rows = [line for line in screen.splitlines() if "▄▄▄▄" in line]
+        assert heat_rows and all(len(line.rstrip()) >= 48 for line in heat_rows)  # ≥ 60% of 80 columns
+        term.send("q")
+        term.wait_for(lambda s: "INSPECTOR-EXITED 0" in s, "the app to quit with status 0")
+    finally:
+        term.close()
+
+
+def test_an_app_that_stops_on_an_error_exits_non_zero(synthetic_store) -> None:
+    """An error no widget owns stops the app (as Textual does): `inspector tui` then exits non-zero with the
+    message, never 0. The error is planted in the app's first callback by the launcher script below."""
+    launcher = (
+        "import sys\n"
+        "from inspector.tui.app import InspectorApp\n"
+        "mount = InspectorApp.on_mount\n"
+        "def crash():\n"
+        "    raise KeyError('planted app failure')\n"
+        "def on_mount(self):\n"
+        "    mount(self)\n"
+        "    self.set_timer(0.5, crash)\n"
+        "InspectorApp.on_mount = on_mount\n"
+        "from inspector.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    term = Terminal([sys.executable, "-c", launcher, "tui", str(synthetic_store.path), "--poll", "0"])
+    try:
+        screen = term.wait_for(lambda s: "INSPECTOR-EXITED" in s, "the app to stop")
+        assert "INSPECTOR-EXITED 3" in screen
+        assert "planted app failure" in screen and "the inspector stopped on an error" in screen
     finally:
         term.close()
 

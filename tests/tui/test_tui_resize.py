@@ -2,15 +2,15 @@
 
 Resizing re-renders every widget (the error plot's plotext figure is rebuilt on each render): the app is resized
 through 60×20 … 300×80 and back in each plot mode and heatmap view, with a failing run, a NaN chunk and imported
-runs on screen. A widget that fails is reported by name and the app keeps running; an app that does stop on an
-error makes `run_checked` (what `inspector tui` calls) raise, so the command exits non-zero.
+runs on screen. A widget that fails is reported by name and the app keeps running (an app that does stop on an
+error exits non-zero: tests/tui/test_tui_e2e_tmux.py).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from inspector.tui.app import AppStopped, make_app, run_checked
+from inspector.tui.app import make_app
 from inspector.tui.widgets.plots import ErrorPlot
 
 SIZES = ((60, 20), (80, 24), (120, 40), (200, 55), (300, 80), (200, 55), (120, 40), (80, 24), (60, 20))
@@ -110,15 +110,3 @@ async def test_a_failing_widget_is_named_and_the_app_keeps_running(make_inspecto
         await pilot.press("j")  # still handles keys
         await settle(pilot)
         assert screen.chunk == 1 and app.is_running
-
-
-def test_an_app_that_stops_on_an_error_is_not_a_clean_exit(synthetic_store) -> None:
-    app = make_app(synthetic_store.path, poll_interval=0)
-
-    def crash() -> None:  # not a widget's: nothing to name, so the app stops (as Textual does)
-        raise KeyError("planted app failure")
-
-    app.call_later(crash)
-    with pytest.raises(AppStopped, match="planted app failure") as caught:
-        run_checked(app, headless=True, size=(100, 30))
-    assert caught.value.exit_code != 0

@@ -15,16 +15,15 @@ from functools import partial
 from typing import Any, Callable, ClassVar, Iterator
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header
+from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
-from inspector.tui.widgets.guard import Guarded
 from inspector.tui.data import InspectorData
 from inspector.tui.jobs import (
     MODES, BackendChoice, Diagnosis, JobCancelled, JobContext, RunOutcome, RunRequest, TriageRequest,
@@ -39,11 +38,18 @@ from inspector.tui.widgets.chunk_list import ChunkList
 from inspector.tui.widgets.contract_status import ContractStatus
 from inspector.tui.widgets.cursor_info import ChunkInfo, CursorInfo, TensorHeader
 from inspector.tui.widgets.diagnostics import DiagnosticsPanel
+from inspector.tui.widgets.guard import Guarded
 from inspector.tui.widgets.heatmap import Heatmap
 from inspector.tui.widgets.legend import ColourLegend
 from inspector.tui.widgets.plots import ErrorPlot
 from inspector.tui.widgets.tensor_bar import TensorBar
 
+NARROW_COLUMNS = 100
+"""Below this width both side panels collapse (l and C bring one back)."""
+MEDIUM_COLUMNS = 160
+"""Below this width the side panels are narrower."""
+SHORT_ROWS = 40
+TINY_ROWS = 22
 RUN_REFRESH_S = 0.2
 """While a run started from the app commits chunks, the chunk list re-reads the store at most this often."""
 PANEL_DEBOUNCE_S = 0.1
@@ -104,6 +110,10 @@ class MainScreen(Guarded, Screen[None]):
                         "when started again)"),
         Binding("ctrl+r", "reload", "Reload store", show=False, id="store.reload",
                 tooltip="Re-read the store's runs now (it is also polled every few seconds)"),
+        Binding("l", "toggle_panel('chunks')", "Chunk list", show=False, id="panel.chunks",
+                tooltip="Show or hide the chunk list (hidden by itself below 100 columns)"),
+        Binding("C", "toggle_panel('side')", "Contract panel", show=False, id="panel.side",
+                tooltip="Show or hide the contract and diagnostics panel (hidden by itself below 100 columns)"),
         Binding("question_mark", "app.help", "Help", id="app.help"),
     ]
 
@@ -160,6 +170,7 @@ class MainScreen(Guarded, Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Static(id="banner")
         with Horizontal(id="body"):
             yield ChunkList(id="chunks")
             with Vertical(id="centre"):
@@ -191,6 +202,56 @@ class MainScreen(Guarded, Screen[None]):
         if self.poll_interval > 0:
             self.set_interval(self.poll_interval, self._poll)
         self.chunk_list.table.focus()
+
+    # ---- layout, banner --------------------------------------------------------------------------------------------
+    def on_resize(self, event: events.Resize) -> None:
+        """Size classes (see inspector.tcss): below `NARROW_COLUMNS` the side panels collapse so the heatmap keeps
+        at least 60% of the width; short terminals get a lower plot, tiny ones none."""
+        width, height = event.size
+        self.set_class(width < NARROW_COLUMNS, "-narrow")
+        self.set_class(NARROW_COLUMNS <= width < MEDIUM_COLUMNS, "-medium")
+        self.set_class(height < SHORT_ROWS, "-short")
+        self.set_class(height < TINY_ROWS, "-tiny")
+
+    def action_toggle_panel(self, panel: str) -> None:
+        """l / C: show or hide the chunk list / the contract panel. In a narrow terminal one panel at a time is
+        shown, over at most 40% of the width."""
+        if self.has_class("-narrow"):
+            shown = f"-show-{panel}"
+            on = not self.has_class(shown)
+            self.remove_class("-show-chunks", "-show-side")
+            self.set_class(on, shown)
+        else:
+            self.toggle_class(f"-hide-{panel}")
+
+    def show_banner(self, text: str | Text, severity: str = "warning") -> None:
+        """A banner above the panes (``information``, ``warning`` or ``error``) that stays until `hide_banner`:
+        for what is true of the whole store (unfinished, damaged), not for one event (those are notifications)."""
+        banner = self.query_one("#banner", Static)
+        banner.remove_class("-information", "-warning", "-error")
+        banner.add_class("-shown", f"-{severity}")
+        banner.update(text)
+
+    def hide_banner(self) -> None:
+        banner = self.query_one("#banner", Static)
+        banner.remove_class("-shown")
+        banner.update("")
+
+    @property
+    def banner_text(self) -> str:
+        """What the banner says ("" when hidden)."""
+        banner = self.query_one("#banner", Static)
+        return str(banner.render()) if banner.has_class("-shown") else ""
+
+    def refresh_chunks(self) -> None:
+        """Re-read the stream's chunks and every run's records (for a store that grows while it is open, e.g. a
+        conversion running in the app); the current chunk stays selected."""
+        if not self.stream:  # opened empty: the first stream may have arrived
+            streams = self.data.streams()
+            if streams:
+                self._open_stream(streams[0])
+            return
+        self._poll_worker(force=True)
 
     # ---- stream / run / tensor ----------------------------------------------------------------------------------
     def _open_stream(self, stream: str, keep_run: bool = False) -> None:
@@ -398,8 +459,10 @@ class MainScreen(Guarded, Screen[None]):
         if message.error:
             chunk_title += f" · {message.error}"
         note = "" if self.run_id else "No run selected: press r to choose one, or R to run a backend."
+        listed = self.chunk_list.listed
+        position = (listed.index(pair.chunk) + 1, len(listed)) if pair.chunk in listed else None
         self.query_one(ChunkInfo).show(pair.chunk, message.status if self.run_id else "", message.meta,
-                                       message.state)
+                                       message.state, position)
         contract = self.query_one(ContractStatus)
         self._later("contract", PANEL_DEBOUNCE_S, lambda: contract.show(
             chunk_title, message.chunk_rules, run_title, message.run_rules, message.meta, note, message.state))

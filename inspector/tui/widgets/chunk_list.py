@@ -15,8 +15,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from inspector.tui.widgets.guard import Guarded
 from inspector.tui.records import STATUS_MARKS, ChunkRecord, RunInfo, fmt
+from inspector.tui.widgets.guard import Guarded
 
 MARK_STYLES = {"pass": "green", "fail": "bold red", "error": "bold magenta", "warn": "yellow", "unknown": "yellow",
                "missing": "dim"}

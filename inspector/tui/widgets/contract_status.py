@@ -16,8 +16,8 @@ from textual import events
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from inspector.tui.widgets.guard import Guarded
 from inspector.tui.records import ChunkState, RuleRow, fmt
+from inspector.tui.widgets.guard import Guarded
 
 OK_MARK = {True: ("✓", "green"), False: ("✗", "bold red"), None: ("–", "dim")}
 

@@ -7,15 +7,15 @@ prepared `Text` and `refresh()` without a layout pass (`Static.update` would re-
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from rich.text import Text
 from textual.widget import Widget
 
-from typing import Any, Mapping
-
-from inspector.tui.widgets.guard import Guarded
 from inspector.tui.imaging import HeatImage
 from inspector.tui.records import ChunkState, fmt
 from inspector.tui.tensors import VIEW_TITLES, ElementValues, TensorPair
+from inspector.tui.widgets.guard import Guarded
 from inspector.tui.widgets.heatmap import CursorReport
 
 
@@ -148,9 +148,13 @@ class ChunkInfo(_TextLine):
     }
     """
 
-    def show(self, chunk: int, status: str, meta: Mapping[str, Any], state: ChunkState | None) -> None:
+    def show(self, chunk: int, status: str, meta: Mapping[str, Any], state: ChunkState | None,
+             position: tuple[int, int] | None = None) -> None:
+        """`position`: (n, of) of the chunk in the list, shown as ``3/12`` (the list itself may be hidden)."""
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"chunk {chunk}", style="bold")
+        if position is not None:
+            text.append(f" ({position[0]}/{position[1]})", style="dim")
         if status:
             style = {"pass": "green", "fail": "bold red", "error": "bold magenta", "unknown": "yellow"}.get(status, "")
             text.append(" · ")
