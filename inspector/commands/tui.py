@@ -54,10 +54,17 @@ def tui(path: Path | None, store_path: Path | None, skip_invalid: bool, workers:
     elif store_path is not None:
         raise InspectorError("--store needs a PATH: the reference JSONL to convert or the report to import.")
     contract = None
-    if contract_ref:
-        from contracts.load import load_contract
+    from store import layout
 
-        contract = load_contract(contract_ref)  # a ContractError names the key; the CLI maps it to exit 2
+    candidates = (path, store_path, path.with_suffix(".zarr") if path is not None else None)
+    opened = next((p for p in candidates if p is not None and layout.is_store(p)), None)
+    if contract_ref or opened is not None:
+        from inspector.commands.common import resolve_contract
+
+        # the store's contract by default, --contract overrides (one line when they differ); a ContractError names
+        # the key and the CLI maps it to exit 2
+        contract = resolve_contract(opened, contract_ref, lambda m: click.echo(m, err=True), required=False)
+        contract_ref = contract_ref or (contract.source if contract is not None else None)
     request = OpenRequest(path=path, store=store_path, skip_invalid=skip_invalid, workers=workers, contract=contract,
                           contract_ref=contract_ref, model=model,
                           start=StartAt(stream=stream, run=run_id, chunk=chunk, tensor=tensor))

@@ -6,13 +6,13 @@ from __future__ import annotations
 import time
 
 from rich.console import Group, RenderableType
-from rich.progress_bar import ProgressBar
 from rich.text import Text
 from textual.widgets import Static
 
 from inspector.tui.conversion import ConvertStatus
 
 SKIPPED_SHOWN = 5
+BAR_WIDTH = 40
 
 
 def _size(n: float) -> str:
@@ -23,15 +23,21 @@ def _eta(seconds: float | None) -> str:
     return "ETA ?" if seconds is None else "ETA " + time.strftime("%H:%M:%S", time.gmtime(seconds)).removeprefix("00:")
 
 
+def bar(fraction: float, width: int = BAR_WIDTH) -> Text:
+    """A plain text progress bar (Rich's ProgressBar ends without a line break, so text after it is lost)."""
+    filled = round(max(0.0, min(1.0, fraction)) * width)
+    return Text.assemble(("━" * filled, "bold cyan"), ("━" * (width - filled), "dim"))
+
+
 def render_status(status: ConvertStatus) -> RenderableType:
     """What the panel shows for `status` (also what the tests read)."""
     name, store = status.source.name, status.store.name
     if status.running:
-        figures = Text(f"{status.fraction:.0%} · {_size(status.done)} of {_size(status.total)} · "
-                       f"{status.rate / 1e6:,.0f} MB/s · {status.chunks} chunks · {_eta(status.eta)}")
-        figures.append("   q stops; converted chunks are kept and the next open resumes", style="dim")
-        return Group(Text.assemble(("Converting ", "bold"), f"{name} → {store}"),
-                     ProgressBar(total=max(status.total, 1), completed=status.done), figures)
+        line = bar(status.fraction)
+        line.append(f" {status.fraction:.0%} · {_size(status.done)} of {_size(status.total)} · "
+                    f"{status.rate / 1e6:,.0f} MB/s · {status.chunks} chunks · {_eta(status.eta)}")
+        hint = Text("q stops: converted chunks are kept, and opening the file again resumes", style="dim")
+        return Group(Text.assemble(("Converting ", "bold"), f"{name} → {store}"), line, hint)
     if status.state in ("stopped", "refused", "failed"):
         kept = (f"The {status.chunks} chunks converted before it are kept and can be browsed." if status.chunks
                 else "No chunk was converted.")
