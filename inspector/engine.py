@@ -28,9 +28,16 @@ committed atomically into the store's run (`RunWriter.write_chunk`):
 A backend that raises, or returns NaN, fails that chunk (``status`` ``error`` / ``failed``, with the exception text)
 and the run goes on; in closed loop the state is then restarted from the reference's next chunk (noted).
 
-Runs are resumable: a run of the same backend, mode, stream, chunks, options, model and baseline that is still
-``running`` or ``interrupted`` in the store is continued; its committed chunks are kept, the closed-loop state (and
-``prev`` for the invariants) is rebuilt by replaying the finished chunks without re-recording them.
+Runs are resumable: a run of the same backend, mode, stream, chunks, options and baseline that is still
+``running`` or ``interrupted`` in the store is continued when its content identity (`inspector.identity`: the
+contract's content, the model file's sha256, the options, the tool's version) still holds; its committed chunks are
+kept, the closed-loop state (and ``prev`` for the invariants) is rebuilt by replaying the finished chunks without
+re-recording them. When only the contract's acceptance rules changed, the recorded chunks are kept and the run is
+re-judged; when anything its chunk records depend on changed, a new run is made. The run's notes and its record's
+``environment["reuse"]`` say which.
+
+Saved outputs (``RunSpec.save_outputs``): ``failing`` (the chunks that did not pass), ``all`` or ``none``; the run's
+summary says how many chunks' outputs were saved and what they take on disk.
 
 Extension point: `ChunkHook` objects see every chunk on the inference thread (backend, feeds, outputs, state) and
 return extra figures for the record (issue 8's state trajectory, issue 5's diagnostics) and verdicts for the run.
@@ -129,7 +136,8 @@ class RunSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     baseline: str | None = None
     baseline_options: Mapping[str, Any] = field(default_factory=dict)
-    save_outputs: bool = False
+    save_outputs: bool | str = False
+    """Whose outputs to store: ``"failing"``, ``"all"`` (or True), ``"none"`` (or False)."""
     resume: bool = True
     reuse_complete: bool = False
     """Also "resume" a *complete* run of the same configuration: nothing runs, every chunk is replayed and judged
@@ -173,6 +181,8 @@ class RunResult:
     wall_s: float = 0.0
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     """Per-chunk milliseconds per stage (see `Timings`) for the chunks run now (not resumed ones)."""
+    saved_outputs: Mapping[str, Any] = field(default_factory=dict)
+    """``{"mode", "chunks", "bytes"}``: whose outputs were stored and their size on disk."""
 
     @property
     def passed(self) -> bool:
@@ -508,7 +518,9 @@ class _Writer:
         self.writer = writer
         self.contract = contract
         self.stream = stream
-        self.save_outputs = save_outputs
+        from inspector.identity import save_mode
+
+        self.save_outputs = save_mode(save_outputs)
         self.progress = progress
         self.total = total
         self.done = done_before
@@ -550,7 +562,8 @@ class _Writer:
                 t1 = time.perf_counter()
                 self.timings.add("judge", t1 - t0)
                 outputs = None
-                if self.save_outputs and job.outputs:
+                if job.outputs and (self.save_outputs == "all"
+                                    or (self.save_outputs == "failing" and not record["passed"])):
                     # canonical dtypes: ORT returns int64 as numpy's LongLong type, which Zarr does not map
                     outputs = {k: _canonical(to_ref_layout(self.contract, k, v)) for k, v in job.outputs.items()}
                 self.writer.write_chunk(self.stream, job.index, _jsonable(record), outputs)
@@ -770,8 +783,10 @@ class ParityEngine:
         env["model_sha256"] = self.model_sha256
         options = {k: v for k, v in spec.options.items()}
 
-        writer, resumed_from = self._open_run(spec, info, base_info, env, reference, options, RunRecord)
+        writer, resumed_from, reuse_note = self._open_run(spec, info, base_info, env, reference, options, RunRecord)
         run_id = writer.record.run_id
+        if reuse_note:
+            say(reuse_note)
         done = set(writer.done_chunks(spec.stream)) if resumed_from else set()
         # Closed loop (and the invariants' prev) need the chunks before the first missing one: replay them.
         todo = [i for i in spec.chunks if i not in done]
@@ -827,7 +842,11 @@ class ParityEngine:
             writer.update(status="failed", finished=_now())
             raise
         status = "complete"
-        notes = list(getattr(backend, "notes", []) or [])
+        notes = list(getattr(backend, "notes", []) or []) + ([reuse_note] if reuse_note else [])
+        saved = _saved_outputs(writer, spec.stream, spec.save_outputs)
+        if saved["chunks"]:
+            say(f"{spec.backend} {spec.mode} {spec.stream}: saved the outputs of {saved['chunks']} chunk(s) "
+                f"({saved['mode']}), {saved['bytes'] / 1e6:.2f} MB on disk")
         all_records = {int(k): v for k, v in writer.all_metrics(spec.stream).items()}
         for r in wr.records:
             all_records[r["chunk"]] = r
@@ -843,37 +862,82 @@ class ParityEngine:
             run_id=run_id, spec=spec, backend_info=info, baseline_info=base_info, records=tuple(records),
             verdicts=tuple(verdicts), status=status, started=writer.record.started, finished=finished,
             reference=reference, environment=env, resumed_chunks=len(replay), notes=tuple(notes),
-            wall_s=time.perf_counter() - started, timings_ms=timings.to_dict(len(todo)),
+            wall_s=time.perf_counter() - started, timings_ms=timings.to_dict(len(todo)), saved_outputs=saved,
         )
         writer.update(backend_info=info.to_dict())
         writer.finish("complete", summary=_jsonable(run_summary(result)))
         return result
 
     def _open_run(self, spec: RunSpec, info: BackendInfo, base_info: BackendInfo | None, env: dict[str, Any],
-                  reference: dict[str, Any], options: dict[str, Any], RunRecord: Any) -> tuple[Any, bool]:
+                  reference: dict[str, Any], options: dict[str, Any], RunRecord: Any) -> tuple[Any, bool, str]:
+        """Continue (or re-judge) a recorded run of the same identity, or create a new run.
+
+        Returns (writer, whether it continues a recorded run, a sentence saying what was reused or why not).
+        """
+        from inspector.identity import RunIdentity, compare, save_mode
+
         baseline = spec.baseline or ""
+        mode = save_mode(spec.save_outputs)
+        identity = RunIdentity.of(self.contract, self.model_sha256,
+                                  {**_jsonable(options), **{f"baseline.{k}": v for k, v in
+                                                            _jsonable(dict(spec.baseline_options)).items()}})
+        note = ""
         if spec.resume:
-            for rec in self.store.runs():
-                if (rec.backend == spec.backend and rec.mode == spec.mode and rec.stream == spec.stream
-                        and list(rec.chunks) == list(spec.chunks)
-                        and rec.status in (("running", "interrupted", "complete") if spec.reuse_complete
-                                           else ("running", "interrupted"))
+            wanted = ("running", "interrupted", "complete") if spec.reuse_complete else ("running", "interrupted")
+            # newest first: the run a user would expect to be continued
+            for rec in sorted(self.store.runs(), key=lambda r: r.started or "", reverse=True):
+                if not (rec.backend == spec.backend and rec.mode == spec.mode and rec.stream == spec.stream
+                        and list(rec.chunks) == list(spec.chunks) and rec.status in wanted
                         and rec.baseline == baseline and _same(rec.options, options)
-                        and rec.environment.get("model_sha256", "") == env.get("model_sha256", "")
-                        and rec.contract == self.contract.name
-                        and bool(rec.environment.get("save_outputs")) == spec.save_outputs):
-                    w = self.store.resume_run(rec.run_id)
-                    w.update(status="running")
-                    return w, True
-        env = {**env, "save_outputs": spec.save_outputs, "reference": reference,
-               "baseline_info": base_info.to_dict() if base_info else None}
+                        and _recorded_save_mode(rec.environment) == mode):
+                    continue
+                how, why = compare(rec.environment.get("identity"), identity)
+                if how == "stale":
+                    note = note or (f"run {rec.run_id} ({rec.status}) of the same backend, mode, stream and chunks "
+                                    f"is not reused: {why}; running again")
+                    continue
+                w = self.store.resume_run(rec.run_id)
+                done = len(w.done_chunks(spec.stream))
+                if how == "rejudge":
+                    note = (f"re-judged run {rec.run_id} from its {done} recorded chunk(s) with the edited contract: "
+                            f"{why}")
+                    history = list(rec.environment.get("reuse") or [])
+                    history.append({"how": "rejudged", "why": why, "when": _now(),
+                                    "from": dict(rec.environment.get("identity") or {})})
+                    w.update(environment=_jsonable({**rec.environment, "identity": identity.to_dict(),
+                                                    "reuse": history}), contract=self.contract.name)
+                w.update(status="running")
+                return w, True, note
+        env = {**env, "save_outputs": mode, "reference": reference,
+               "baseline_info": base_info.to_dict() if base_info else None, "identity": identity.to_dict()}
+        if note:
+            env["reuse"] = [{"how": "ran again", "why": note, "when": _now()}]
         record = RunRecord(
             run_id=new_run_id(spec.backend, spec.mode), backend=spec.backend, mode=spec.mode, stream=spec.stream,
             chunks=list(spec.chunks), backend_info=info.to_dict(), options=_jsonable(options),
             environment=_jsonable(env), contract=self.contract.name, model=self.model, baseline=baseline,
             status="running", started=_now(),
         )
-        return self.store.create_run(record), False
+        return self.store.create_run(record), False, note
+
+
+def _recorded_save_mode(environment: Mapping[str, Any]) -> str:
+    """The save mode a run was recorded with (runs of older versions stored a bool)."""
+    from inspector.identity import save_mode
+
+    try:
+        return save_mode(environment.get("save_outputs"))
+    except ValueError:
+        return ""
+
+
+def _saved_outputs(writer: Any, stream: str, mode: bool | str) -> dict[str, Any]:
+    """``{"mode", "chunks", "bytes"}``: how many of the run's chunks have saved outputs, and their size on disk."""
+    from inspector.identity import save_mode
+
+    measure = getattr(writer, "saved_outputs_size", None)
+    chunks, size = measure(stream) if measure is not None else (0, 0)
+    return {"mode": save_mode(mode), "chunks": chunks, "bytes": size}
 
 
 def _index_ranges(indices: Sequence[int], limit: int = 6) -> str:
@@ -1021,6 +1085,7 @@ def run_summary(result: RunResult) -> dict[str, Any]:
         "notes": list(result.notes), "resumed_chunks": result.resumed_chunks, "wall_s": round(result.wall_s, 3),
         "mean_inference_ms": _mean([r.get("inference_ms") for r in recs]),
         "timings_ms_per_chunk": dict(result.timings_ms),
+        "saved_outputs": dict(result.saved_outputs),
     }
 
 

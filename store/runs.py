@@ -138,6 +138,21 @@ class Run:
         folder = self._outputs_folder(stream, index) / "outputs"
         return {name: read_array_at(layout.array_folder(folder.parent, folder.name, name)) for name in names}
 
+    def saved_outputs_size(self, stream: str) -> tuple[int, int]:
+        """(chunks of `stream` with committed saved outputs, bytes those outputs take on disk)."""
+        folder = self.folder / "outputs" / layout.stream_dirname(stream)
+        if not folder.is_dir():
+            return 0, 0
+        chunks = 0
+        size = 0
+        for entry in folder.iterdir():
+            index = layout.parse_chunk_dirname(entry.name)
+            if index is None or not self._metrics_path(stream, index).exists():
+                continue  # not committed: not part of the run
+            chunks += 1
+            size += sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+        return chunks, size
+
     # --- write side ------------------------------------------------------------------------------------------
     def _require_writable(self) -> None:
         if not self._writable:

@@ -33,30 +33,33 @@ def demo(batch: bool, cache_dir: str | None, rebuild: bool) -> None:
     interactive = not batch and sys.stdout.isatty()
     if interactive and art.store is not None and open_inspector(art):
         return
-    if summary is not None:
-        click.echo(_format_summary(summary))
-        if not bool(summary):
-            from inspector.errors import CheckFailed
+    if summary is None:
+        from inspector.errors import CheckUndetermined
 
-            failure = getattr(summary, "failure_summary", None)
-            raise CheckFailed(failure() if callable(failure) else "demo parity checks failed.")
+        raise CheckUndetermined("demo: no parity check ran (the store could not be built), so nothing was shown.")
+    click.echo(_format_summary(summary))
+    if summary.status == "fail":
+        from inspector.errors import CheckFailed
+
+        raise CheckFailed(summary.failure_summary())
+    if summary.status != "pass":
+        from inspector.errors import CheckUndetermined
+
+        raise CheckUndetermined(summary.failure_summary())
 
 
 def run_checks(art: Any, say: Any) -> Any:
-    """Run ORT CPU functional and closed-loop checks through `inspector.batch.run_batch`, if the engine exists."""
-    try:
-        from inspector.batch import run_batch
-    except ImportError:
-        say("Parity checks are not available yet (inspector.batch.run_batch is missing): artifacts only.")
-        return None
+    """Run ORT CPU functional and closed-loop checks over every stream through the run API (`inspector.api`)."""
+    from inspector.api import run_batch
+
     if art.store is None:
-        say("Parity checks need the store, which could not be built: skipped.")
+        say("Parity checks need the store, which could not be built: nothing is checked.")
         return None
     say("Running ONNX Runtime (CPU) against the reference: functional and closed loop …")
-    # Outputs are saved so the inspector can draw error heatmaps; a rerun re-judges the recorded runs instead of
-    # repeating them (the store is the demo's cache).
+    # Outputs of every chunk are saved so the inspector can draw error heatmaps; a rerun re-judges the recorded runs
+    # instead of repeating them (the store is the demo's cache; an edited contract or model is run again).
     summary = run_batch(store=art.store, model=art.onnx, contract=art.contract, backends=("ort-cpu",),
-                        modes=("functional", "closed-loop"), save_outputs=True, reuse_complete=True)
+                        modes=("functional", "closed-loop"), save_outputs="all", reuse_complete=True, log=say)
     # Two planted exports, recorded and attributed beside the faithful one so the app opens on red chunks; they are
     # examples: the demo's verdict and exit code stay the faithful run's (`summary`).
     from inspector.attribution.planted import record_examples

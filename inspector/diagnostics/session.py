@@ -30,7 +30,7 @@ def open_contract(name_or_path: str | Path) -> Contract:
 
 def backend_options(items: Sequence[str], backend: str) -> dict[str, Any]:
     """``--backend-opt KEY=VALUE`` items for one backend (``BACKEND:KEY=VALUE`` items for others are rejected)."""
-    from inspector.batch import parse_backend_options
+    from inspector.preflight import parse_backend_options
 
     return parse_backend_options(items, [backend])[backend]
 
@@ -44,7 +44,7 @@ def active_backend(name: str, model: str | Path | None, contract: Contract, opti
         InspectorError: The backend is unknown or cannot run here (with what to install), or needs a model.
     """
     from backends.base import make_backend
-    from inspector.batch import check_available, model_for
+    from inspector.preflight import check_available, model_for
 
     check_available([name], {name: options})
     header = dict((getattr(store, "attrs", {}) or {}).get("header") or {}) if store is not None else {}

@@ -42,7 +42,8 @@ def test_ort_cpu_both_modes_pass_and_reports_parse(demo_artifacts, store_copy, t
     root = ET.parse(jun).getroot()
     assert root.get("failures") == "0" and int(root.get("tests")) > 10
     assert {s.get("name") for s in root.iter("testsuite")} == {"ort-cpu/functional", "ort-cpu/closed-loop"}
-    assert md.read_text().startswith("# Parity: PASS")
+    head = md.read_text().splitlines()[0]
+    assert head.startswith("# Parity:") and "pass" in head.lower() and "fail" not in head.lower()
 
 
 def test_perturbed_weight_fails_and_reports_name_chunk_tensor_rule(demo_artifacts, store_copy, tmp_path):
@@ -59,8 +60,8 @@ def test_perturbed_weight_fails_and_reports_name_chunk_tensor_rule(demo_artifact
     msg = dict(failures)["encoder_output_p100"]
     assert "chunk 0" in msg and "tensor encoder_output" in msg and "encoder_output_p100" in msg
     text = md.read_text()
-    assert text.startswith("# Parity: FAIL")
-    row = next(line for line in text.splitlines() if "| FAIL | encoder_output_p100 |" in line)
+    assert text.startswith("# Parity:") and "fail" in text.splitlines()[0].lower()
+    row = next(line for line in text.splitlines() if "| encoder_output_p100 |" in line and "fail" in line.lower())
     assert "| encoder_output | 0 |" in row
 
 
@@ -110,7 +111,7 @@ def test_baseline_backend_instead_of_the_reference(demo_artifacts, store_copy, t
     """ORT against the live NeMo encoder (torch-cpu) on the same feeds, as the seed compared TRT against ORT."""
     rep = tmp_path / "r.json"
     code = _run(*_base(store_copy, demo_artifacts.onnx), "--backend", "ort-cpu", "--baseline", "torch-cpu",
-                "--mode", "closed-loop", "--chunks", "0:6", "--report", str(rep))
+                "--mode", "closed-loop", "--chunks", "0:8", "--report", str(rep))
     assert code == 0
     run = json.loads(rep.read_text())["runs"][0]
     assert run["baseline"] == "torch-cpu" and run["baseline_info"]["runtime"] == "torch"
