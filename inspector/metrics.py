@@ -155,11 +155,17 @@ Kernel = Callable[[Any, Any, CompareSettings, str], TensorMetrics]
 _KERNELS: list[tuple[Callable[[Any, Any], bool], Kernel]] = []
 
 
-def register_kernel(accepts: Callable[[Any, Any], bool], kernel: Kernel) -> None:
+def register_kernel(accepts: Callable[[Any, Any], bool], kernel: Kernel) -> Callable[[], None]:
     """Put another implementation behind `compare` (e.g. torch on the GPU): `kernel(reference, candidate, settings,
     name)` is used for every pair that `accepts(reference, candidate)`; it must return the same figures as the numpy
-    kernel (same `TensorMetrics`, same outcome rules). The latest registration is tried first."""
-    _KERNELS.insert(0, (accepts, kernel))
+    kernel (same `TensorMetrics`, same outcome rules). The latest registration is tried first.
+
+    Returns:
+        A function that removes this registration again.
+    """
+    entry = (accepts, kernel)
+    _KERNELS.insert(0, entry)
+    return lambda: _KERNELS.remove(entry) if entry in _KERNELS else None
 
 
 def compare(reference: Any, candidate: Any, settings: CompareSettings = CompareSettings(),

@@ -234,3 +234,29 @@ def test_error_map_follows_the_kernels_non_finite_rule():
     np.testing.assert_array_equal(error_map(out, ref), [0.5, 0.0, np.inf, np.inf])
     with pytest.raises(ValueError, match="shapes differ"):
         error_map(np.zeros(2), np.zeros(3))
+
+
+def test_another_array_type_plugs_in_behind_the_same_function():
+    """Where a GPU implementation goes: `register_kernel` routes a pair of (here: torch CPU) tensors to it, and the
+    figures must be the numpy kernel's; after unregistering, the numpy kernel answers again."""
+    torch = pytest.importorskip("torch")
+    from inspector.metrics import CompareSettings, compare, register_kernel
+
+    seen = []
+
+    def torch_kernel(reference, candidate, settings, name):
+        seen.append(name)
+        return compare(reference.numpy(), candidate.numpy(), settings, name)
+
+    rng = np.random.default_rng(5)
+    ref = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    out = ref + np.float32(1e-3)
+    settings = CompareSettings(atol=1e-4, frame_axis=2)
+    remove = register_kernel(lambda r, c: isinstance(r, torch.Tensor), torch_kernel)
+    try:
+        got = compare(torch.from_numpy(ref), torch.from_numpy(out), settings, "enc")
+    finally:
+        remove()
+    assert seen == ["enc"] and got == compare(ref, out, settings, "enc") and not got
+    compare(torch.from_numpy(ref), torch.from_numpy(out), settings, "again")
+    assert seen == ["enc"]
