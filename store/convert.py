@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from contracts.model import Contract
 from store import layout
 from store.api import StoreError
 from store.arrays import DEFAULT_CODEC
@@ -96,6 +97,12 @@ def _rules(contract: Any) -> tuple[ContractRules | None, str]:
     return ContractRules.from_contract(contract), getattr(contract, "name", "")
 
 
+def _load_contract(contract: Any) -> Any:
+    from contracts.load import load_contract
+
+    return load_contract(contract)
+
+
 def _open_store(out: Path, source: Path, source_id: dict[str, Any], overwrite: bool, codec: str,
                 contract_name: str) -> Any:
     """The store to convert into: fresh, or the existing one when it was made from the same file.
@@ -114,6 +121,12 @@ def _open_store(out: Path, source: Path, source_id: dict[str, Any], overwrite: b
         return Store.create(out, codec=codec, attrs=attrs)  # raises unless it is an empty directory
     store = Store.open(out, mode="a")
     old = store.attrs.get("source") or {}
+    if not old and not store.streams():
+        # a store with runs and no reference yet (`inspector import-run` made it): the reference joins the runs
+        store.update_attrs(source=source_id, conversion={"status": "running"},
+                           **({"contract": contract_name} if contract_name and not store.attrs.get("contract")
+                              else {}))
+        return store
     if not old:
         raise StoreError(f"{out} holds a store that was not converted from a file (written by `inspector reference "
                          f"--store`?); pass --overwrite to replace it, or choose another output path.")
@@ -240,6 +253,10 @@ def convert(source: str | os.PathLike, out: str | os.PathLike, *, contract: Any 
     lock = _lock(out) if layout.is_store(out) else None  # before --overwrite may delete anything
     try:
         store = _open_store(out, path, source_id, overwrite, codec, contract_name)
+        whole = _load_contract(contract) if isinstance(contract, (str, os.PathLike)) else contract
+        if isinstance(whole, Contract) and store.recorded_contract_file() is None and \
+                store.attrs.get("contract") in (None, "", contract_name):
+            store.record_contract(whole)  # the whole contract beside the data: commands default to it
         if lock is None or overwrite:  # a new store (or a replaced one): lock it before writing chunks
             previous, lock = lock, _lock(out)
             if previous is not None:

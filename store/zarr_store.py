@@ -193,6 +193,28 @@ class Store:
         attrs.update(to_jsonable(fields))
         layout.write_group(self.path, attrs)
 
+    # --- the contract it was made with ---------------------------------------------------------------------------
+    CONTRACT_FILE = "contract.json"
+
+    def record_contract(self, contract: Any) -> None:
+        """Keep `contract` (a `contracts.Contract`) as this store's: its whole document in ``contract.json`` at the
+        store's root (so commands default to it even when the original file moved or was never shipped), its name
+        in the ``contract`` attribute."""
+        from contracts.load import dump_contract
+
+        self._require_writable()
+        final = self.path / self.CONTRACT_FILE
+        tmp = final.with_name(final.name + ".partial")
+        dump_contract(contract, tmp)
+        tmp.replace(final)  # atomic: a reader never sees half a document
+        self.update_attrs(contract=contract.name, contract_file=self.CONTRACT_FILE)
+
+    def recorded_contract_file(self) -> Path | None:
+        """The contract document `record_contract` kept, or None (older stores name their contract only)."""
+        name = self.attrs.get("contract_file")
+        path = self.path / name if isinstance(name, str) and name and "/" not in name else None
+        return path if path is not None and path.is_file() else None
+
     def _require_writable(self) -> None:
         if self.mode != "a":
             raise StoreError(f"{self.path} was opened read-only; open it with mode='a' to write.")

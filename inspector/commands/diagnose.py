@@ -40,7 +40,8 @@ def diagnose() -> None:
 @click.option("--store", "store_path", required=True, type=click.Path(path_type=Path), help="The reference store.")
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The ONNX export the backend runs.")
-@click.option("--contract", required=True, help="Contract file or shipped name (e.g. demo_streaming).")
+@click.option("--contract", default=None,
+              help="Contract file or shipped name (default: the store's contract).")
 @click.option("--backend", default="ort-cpu", show_default=True, help="Backend registry name (`inspector backends`).")
 @click.option("--backend-opt", "backend_opts", multiple=True, metavar="KEY=VALUE",
               help="Backend option, repeatable (e.g. use_tf32=0).")
@@ -54,7 +55,7 @@ def diagnose() -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the perturbation noise.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write every number and the verdict to this JSON file (a CI artefact).")
-def cache_time(store_path: Path, model: Path | None, contract: str, backend: str, backend_opts: tuple[str, ...],
+def cache_time(store_path: Path, model: Path | None, contract: str | None, backend: str, backend_opts: tuple[str, ...],
                chunk: int, stream: str | None, run_id: str | None, propagation_chunks: int, seed: int,
                json_out: Path | None) -> None:
     """The cache_last_time diagnostic on chunk K: (1) where along the cache's time axis and over layers the error
@@ -66,11 +67,12 @@ def cache_time(store_path: Path, model: Path | None, contract: str, backend: str
     """
     from inspector.diagnostics.cache_time import diagnose_cache_time
     from inspector.diagnostics.chunkdata import resolve_stream, to_model_layout
-    from inspector.diagnostics.session import active_backend, backend_options, open_contract, open_store
+    from inspector.commands.common import resolve_contract
+    from inspector.diagnostics.session import active_backend, backend_options, open_store
     from inspector.errors import InspectorError
 
     st = open_store(store_path)
-    con = open_contract(contract)
+    con = resolve_contract(st, contract, lambda m: click.echo(m, err=True))
     stream = resolve_stream(st, stream)
     recorded = None
     if run_id is not None:

@@ -15,7 +15,8 @@ import click
 @click.option("--store", "store_path", required=True, type=click.Path(path_type=Path), help="The reference store.")
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The ONNX export the backend runs.")
-@click.option("--contract", required=True, help="Contract file or shipped name (e.g. demo_streaming).")
+@click.option("--contract", default=None,
+              help="Contract file or shipped name (default: the store's contract).")
 @click.option("--backend", default="ort-cpu", show_default=True, help="Backend registry name (`inspector backends`).")
 @click.option("--backend-opt", "backend_opts", multiple=True, metavar="KEY=VALUE",
               help="Backend option, repeatable (e.g. use_tf32=0).")
@@ -28,7 +29,7 @@ import click
               help="Judge this recorded closed-loop run from its chunk records instead of running the backend.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write every number and the verdicts to this JSON file.")
-def state(store_path: Path, model: Path | None, contract: str, backend: str, backend_opts: tuple[str, ...],
+def state(store_path: Path, model: Path | None, contract: str | None, backend: str, backend_opts: tuple[str, ...],
           stream: str | None, chunks: str | None, probe_chunks: str | None, run_id: str | None,
           json_out: Path | None) -> None:
     """Does the closed loop carry state? Records the cache length and a fingerprint of each cache per chunk,
@@ -39,11 +40,12 @@ def state(store_path: Path, model: Path | None, contract: str, backend: str, bac
     Exit 0 when the diagnostic ran (whatever it found), 2 for bad usage or input.
     """
     from inspector.diagnostics.chunkdata import resolve_stream
-    from inspector.diagnostics.session import active_backend, backend_options, open_contract, open_store
+    from inspector.commands.common import resolve_contract
+    from inspector.diagnostics.session import active_backend, backend_options, open_store
     from inspector.errors import InspectorError
 
     st = open_store(store_path)
-    con = open_contract(contract)
+    con = resolve_contract(st, contract, lambda m: click.echo(m, err=True))
     if run_id is not None:
         doc = _judge_recorded(st, con, run_id)
         click.echo(doc["text"])

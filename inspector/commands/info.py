@@ -122,6 +122,9 @@ def render(info: dict[str, Any]) -> str:
         lines.append(f"contract {info['contract']}")
     if info.get("header"):
         lines.append(f"header  {json.dumps(info['header'], sort_keys=True)[:300]}")
+    if not info["streams"] and info.get("runs"):
+        lines.append(f"reference none: this store holds runs only (imported reports carry their own figures); "
+                     f"`inspector convert REF.jsonl -o {info['path']}` adds the reference chunks and keeps the runs")
     for s in info["streams"]:
         span = f" ({s['first']}..{s['last']})" if s["chunks"] else ""
         n_missing = s.get("missing_count", len(s["missing"]))

@@ -11,7 +11,8 @@ import click
 @click.option("--store", "store_path", required=True, type=click.Path(path_type=Path), help="The reference store.")
 @click.option("--model", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The ONNX model M the backend runs.")
-@click.option("--contract", required=True, help="Contract file or shipped name (maps names and layouts).")
+@click.option("--contract", default=None,
+              help="Contract file or shipped name (maps names and layouts; default: the store's contract).")
 @click.option("--chunk", "chunk", required=True, type=int, help="The chunk whose inputs both sides run.")
 @click.option("--backend", default="ort-cpu", show_default=True, help="Runtime under test: ort-cpu, ort-cuda, "
                                                                        "trt-fp32, trt-fp16.")
@@ -30,7 +31,7 @@ import click
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the per-node figures and the verdict to this JSON file.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when a node diverges (for scripts).")
-def triage(store_path: Path, model: Path, contract: str, chunk: int, backend: str, baseline: str,
+def triage(store_path: Path, model: Path, contract: str | None, chunk: int, backend: str, baseline: str,
            baseline_model: Path | None, stream: str | None, backend_opts: tuple[str, ...],
            baseline_opts: tuple[str, ...], factor: float, floor: float, batch_mb: int, json_out: Path | None,
            exit_code: bool) -> None:
@@ -40,13 +41,14 @@ def triage(store_path: Path, model: Path, contract: str, chunk: int, backend: st
 
     Exit 0 when triage ran (1 with --exit-code when a node diverges), 2 for bad usage or input.
     """
-    from inspector.batch import parse_backend_options
-    from inspector.diagnostics.session import open_contract, open_store
+    from inspector.preflight import parse_backend_options
+    from inspector.commands.common import resolve_contract
+    from inspector.diagnostics.session import open_store
     from inspector.diagnostics.triage import triage_chunk
     from inspector.errors import CheckFailed
 
     st = open_store(store_path)
-    con = open_contract(contract)
+    con = resolve_contract(st, contract, lambda m: click.echo(m, err=True))
     opts_a = parse_backend_options(backend_opts, [backend])[backend]
     opts_b = parse_backend_options(baseline_opts, [baseline])[baseline]
     report = triage_chunk(st, con, chunk, model, stream=stream, backend=backend, baseline=baseline,

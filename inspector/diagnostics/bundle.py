@@ -14,7 +14,12 @@
   ``reference``), so ``--load-outputs reference_outputs.polygraphy.json`` compares any runtime against them;
 - ``meta.json`` — where it came from (store, stream, chunk, contract, model, backend and its info), the name and
   layout map (reference name ↔ model name, shapes, dtypes), the cache lengths, and the commands above;
-- ``README.txt`` — those commands, for whoever receives the bundle.
+- ``README.txt`` — those commands, for whoever receives the bundle;
+- with ``copy_model``: the ONNX model itself (and its external-data files), beside the inputs.
+
+The commands name every file by its absolute path, so they run as printed from any directory on this machine; with
+``copy_model`` the bundle also carries commands relative to itself (``cd BUNDLE && polygraphy run model.onnx …``),
+which keep working wherever the bundle is moved.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ import base64
 import io
 import json
 import math
+import shlex
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,7 +113,7 @@ def decode_polygraphy_json(text: str) -> Any:
 # --- writing and reading bundles -----------------------------------------------------------------------------------
 def export_chunk(store: Any, chunk: int, out_dir: str | Path, *, stream: str | None = None,
                  contract: Contract | None = None, backend: Any | None = None, model: str | Path | None = None,
-                 overwrite: bool = False) -> Path:
+                 overwrite: bool = False, copy_model: bool = False) -> Path:
     """Write the reproduction bundle of one chunk into `out_dir` (see the module docstring).
 
     Args:
@@ -118,11 +125,16 @@ def export_chunk(store: Any, chunk: int, out_dir: str | Path, *, stream: str | N
         backend: An *active* backend whose outputs for the chunk go into ``backend_outputs.npz``.
         model: The ONNX model path, for meta.json and the commands.
         overwrite: Replace files of an existing bundle.
+        copy_model: Copy `model` (and its external-data files) into the bundle.
 
     Returns:
         The bundle directory.
     """
     out = Path(out_dir)
+    if copy_model and model is None:
+        raise InspectorError("--copy-model needs --model: the ONNX model to put beside the inputs.")
+    if model is not None and not Path(model).is_file():
+        raise InspectorError(f"--model {model}: no such file.")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise InspectorError(f"{out} exists and is not empty: choose another -o directory or pass --overwrite.")
     out.mkdir(parents=True, exist_ok=True)
@@ -158,15 +170,12 @@ def export_chunk(store: Any, chunk: int, out_dir: str | Path, *, stream: str | N
     (out / "inputs.polygraphy.json").write_text(polygraphy_inputs_json([feeds]))
     (out / "reference_outputs.polygraphy.json").write_text(polygraphy_run_results_json("reference", reference))
 
-    model_arg = str(model) if model is not None else "model.onnx"
-    commands = {
-        "polygraphy_run": f"polygraphy run {model_arg} --onnxrt --load-inputs inputs.polygraphy.json",
-        "polygraphy_compare": (f"polygraphy run {model_arg} --onnxrt --load-inputs inputs.polygraphy.json "
-                               f"--load-outputs reference_outputs.polygraphy.json --atol 1e-4 --rtol 0"),
-        "python": ("import numpy as np, onnxruntime as ort; f = dict(np.load('inputs.npz')); "
-                   f"s = ort.InferenceSession('{model_arg}'); "
-                   "out = dict(zip([o.name for o in s.get_outputs()], s.run(None, f)))"),
-    }
+    copied = _copy_model(Path(model), out) if copy_model and model is not None else None
+    where = out.resolve()
+    model_abs = where / copied if copied else Path(model).resolve() if model is not None else None
+    commands = _commands(str(model_abs) if model_abs else "MODEL.onnx", str(where) + "/")
+    if copied:  # relative to the bundle: valid wherever the bundle is moved
+        commands["in_bundle"] = _commands(copied, "")["polygraphy_compare"]
     names = []
     for ref_name, arr in ref_feeds.items():
         names.append({"kind": "input", "reference_name": ref_name, "model_name": to_model.get(ref_name, ref_name),
@@ -180,7 +189,8 @@ def export_chunk(store: Any, chunk: int, out_dir: str | Path, *, stream: str | N
         "store": str(getattr(store, "path", "")), "stream": stream, "chunk": chunk,
         "contract": contract.name if contract is not None else None,
         "layout": "model" if contract is not None else "reference (no contract given)",
-        "model": str(model) if model is not None else None,
+        "model": str(model_abs) if model_abs is not None else None,
+        "model_copied": copied,
         "backend": getattr(backend, "name", None), "backend_info": info, "backend_seconds": runtime,
         "tensors": names,
         "cache_last_channel_len": {
@@ -215,17 +225,58 @@ def load_bundle(path: str | Path) -> Bundle:
     return Bundle(p, inputs, reference, backend, meta)
 
 
+def _commands(model: str, prefix: str) -> dict[str, str]:
+    """The reproduce commands for `model`, with the bundle's files under `prefix` (absolute, or "" inside it)."""
+    q = shlex.quote
+    inputs, outputs, npz = (q(f"{prefix}inputs.polygraphy.json"), q(f"{prefix}reference_outputs.polygraphy.json"),
+                            f"{prefix}inputs.npz")
+    return {
+        "polygraphy_run": f"polygraphy run {q(model)} --onnxrt --load-inputs {inputs}",
+        "polygraphy_compare": (f"polygraphy run {q(model)} --onnxrt --load-inputs {inputs} --load-outputs {outputs} "
+                               "--atol 1e-4 --rtol 0"),
+        "python": (f"python -c {q(f'import numpy as np, onnxruntime as ort; f = dict(np.load({npz!r})); s = ort.InferenceSession({model!r}); out = dict(zip([o.name for o in s.get_outputs()], s.run(None, f))); print({{k: v.shape for k, v in out.items()}})')}"),
+    }
+
+
+def _copy_model(model: Path, out: Path) -> str:
+    """Copy the ONNX model and the external-data files it names into `out`; the copy's name (relative to `out`)."""
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    proto = onnx.load(str(model), load_external_data=False)
+    locations = set()
+    tensors = list(proto.graph.initializer) + [a.t for n in proto.graph.node for a in n.attribute if a.HasField("t")]
+    for t in tensors:
+        if uses_external_data(t):
+            locations |= {e.value for e in t.external_data if e.key == "location"}
+    for loc in sorted(locations):
+        rel = Path(loc)
+        if rel.is_absolute() or ".." in rel.parts or not (model.parent / rel).is_file():
+            raise InspectorError(f"--copy-model: {model} keeps weights in {loc!r}, which is not a file inside its "
+                                 f"folder; copy the model and that file into the bundle yourself, or drop "
+                                 f"--copy-model (the commands then name the model by its absolute path).")
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(model.parent / rel, out / rel)
+    shutil.copy2(model, out / model.name)
+    return model.name
+
+
 def _readme(meta: Mapping[str, Any]) -> str:
     c = meta["commands"]
-    return (
+    text = (
         f"Chunk {meta['chunk']} of stream {meta['stream']!r} from {meta['store']} "
         f"(contract {meta['contract']}, backend {meta['backend']}).\n\n"
         "Feeds: inputs.npz (model input names, model layout). Expected: reference_outputs.npz"
         + (", backend_outputs.npz" if meta.get("backend") else "") + ".\n\n"
-        f"Re-run with Polygraphy:\n  {c['polygraphy_run']}\n"
+        "These commands name every file by its absolute path: run them from any directory.\n"
+        + ("" if meta.get("model") else "No model was given: replace MODEL.onnx with the path to the ONNX model.\n")
+        + f"\nRe-run with Polygraphy:\n  {c['polygraphy_run']}\n"
         f"Compare with the reference:\n  {c['polygraphy_compare']}\n"
         f"Or in Python:\n  {c['python']}\n"
     )
+    if "in_bundle" in c:
+        text += f"\nThe model is in this bundle: wherever the bundle is moved, run from its folder:\n  {c['in_bundle']}\n"
+    return text
 
 
 def _jsonable(value: Any) -> Any:

@@ -110,3 +110,124 @@ def test_cli_export_chunk_refuses_a_non_empty_directory(demo, tmp_path):
     assert (out / "backend_outputs.npz").exists() and "polygraphy run" in res.output
     again = CliRunner().invoke(cli, args)
     assert again.exit_code != 0 and "not empty" in str(again.exception)
+
+
+# --- reproduce as printed (issue 14) --------------------------------------------------------------------------------
+
+def _printed(output: str, prefix: str) -> str:
+    line = next(ln for ln in output.splitlines() if ln.startswith(prefix))
+    return line[len(prefix):].strip()
+
+
+def _recorded_store(demo, tmp_path):  # noqa: ANN001, ANN202
+    """A copy of the demo store that records its contract, as `inspector convert --contract` does."""
+    from store import Store
+
+    copy = tmp_path / "recorded.zarr"
+    shutil.copytree(demo.store, copy)
+    Store.open(copy, "a").record_contract(demo.contract)
+    return copy
+
+
+def _polygraphy() -> str:
+    pytest.importorskip("polygraphy", reason="optional: pip install polygraphy")
+    exe = shutil.which("polygraphy")
+    if exe is None:
+        pytest.skip("the polygraphy command is not on PATH")
+    return exe
+
+
+def test_printed_reproduce_command_runs_from_another_directory_with_a_relative_model(demo, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from inspector.cli import cli
+
+    _polygraphy()
+    work = tmp_path / "work"
+    (work / "models").mkdir(parents=True)
+    shutil.copy(demo.onnx, work / "models" / "demo.onnx")
+    store = _recorded_store(demo, tmp_path)
+    monkeypatch.chdir(work)
+    res = CliRunner().invoke(cli, ["export-chunk", "--store", str(store), "--chunk", "3", "--backend", "ort-cpu",
+                                   "--model", "models/demo.onnx", "-o", "bundle"])  # relative paths, no --contract
+    assert res.exit_code == 0, res.output
+    assert "contract: demo_streaming, the store's" in res.output
+    command = _printed(res.output, "reproduce (from any directory):")
+    assert str((work / "models" / "demo.onnx").resolve()) in command
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run = subprocess.run(["bash", "-c", command], cwd=elsewhere, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "All outputs matched" in run.stdout + run.stderr
+    readme = (work / "bundle" / "README.txt").read_text()
+    assert command in readme and "any directory" in readme
+
+
+def test_copy_model_bundle_reproduces_after_it_is_moved(demo, tmp_path):
+    from click.testing import CliRunner
+
+    from inspector.cli import cli
+
+    _polygraphy()
+    model = tmp_path / "m" / "demo.onnx"
+    model.parent.mkdir()
+    shutil.copy(demo.onnx, model)
+    res = CliRunner().invoke(cli, ["export-chunk", "--store", str(_recorded_store(demo, tmp_path)), "--chunk", "2",
+                                   "--model", str(model), "--copy-model", "-o", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    in_bundle = _printed(res.output, "or, from inside the bundle wherever it is moved:")
+    moved = tmp_path / "moved" / "bundle"
+    shutil.move(str(tmp_path / "b"), moved)
+    shutil.rmtree(model.parent)  # the original model is gone: the bundle must carry it
+    run = subprocess.run(["bash", "-c", in_bundle], cwd=moved, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert (moved / "demo.onnx").exists() and in_bundle in (moved / "README.txt").read_text()
+
+
+def test_export_chunk_says_when_the_given_contract_differs_from_the_stores(demo, tmp_path):
+    import dataclasses
+
+    from click.testing import CliRunner
+
+    from contracts.load import dump_contract
+    from inspector.cli import cli
+
+    edited = dump_contract(dataclasses.replace(demo.contract, description="edited by hand"), tmp_path / "e.json")
+    res = CliRunner().invoke(cli, ["export-chunk", "--store", str(_recorded_store(demo, tmp_path)), "--chunk", "1",
+                                   "--contract", str(edited), "-o", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    differs = [ln for ln in res.output.splitlines() if "differs from the store's contract" in ln]
+    assert len(differs) == 1 and str(edited) in differs[0]
+
+
+def test_export_chunk_with_a_backend_and_no_contract_anywhere_is_exit_2(demo, tmp_path, capsys):
+    from inspector.cli import main
+    from store import Store
+
+    bare = tmp_path / "bare.zarr"  # as if converted without --contract
+    shutil.copytree(demo.store, bare)
+    Store.open(bare, "a").update_attrs(contract=None, contract_file=None)
+    (bare / "contract.json").unlink(missing_ok=True)
+    with pytest.raises(SystemExit) as info:
+        main(["export-chunk", "--store", str(bare), "--chunk", "1", "--backend", "ort-cpu", "--model",
+              str(demo.onnx), "-o", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert "records no contract" in err and "--contract" in err
+    assert not (tmp_path / "b").exists()
+
+
+def test_triage_and_diagnose_default_to_the_stores_contract(demo, planted, tmp_path):
+    """No --contract: the commands use the contract the store recorded at conversion, and say so."""
+    from click.testing import CliRunner
+
+    from inspector.cli import cli
+
+    store = _recorded_store(demo, tmp_path)
+    res = CliRunner().invoke(cli, ["triage", "--store", str(store), "--model", str(planted["weight"]),
+                                   "--baseline-model", str(demo.onnx), "--chunk", "2"])
+    assert res.exit_code == 0, res.output
+    assert "contract: demo_streaming, the store's" in res.output and "first diverging node: #" in res.output
+    res = CliRunner().invoke(cli, ["diagnose", "cache-time", "--store", str(store), "--chunk", "2", "--run", "nope"])
+    assert "contract: demo_streaming, the store's" in res.output  # resolved before the run is looked up
+    assert res.exit_code != 0 and "nope" in str(res.exception)
