@@ -410,6 +410,7 @@ class ChunkJudge:
         record["tightened"] = self.tightened
         tensors: dict[str, Any] = {}
         failed_tensors: list[str] = []
+        undetermined_tensors: list[str] = []
         problems: list[dict[str, Any]] = []
         if job.error is None:
             tols = self.tolerances()
@@ -420,7 +421,9 @@ class ChunkJudge:
                 m = self._compare(name, job.outputs.get(name), job.expected.get(name), atol, rtol)
                 m = self._check_interface(m, job.outputs.get(name), job.expected.get(name), problems)
                 tensors[name] = m.to_dict()
-                if not m.passed:
+                if not m.determined:  # an empty tensor: no figure, so the chunk cannot pass on it
+                    undetermined_tensors.append(name)
+                elif not m.passed:
                     failed_tensors.append(name)
             for name in job.outputs:
                 if name not in self._outputs:
@@ -439,6 +442,8 @@ class ChunkJudge:
             status = "error"
         elif failed_tensors or failed_inv:
             status = "failed"
+        elif undetermined_tensors:
+            status = "undetermined"
         else:
             status = "ok"
         record.update({
@@ -447,6 +452,8 @@ class ChunkJudge:
             "tensors": tensors, "invariants": invariants, "failed_tensors": failed_tensors,
             "failed_invariants": failed_inv,
         })
+        if undetermined_tensors:
+            record["undetermined_tensors"] = undetermined_tensors
         if problems:
             record["output_problems"] = problems
         if job.note:
@@ -484,7 +491,9 @@ class ChunkJudge:
                     "output type; a consumer of the contract's interface would read it wrongly)")
             problems.append({"tensor": name, "what": "dtype", "detail": text, "dtype": str(got),
                              "expected": str(want)})
-            m = dataclasses.replace(m, passed=False, message="; ".join(x for x in (text, m.message) if x))
+            # A wrong dtype is decided (a fail) even on an empty tensor, which has no figure otherwise.
+            m = dataclasses.replace(m, passed=False, determined=True,
+                                    message="; ".join(x for x in (text, m.message) if x))
         if exp is not None and tuple(np.shape(out)) != tuple(np.shape(exp)):
             problems.append({"tensor": name, "what": "shape", "detail": m.message or
                              f"{name}: shape {list(np.shape(out))} differs from {list(np.shape(exp))}"})

@@ -99,3 +99,13 @@ def test_a_shape_change_is_a_failure_everywhere():
     assert not compare(ref, cand, CompareSettings(atol=1.0)).passed
     assert compare_tensors("y", cand, ref).error == math.inf
     assert movement("y", cand, ref).shape_changed
+
+
+def test_the_engine_records_a_chunk_with_an_empty_output_as_undetermined():
+    ref = np.zeros((1, 0, 4), np.float32)
+    judge = ChunkJudge(_contract(ref.shape), "functional", "ort-cpu", "fp32", "s")
+    record = judge.judge(_Job(0, {"x": ref}, {"y": ref.copy()}, {"y": ref}, None, 0.01, {}))
+    assert record["status"] == "undetermined" and record["passed"] is False
+    assert record["undetermined_tensors"] == ["y"] and record["failed_tensors"] == []
+    wrong = judge.judge(_Job(1, {"x": ref}, {"y": ref.astype(np.float64)}, {"y": ref}, None, 0.01, {}))
+    assert wrong["status"] == "failed" and wrong["failed_tensors"] == ["y"]  # a wrong dtype is decided
