@@ -19,6 +19,7 @@ from typing import Final
 
 import numpy as np
 
+from inspector.metrics import DEFAULT_EPS
 from inspector.tui.axes import TensorAxes
 from inspector.tui.imaging import HeatImage, LogScale, finite_max, make_image, worst_in
 
@@ -33,8 +34,8 @@ SLICES_PER_PAIR: Final = 8
 """View slices kept per tensor (one layer of a parakeet-size cache is 1 MB)."""
 IMAGES_PER_PAIR: Final = 4
 """Images kept per tensor (views × layers × sizes the user went through lately); each is a few KB."""
-EPS: Final = 1e-6
-"""Added to |reference| in the relative error (as `inspector.metrics.DEFAULT_EPS`), so zeros do not divide by zero."""
+EPS: Final = DEFAULT_EPS
+"""Added to |reference| in the relative error (the kernel's own epsilon), so zeros do not divide by zero."""
 
 
 @dataclass(frozen=True)
