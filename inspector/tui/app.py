@@ -274,11 +274,7 @@ class InspectorApp(Guarded, App[None]):
                 main = self.main
             except LookupError:
                 return
-            refresh = getattr(main, "refresh_chunks", None)
-            if refresh is not None:
-                refresh()
-            else:
-                main._load_rows()  # (until the main screen has its own refresh_chunks)
+            main.refresh_chunks()
 
         self.set_timer(CHUNK_REFRESH_S, fire)
 
