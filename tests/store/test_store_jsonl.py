@@ -4,6 +4,7 @@ dtype rules, and line spans."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -121,3 +122,134 @@ def test_streams_may_interleave(tmp_path):
             lines.append(ours_line(s, i, *chunk_tensors(i)))
     parsed = _read(write_lines(tmp_path / "i.jsonl", lines))
     assert [(p.stream, p.chunk_index) for p in parsed] == [(s, i) for i in range(3) for s in ("a", "b")]
+
+
+# --- number text on the direct simdjson path (store.tensors.parse_number_span) ---------------------------------
+def _span(text: str | bytes, monkeypatch=None, piece: int | None = None, **kw):
+    """parse_number_span on a whole text; `piece` makes the pieces tiny so that every cut (between numbers, between
+    innermost lists, between lists of every depth) is exercised on small inputs."""
+    from store import tensors
+
+    if piece is not None:
+        monkeypatch.setattr(tensors, "PIECE", piece)
+    raw = text.encode() if isinstance(text, str) else text
+    return tensors.parse_number_span(raw, 0, len(raw), kw.pop("dtype", None), tensors.ParserPool(), **kw)
+
+
+def _oracle(text: str, shape=None):
+    """What the text means to Python's json + numpy: the array, or None when it is not a regular number array."""
+    try:
+        a = np.array(json.loads(text), dtype=np.float64)
+    except (ValueError, TypeError):
+        return None
+    if shape is None:
+        return a if a.ndim else None
+    if a.ndim == 1 and a.size == math.prod(shape) or (a.ndim > 1 and tuple(a.shape) == tuple(shape) and a.size):
+        return a.reshape(shape)
+    return None
+
+
+def test_direct_number_path_agrees_with_a_full_json_parse_on_random_lists_and_damage(monkeypatch):
+    """Seeded random regular lists of rank 1-5, compact or pretty-printed, flat 'data' with a declared shape or
+    nested, then damaged (a bracket or comma dropped, doubled or inserted; a number moved between rows so the count
+    stays the same), parsed in pieces of 16 B to 4 KB: every accepted value matches json + numpy bit for bit, and
+    every text json + numpy cannot read as a regular array is refused."""
+    from store import tensors
+    from store.errors import TensorProblem
+
+    rng = np.random.default_rng(0)
+    checked = refused = 0
+    for case in range(300):
+        monkeypatch.setattr(tensors, "PIECE", int(rng.choice([16, 37, 256, 4096])))
+        monkeypatch.setattr(tensors, "SMALL_ROW", int(rng.choice([0, 1024])))  # row checks / structure string
+        shape = tuple(int(d) for d in rng.integers(1, 5, size=rng.integers(1, 6)))
+        a = np.round(rng.standard_normal(shape) * 10.0 ** rng.integers(-3, 5), int(rng.integers(0, 6)))
+        declared = shape if rng.random() < 0.4 else None
+        value = a.ravel() if declared is not None and rng.random() < 0.75 else a
+        text = json.dumps(value.tolist(), indent=1 if rng.random() < 0.3 else None)
+        if rng.random() < 0.4:
+            i = int(rng.integers(1, len(text) - 1))
+            kind = rng.integers(0, 4)
+            text = (text[:i] + text[i + 1:] if kind == 0 else text[:i] + text[i] + text[i:] if kind == 1 else
+                    text[:i] + "[],0"[rng.integers(0, 4)] + text[i:] if kind == 2 else
+                    text.replace("], [", ", ", 1).replace("], [", "], [0.5], [", 1))
+        if not (text.startswith("[") and text.endswith("]")):
+            continue
+        want = _oracle(text, declared)
+        try:
+            got = _span(text, dtype=np.dtype(np.float64), shape=declared)
+        except TensorProblem:
+            assert want is None, f"refused a valid list: {text[:120]}"
+            refused += 1
+            continue
+        assert want is not None, f"accepted what json + numpy refuse: {text[:120]}"
+        assert got.shape == want.shape and np.array_equal(got, want), text[:120]
+        checked += 1
+    assert checked > 150 and refused > 40  # both outcomes were really exercised
+
+
+@pytest.mark.parametrize("piece", [64, None], ids=["tiny_pieces", "default_pieces"])
+def test_number_syntax_variants_keep_their_exact_float32_values(monkeypatch, piece):
+    values = ["1.0", "2", "-0.0", "0", "1e-30", "-3.4028235e38", "1E+5", "2.5E-3", "-7e0", "123456789",
+              "1.17549435e-38", "1.4e-45", "0.1", "-0.30000001", "16777217"]
+    text = "[" + ",".join(values * 50) + "]"
+    got = _span(text, monkeypatch, piece, dtype=np.dtype(np.float32), shape=(50 * len(values),))
+    want = np.array([float(v) for v in values] * 50, dtype=np.float32)
+    assert got.dtype == np.float32 and got.tobytes() == want.tobytes()  # bit-exact: -0.0 keeps its sign
+    assert np.signbit(got[2]) and not np.signbit(got[3])
+    ints = _span("[" + ",".join(["1.0", "2", "-3e0"] * 40) + "]", monkeypatch, piece, dtype=np.dtype(np.int32))
+    assert ints.dtype == np.int32 and ints.tolist() == [1, 2, -3] * 40  # integer-valued floats into an int dtype
+
+
+@pytest.mark.parametrize("piece", [48, None], ids=["tiny_pieces", "default_pieces"])
+@pytest.mark.parametrize("text, match", [
+    ("[[1.5,2.5,3.5],[4.5,5.5],[6.5,7.5,8.5,9.5]]", "ragged"),               # same count as 3 × 3, rows differ
+    ("[[[1,2],[3,4]],[[5,6],[7,8],[9,10]]]", "ragged"),                       # a block with an extra row
+    ("[[1,2],[[3,4],[]],[5,6]]", "ragged"),                                   # a list inside a row, same counts
+    ("[[1,2],3,[4,5]]", "ragged"),                                            # a number where a row belongs
+    ("[[1,2],[3,4]],[[5,6],[7,8]]", "ragged|invalid"),                        # two lists, not one
+    ("[[1,2],[3,4],]", "invalid|malformed"),                                  # trailing comma
+    ("[[1,2],[3,\"x\"]]", "invalid"),                                         # a string among the numbers
+    ("[[1,2],[3,4]", "invalid|ragged"),                                       # unclosed
+], ids=["rows", "blocks", "inner_list", "number_for_row", "two_lists", "trailing_comma", "string", "unclosed"])
+@pytest.mark.parametrize("row_check", ["per_row", "structure_string"])
+def test_irregular_nesting_is_refused_never_flattened(monkeypatch, piece, text, match, row_check):
+    from store import tensors
+    from store.errors import TensorProblem
+
+    monkeypatch.setattr(tensors, "SMALL_ROW", 0 if row_check == "per_row" else 1 << 20)
+    with pytest.raises(TensorProblem, match=match):
+        _span(text, monkeypatch, piece, dtype=np.dtype(np.float32))
+
+
+def test_huge_flat_and_nested_arrays_round_trip_across_many_pieces(tmp_path):
+    """Full-precision float32 text (~12 MB a tensor, a dozen default pieces), flat 'data' and 4-deep nesting in
+    one line, pretty-printed nesting in the next (JSON whitespace inside the arrays: spaces, tabs, carriage
+    returns; a newline would end the line)."""
+    rng = np.random.default_rng(7)
+    big = rng.standard_normal((1, 4, 256, 1024)).astype(np.float32)
+    full = ",".join(big.ravel().astype("U16").tolist())  # shortest text that reads back to the same float32
+    rows = "[[" + "],\r\t [".join("[" + "],[".join(",".join(r.astype("U16").tolist()) for r in block) + "]"
+                                 for block in big[0]) + "]]"
+    lines = [f'{{"stream":"s","chunk_index":0,"inputs":{{"flat":{{"dtype":"float32","shape":[1,4,256,1024],'
+             f'"data":[{full}]}},"nested":{rows}}},"outputs":{{}}}}',
+             json.dumps({"stream": "s", "chunk_index": 0, "inputs": {"pretty": big[:, :1].tolist()}, "outputs": {}},
+                        indent=2).replace("\n", "\r").replace("  ", "\t")]
+    (tmp_path / "compact.jsonl").write_text(lines[0] + "\n")
+    (tmp_path / "pretty.jsonl").write_text(lines[1] + "\n")
+    (first,), (second,) = _read(tmp_path / "compact.jsonl"), _read(tmp_path / "pretty.jsonl")
+    assert first.inputs["flat"].tobytes() == big.tobytes() and first.inputs["nested"].tobytes() == big.tobytes()
+    assert second.inputs["pretty"].shape == (1, 1, 256, 1024)
+    np.testing.assert_array_equal(second.inputs["pretty"], big[:, :1])
+
+
+def test_nonfinite_tokens_in_big_flat_and_nested_lists_take_the_other_path(tmp_path):
+    big = np.random.default_rng(3).standard_normal((2, 64, 512)).astype(np.float32)  # > 64 KB: the direct path
+    big[0, 0, 3], big[1, 63, 511], big[1, 10, 0] = np.nan, np.inf, -np.inf
+    text = json.dumps({"stream": "s", "chunk_index": 0, "inputs": {
+        "nested": big.tolist(), "flat": {"dtype": "float32", "shape": list(big.shape), "data": big.ravel().tolist()}},
+        "outputs": {}})
+    assert "NaN" in text and "-Infinity" in text  # Python's json writes the bare tokens
+    (parsed,) = _read(write_lines(tmp_path / "nf.jsonl", [text]))
+    np.testing.assert_array_equal(parsed.inputs["nested"], big)
+    np.testing.assert_array_equal(parsed.inputs["flat"], big)
