@@ -133,8 +133,13 @@ class BatchResult:
             parts.append(f"{_where(run)}: {', '.join(texts) or outcome}{more}")
         head = {"fail": "Parity failed", "undetermined": "Parity undetermined (nothing failed, but not everything "
                 "required was decided)"}.get(self.status, "Parity")
+        empty = (self.report.get("coverage") or {}).get("empty_streams") or []
+        if empty:
+            parts.append(f"stream(s) {', '.join(empty[:5])} hold no complete chunk, so nothing was checked there "
+                         "(convert, or resume converting, their reference)")
         if not parts:
-            parts.append(self.coverage_text())
+            parts.append(f"nothing was checked ({self.coverage_text()}): the store holds no complete chunk in the "
+                         "streams selected; convert, or resume converting, its reference first")
         return f"{head}: " + "; ".join(parts) + "."
 
 
@@ -560,7 +565,8 @@ def build_batch_report(st: Any, contract: Any, model: Path, model_sha256: str, o
             doc.setdefault("failures", []).extend(run_doc["failures_by_rule"])
         ordered.append(run_doc)
     doc["runs"] = ordered
-    status = batch_status([o.status for o in outcomes])
+    # a selected stream with no chunk to check was not checked: never a pass
+    status = batch_status([o.status for o in outcomes] + ["undetermined"] * len(empty_streams))
     doc["status"] = status
     doc["passed"] = status == "pass"
     doc["exit_code"] = EXIT_CODES[status]
