@@ -485,7 +485,9 @@ def _pass_rate(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, An
                                f"and {rate:.1%} against {threshold:.1%}, because {_empty_note(empty, acc.tensor)}",
                        details={**details, "empty_chunks": empty[:200]})
     msg = (f"{sum(passed)}/{len(passed)} chunks pass ({what}): {rate:.1%} {'>=' if ok else '<'} {threshold:.1%}"
-           + ("" if first is None else f"; first failing chunk: {first}"))
+           + ("" if first is None else f"; first failing chunk: {first}")
+           + (f" ({_empty_note(empty, acc.tensor)}: counted as passing, the outcome is the same either way)"
+              if empty else ""))
     return Verdict(acc.id, "pass_rate", PASS if ok else FAIL, rate, threshold, acc.tensor, acc.metric, first,
                    worst, msg, details)
 

@@ -229,6 +229,47 @@ class TestValidation:
         msg = broken(demo_doc, lambda d: d["acceptance"][0].update(tensor="encoder"))
         assert "acceptance[0].tensor: 'encoder' is not an output's reference name" in msg
 
+    def test_rules_that_could_never_be_decided_are_load_errors(self, demo_doc: dict) -> None:
+        """A metric no chunk records, a quantile that can only fail, a threshold on a rule without one: named by key
+        path at load, not discovered as a silent +inf or a vacuous pass at the end of a run."""
+        msg = broken(demo_doc, lambda d: d["acceptance"][0].update(metric="maxabs"))
+        assert "acceptance[0].metric: 'maxabs' is not a per-chunk metric; did you mean 'max_abs'?" in msg
+        msg = broken(demo_doc, lambda d: d["acceptance"][0].update(threshold=0))
+        assert "acceptance[0].threshold: a quantile must be < its threshold; 0 can never hold" in msg
+        msg = broken(demo_doc, lambda d: d["acceptance"][6].update(threshold=0.5))
+        assert "acceptance[6].threshold: kind 'state_carried' has no threshold" in msg
+        msg = broken(demo_doc, lambda d: d["tolerances"]["sets"][2]["acceptance_overrides"].update(state_carried=1))
+        assert "acceptance_overrides.state_carried: acceptance 'state_carried' is of kind 'state_carried'" in msg
+        msg = broken(demo_doc, lambda d: d["tolerances"]["sets"][2]["acceptance_overrides"].update(
+            cache_last_time_out_within_tolerance=95))
+        assert "acceptance_overrides.cache_last_time_out_within_tolerance: must be between 0.0 and 1.0" in msg
+
+    def test_informational_rules(self, demo_doc: dict) -> None:
+        """`informational` is read, written back, implied by a pass rate of threshold 0, refused on state_carried."""
+        c = contract_from_dict(demo_doc)
+        flags = {a.id: a.informational for a in c.acceptance}
+        assert flags["encoder_output_pass_rate"] is True and flags["encoder_output_p95"] is False
+        assert contract_to_dict(c)["acceptance"][2]["informational"] is True
+        d = copy.deepcopy(demo_doc)
+        del d["acceptance"][2]["informational"]  # threshold 0: a reported figure whatever the file says
+        assert contract_from_dict(d).acceptance[2].informational is True
+        d["acceptance"][0]["informational"] = True
+        assert contract_from_dict(d).acceptance[0].informational is True
+        msg = broken(demo_doc, lambda d: d["acceptance"][6].update(informational=True))
+        assert "acceptance[6].informational: a state_carried rule cannot be informational" in msg
+        msg = broken(demo_doc, lambda d: d["acceptance"][2].update(informational=False))
+        assert "acceptance[2].informational: a required pass rate needs a threshold above 0" in msg
+        msg = broken(demo_doc, lambda d: d["acceptance"][0].update(informational="yes"))
+        assert "acceptance[0].informational: must be true or false, got a string" in msg
+
+    def test_acceptance_metrics_are_fields_the_engine_records(self) -> None:
+        """The loader's metric list and the per-chunk figures `TensorMetrics` records stay in step."""
+        from contracts.load import ACCEPTANCE_METRICS
+        from inspector.metrics import TensorMetrics
+
+        fields = set(TensorMetrics.__dataclass_fields__)
+        assert set(ACCEPTANCE_METRICS) <= fields
+
     def test_several_problems_reported_together(self, demo_doc: dict) -> None:
         def two(d: dict) -> None:
             d["outputs"][0]["dtype"] = "floa32"

@@ -251,3 +251,21 @@ class TestContractHelpers:
         env["audio_signal"] = np.zeros((1, 128, 300), np.float32)
         assert tightening_triggered(seed, env) == ["cache_last_channel_len > 0",
                                                    "chunk > 0 and shape(audio_signal, 2) != 593"]
+
+
+class TestEmptyTensors:
+    """A rule over an empty tensor would hold vacuously ("every element is finite"): it is undecided instead."""
+
+    @pytest.mark.parametrize("text", ["finite(x)", "x == 3", "all(x > 0)", "any(x)", "implies(chunk > 0, x < 1)"])
+    def test_undecided_not_held(self, text: str) -> None:
+        r = compile_rule(text).evaluate({"x": np.zeros((1, 4, 0), np.float32), "chunk": 2})
+        assert r.ok is None and r.undecided and "x (shape [1, 4, 0]) is empty" in r.detail
+
+    def test_shape_and_numel_of_an_empty_tensor_still_decide(self) -> None:
+        env = {"x": np.zeros((1, 4, 0), np.float32)}
+        assert compile_rule("shape(x, 2) == 0").evaluate(env).ok is True
+        assert compile_rule("numel(x) > 0").evaluate(env).ok is False
+
+    def test_a_missing_tensor_is_not_applicable_not_undecided(self) -> None:
+        r = compile_rule("finite(x)").evaluate({"chunk": 0})
+        assert r.ok is None and not r.undecided

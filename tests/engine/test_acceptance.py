@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from contracts.model import Acceptance, Contract, Invariant, TensorSpec, Tolerance, ToleranceSet
-from inspector.acceptance import RunContext, evaluate_run, growth_statistics, quantile, run_outcome
+from inspector.acceptance import (
+    RunContext, accept_undetermined, check_allow_undetermined, evaluate_run, growth_statistics, quantile, run_outcome,
+)
 
 
 def _contract(*acc: Acceptance, invariants=()) -> Contract:
@@ -124,3 +126,47 @@ def test_state_carried_is_undetermined_without_its_hook():
     v = _by_rule(verdicts)["state_carried"]
     assert v.status == "undetermined" and v.required and not v and "state hooks" in v.message
     assert run_outcome(verdicts) == "undetermined"
+
+
+def test_an_informational_rule_is_info_with_its_figure_and_never_gates():
+    c = _contract(Acceptance("rate0", "pass_rate", "y", threshold=0.0),
+                  Acceptance("p95", "quantile", "y", q=95, threshold=5e-4, informational=True))
+    verdicts = evaluate_run(_recs([1e-5] * 5 + [1.0] * 5), RunContext(c, "functional", "ort-cpu"))
+    v = _by_rule(verdicts)
+    assert v["rate0"].status == "info" and v["rate0"].value == pytest.approx(0.5) and not v["rate0"].required
+    assert "threshold 0: informational" in v["rate0"].message and not v["rate0"].passed
+    assert v["p95"].status == "info" and v["p95"].details["measured_status"] == "fail"  # over, but only reported
+    assert run_outcome(verdicts) == "pass"
+
+
+def test_undetermined_blocks_until_accepted_by_name_or_all():
+    c = _contract(Acceptance("grow", "no_growth", "y", modes=("closed-loop",)),
+                  Acceptance("state_carried", "state_carried", modes=("closed-loop",)))
+    verdicts = evaluate_run(_recs([1e-5] * 3), RunContext(c, "closed-loop", "ort-cpu"))
+    assert run_outcome(verdicts) == "undetermined"
+    some = accept_undetermined(verdicts, ["grow"])
+    assert _by_rule(some)["grow"].accepted_by == "--allow-undetermined grow" and run_outcome(some) == "undetermined"
+    every = accept_undetermined(verdicts, ["grow", "all"])
+    assert run_outcome(every) == "pass"
+    assert _by_rule(every)["state_carried"].accepted_by == "--allow-undetermined all"
+    assert _by_rule(every)["state_carried"].status == "undetermined"  # accepted, still not a pass
+    # a failure is never accepted away
+    failing = evaluate_run(_recs([1.0] * 3), RunContext(_contract(Acceptance("p", "quantile", "y", q=95,
+                                                                             threshold=1e-3)), "functional", "x"))
+    assert run_outcome(accept_undetermined(failing, ["all"])) == "fail"
+
+
+def test_allow_undetermined_arguments_must_name_rules():
+    c = _contract(Acceptance("state_carried", "state_carried", modes=("closed-loop",)))
+    assert check_allow_undetermined(["state_carried", "all", "state_carried"], c) == ["state_carried", "all"]
+    with pytest.raises(ValueError, match="did you mean 'state_carried'"):
+        check_allow_undetermined(["state_carry"], c)
+
+
+def test_old_statuses_read_from_stores_are_not_green():
+    from inspector.acceptance import Verdict
+
+    skip = Verdict.from_dict({"rule": "no_growth", "kind": "no_growth", "status": "skip"})
+    warn = Verdict.from_dict({"rule": "outputs", "kind": "outputs", "status": "warn"})
+    assert skip.status == "undetermined" and not skip
+    assert warn.status == "info" and not warn.required
