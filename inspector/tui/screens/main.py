@@ -101,6 +101,9 @@ class MainScreen(Guarded, Screen[None]):
                         "propagate (needs --model and a contract)"),
         Binding("i", "triage", "Triage", id="jobs.triage",
                 tooltip="First diverging node on this chunk: backend vs baseline, node by node (needs --model)"),
+        Binding("a", "attribute", "Attribute", show=False, id="jobs.attribute",
+                tooltip="Precision or bug? Re-run this chunk under stricter math, one change at a time (needs "
+                        "--model and a contract)"),
         Binding("b", "bundle", "Bundle", id="jobs.bundle",
                 tooltip="Export this chunk's reproduction bundle (inputs, outputs, Polygraphy files, README)"),
         Binding("o", "report", "Full report", show=False, id="jobs.report",
@@ -189,6 +192,14 @@ class MainScreen(Guarded, Screen[None]):
     def on_mount(self) -> None:
         streams = self.data.streams()
         if not streams:
+            records = list(self.data.store.runs())
+            if records:  # imported reports only (`inspector import-run` made the store): say so, list their verdicts
+                shown = "; ".join(f"{r.backend} {r.mode} {r.run_id}: {(r.summary or {}).get('outcome') or '?'}"
+                                  for r in records[:6]) + (f"; and {len(records) - 6} more" if len(records) > 6 else "")
+                self.show_banner(f"No reference chunks: this store holds runs only (imported reports carry their "
+                                 f"own figures; `inspector convert REF.jsonl -o STORE` adds the reference and keeps "
+                                 f"the runs). {shown}", severity="information")
+                return
             self.notify("This store holds no reference chunks yet: convert a reference JSONL into it first "
                         "(inspector convert REF.jsonl STORE.zarr).", title="Empty store", severity="warning",
                         timeout=30)
@@ -824,6 +835,13 @@ class MainScreen(Guarded, Screen[None]):
             choices = self._choices
         self.app.push_screen(TriageDialog(chunk, self.data.model, choices, self.backend_choices, backend=backend),
                              answer)
+
+    def action_attribute(self) -> None:
+        """a: precision or bug? The attribution ladder of the current chunk, in a worker, on its own screen."""
+        from inspector.tui.screens.attribution import AttributionScreen
+
+        if self.chunk is not None:
+            self.app.push_screen(AttributionScreen(self.data, self.stream, self.chunk, self.run_id))
 
     def action_bundle(self) -> None:
         """b: export the current chunk's reproduction bundle (a dialog asks where)."""
