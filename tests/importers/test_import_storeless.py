@@ -120,3 +120,21 @@ def test_a_path_that_is_not_a_store_is_refused(cli, tmp_path: Path) -> None:
     res = cli("import-run", DATA / "trt_fp16.json", "--store", junk, "--contract", CONTRACT)
     assert res.code == 2 and "not a parity store" in res.err
     assert (junk / "notes.txt").read_text() == "mine"
+
+
+def test_the_app_says_runs_only_and_shows_the_verdicts(cli, tmp_path: Path) -> None:
+    import asyncio
+
+    from inspector.tui.app import make_app
+
+    store = tmp_path / "s.zarr"
+    cli("import-run", DATA / "trt_fp16.json", "--store", store, "--contract", CONTRACT)
+
+    async def banner() -> str:
+        app = make_app(store)
+        async with app.run_test(size=(160, 50)) as pilot:
+            await pilot.pause(0.5)
+            return app.screen.banner_text
+
+    text = asyncio.run(banner())
+    assert "holds runs only" in text and "trt-fp16 imported" in text and text.rstrip().endswith("fail")

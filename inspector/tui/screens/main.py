@@ -192,6 +192,14 @@ class MainScreen(Guarded, Screen[None]):
     def on_mount(self) -> None:
         streams = self.data.streams()
         if not streams:
+            records = list(self.data.store.runs())
+            if records:  # imported reports only (`inspector import-run` made the store): say so, list their verdicts
+                shown = "; ".join(f"{r.backend} {r.mode} {r.run_id}: {(r.summary or {}).get('outcome') or '?'}"
+                                  for r in records[:6]) + (f"; and {len(records) - 6} more" if len(records) > 6 else "")
+                self.show_banner(f"No reference chunks: this store holds runs only (imported reports carry their "
+                                 f"own figures; `inspector convert REF.jsonl -o STORE` adds the reference and keeps "
+                                 f"the runs). {shown}", severity="information")
+                return
             self.notify("This store holds no reference chunks yet: convert a reference JSONL into it first "
                         "(inspector convert REF.jsonl STORE.zarr).", title="Empty store", severity="warning",
                         timeout=30)
