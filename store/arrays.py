@@ -28,10 +28,23 @@ import orjson
 
 DEFAULT_CODEC = "blosc-lz4"
 CODECS = ("blosc-zstd", "blosc-lz4", "zstd", "none")
+SLAB_CHUNK_BYTES = 4 << 20
+"""Arrays of at least this many bytes with 3+ dimensions are stored one Zarr chunk per slab: a chunk holds the last
+two axes of one index of the leading ones (one layer of a [24, 1, 256, 1024] cache, 1 MB), so a reader that shows one
+layer decompresses one layer, not 24. Smaller arrays keep a single chunk (fewer files)."""
 
 
-def array_metadata(shape: tuple[int, ...], dtype: np.dtype, codec: str) -> dict[str, Any]:
-    """The ``zarr.json`` zarr 3 writes for a single-chunk array of this shape, dtype and codec.
+def slab_chunk_shape(shape: tuple[int, ...], nbytes: int) -> tuple[int, ...] | None:
+    """The chunk shape of an array stored by slabs (``[1, …, 1, rows, cols]``), or None for a single chunk."""
+    if len(shape) < 3 or nbytes < SLAB_CHUNK_BYTES or math.prod(shape[:-2]) <= 1 or 0 in shape:
+        return None
+    return (1,) * (len(shape) - 2) + tuple(shape[-2:])
+
+
+def array_metadata(shape: tuple[int, ...], dtype: np.dtype, codec: str,
+                   chunk_shape: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """The ``zarr.json`` zarr 3 writes for an array of this shape, dtype and codec, in one chunk (default) or in
+    chunks of `chunk_shape`.
 
     Built by hand (checked against zarr's own output in tests/store/test_store_api.py) so that conversion workers
     and readers never import zarr.
@@ -53,15 +66,34 @@ def array_metadata(shape: tuple[int, ...], dtype: np.dtype, codec: str) -> dict[
     fill: Any = False if dtype.kind == "b" else 0.0 if dtype.kind == "f" else 0
     return {
         "shape": list(shape), "data_type": str(dtype.newbyteorder("=")),
-        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [max(1, d) for d in shape]}},
+        "chunk_grid": {"name": "regular", "configuration": {
+            "chunk_shape": [max(1, d) for d in (shape if chunk_shape is None else chunk_shape)]}},
         "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
         "fill_value": fill, "codecs": [serializer, *compressors[codec]], "attributes": {}, "zarr_format": 3,
         "node_type": "array", "storage_transformers": [],
     }
 
 
-def _chunk_key(ndim: int) -> str:
-    return "c" if ndim == 0 else "c/" + "/".join(["0"] * ndim)
+def _chunk_key(ndim: int, lead: tuple[int, ...] = ()) -> str:
+    """The chunk file of the single chunk, or of the slab at leading index `lead` (the other axes' index is 0)."""
+    if ndim == 0:
+        return "c"
+    return "c/" + "/".join([str(i) for i in lead] + ["0"] * (ndim - len(lead)))
+
+
+def _split_axes(meta: Mapping[str, Any]) -> int:
+    """How many leading axes the chunk grid splits (0: one chunk); -1 for a grid we do not read ourselves
+    (chunks must be 1 along the split axes and whole along the others)."""
+    shape = [max(1, d) for d in meta["shape"]]
+    chunk_shape = list(meta.get("chunk_grid", {}).get("configuration", {}).get("chunk_shape") or [])
+    if len(chunk_shape) != len(shape):
+        return -1
+    split = 0
+    while split < len(shape) and chunk_shape[split] != shape[split]:
+        if chunk_shape[split] != 1:
+            return -1
+        split += 1
+    return split if chunk_shape[split:] == shape[split:] else -1
 
 
 @functools.lru_cache(maxsize=64)
@@ -92,8 +124,7 @@ def _plan_of(meta: Mapping[str, Any]) -> list[Any] | None:
     grid = meta.get("chunk_grid", {})
     if grid.get("name") != "regular" or meta.get("storage_transformers"):
         return None
-    chunk_shape = grid.get("configuration", {}).get("chunk_shape")
-    if [max(1, d) for d in meta["shape"]] != list(chunk_shape or []):
+    if _split_axes(meta) < 0:
         return None
     if meta.get("chunk_key_encoding") != {"name": "default", "configuration": {"separator": "/"}}:
         return None
@@ -118,13 +149,17 @@ def write_array(folder: Path, array: np.ndarray, codec: str, name: str | None = 
     data = np.asarray(array, order="C")  # (ascontiguousarray would turn a 0-d array into 1-d)
     dtype = data.dtype.newbyteorder("<") if data.dtype.byteorder == ">" else data.dtype
     data = data.astype(dtype, copy=False)
-    meta = array_metadata(data.shape, dtype, codec)
+    chunk_shape = slab_chunk_shape(data.shape, data.nbytes)
+    meta = array_metadata(data.shape, dtype, codec, chunk_shape)
     if name is not None and folder.name != name:
         from store.layout import tensor_name
 
         if tensor_name(folder.name) != name:
             meta["attributes"]["name"] = name
     folder.mkdir(parents=True, exist_ok=True)
+    if chunk_shape is not None:
+        _write_slabs(folder, data, meta)
+        return
     flat = (data.reshape(-1) if data.ndim else data.reshape(1)).view(np.uint8)
     payload: Any = None
     if data.size and flat.any():  # else equal to the fill value: no chunk file, as zarr does
@@ -139,6 +174,30 @@ def write_array(folder: Path, array: np.ndarray, codec: str, name: str | None = 
     chunk.parent.mkdir(parents=True, exist_ok=True)
     with open(chunk, "wb") as f:
         f.write(payload)
+
+
+def _write_slabs(folder: Path, data: np.ndarray, meta: dict[str, Any]) -> None:
+    """Write `data` one chunk file per slab (see `slab_chunk_shape`); ``chunk_bytes`` lists each file's size in
+    C order of the leading index (0: all zeros, no file, as zarr does)."""
+    plan = _plan(meta) or []
+    lead_shape = data.shape[:-2]
+    slabs = data.reshape(math.prod(lead_shape), -1)
+    sizes: list[int] = []
+    for n, lead in enumerate(np.ndindex(*lead_shape)):
+        flat = slabs[n].view(np.uint8)
+        if not flat.any():
+            sizes.append(0)
+            continue
+        payload: Any = flat
+        for numcodec in plan:
+            payload = numcodec.encode(payload)
+        chunk = folder / _chunk_key(data.ndim, lead)
+        chunk.parent.mkdir(parents=True, exist_ok=True)
+        with open(chunk, "wb") as f:
+            f.write(payload)
+        sizes.append(memoryview(payload).nbytes)
+    meta["attributes"]["chunk_bytes"] = sizes
+    (folder / "zarr.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
 
 
 def write_arrays(root: Path, tensors: Mapping[str, Mapping[str, np.ndarray]], codec: str = DEFAULT_CODEC) -> None:
@@ -185,47 +244,98 @@ def read_array_at(folder: Path) -> np.ndarray:
     Raises:
         store.api.StoreCorrupt: The array's metadata or chunk file is missing, truncated or undecodable.
     """
+    return read_array_part(folder, ())
+
+
+def read_array_part(folder: Path, lead: tuple[int, ...]) -> np.ndarray:
+    """``array[lead]`` of the array at `folder` for integer indices `lead` of its leading axes, reading only the
+    chunk files that hold it when the array is stored by slabs (`slab_chunk_shape`); other arrays are read whole.
+
+    Raises:
+        store.api.StoreCorrupt: The array's metadata or a chunk file it needs is missing, truncated or undecodable.
+        IndexError: `lead` lies outside the array's shape.
+    """
     from store.api import StoreCorrupt
 
+    folder = Path(folder)
+    lead = tuple(int(i) for i in lead)
     meta = _read_meta(folder)
     plan = _plan(meta)
     if plan is None:
         import zarr
 
         try:
-            return zarr.open_array(store=zarr.storage.LocalStore(folder, read_only=True), mode="r")[...]
+            return zarr.open_array(store=zarr.storage.LocalStore(folder, read_only=True), mode="r")[lead or ...]
         except Exception as exc:  # noqa: BLE001 — whatever zarr says about a foreign array, name the folder
             raise StoreCorrupt(f"{folder}: zarr cannot read this array ({type(exc).__name__}: {exc}).") from None
     shape = tuple(meta["shape"])
     dtype = np.dtype(meta["data_type"])
-    chunk = folder / _chunk_key(len(shape))
     if not all(isinstance(d, int) and d >= 0 for d in shape):
         raise StoreCorrupt(f"{folder}/zarr.json has shape {list(shape)}, which is not a shape.")
-    if math.prod(shape) == 0:
-        return np.zeros(shape, dtype)
+    if len(lead) > len(shape) or any(not -d <= i < d for i, d in zip(lead, shape)):
+        raise IndexError(f"{folder}: index {list(lead)} outside shape {list(shape)}")
+    lead = tuple(i % d for i, d in zip(lead, shape))
+    split = _split_axes(meta)
     try:
-        return _read_chunk(folder, meta, plan, shape, dtype, chunk)
+        if math.prod(shape) == 0:
+            return np.zeros(shape, dtype)[lead]
+        if split == 0:  # one chunk: the whole array
+            whole = _read_chunks(folder, meta, plan, shape, dtype, [()])
+            return whole[lead] if lead else whole
+        # by slabs: the chunks whose leading index starts with `lead`
+        fixed = lead[:split]
+        free = shape[len(fixed):split]
+        wanted = [fixed + rest for rest in np.ndindex(*free)]
+        part = _read_chunks(folder, meta, plan, shape[len(fixed):], dtype, wanted, split)
+        return part[lead[split:]] if len(lead) > split else part
     except MemoryError:
         size = math.prod(shape) * dtype.itemsize
         raise StoreCorrupt(f"{folder}: its metadata declares shape {list(shape)} ({size:,} bytes), more than this "
                            f"machine can hold; the file is damaged or not ours.") from None
 
 
-def _read_chunk(folder: Path, meta: Mapping[str, Any], plan: list[Any], shape: tuple[int, ...], dtype: np.dtype,
-                chunk: Path) -> np.ndarray:
+def _stored_sizes(meta: Mapping[str, Any], split: int) -> Any:
+    """``chunk_bytes`` as written: one int for a single chunk, a list per slab (C order), or None (not ours)."""
+    return (meta.get("attributes") or {}).get("chunk_bytes")
+
+
+def _slab_number(lead: tuple[int, ...], shape: tuple[int, ...], split: int) -> int:
+    return int(np.ravel_multi_index(lead, shape[:split])) if split else 0
+
+
+def _read_chunks(folder: Path, meta: Mapping[str, Any], plan: list[Any], out_shape: tuple[int, ...],
+                 dtype: np.dtype, leads: list[tuple[int, ...]], split: int = 0) -> np.ndarray:
+    """Decode the chunks at leading indices `leads` (in C order) into one array of `out_shape`: each chunk is a
+    contiguous run of the result's bytes, because only leading axes are split."""
+    shape = tuple(meta["shape"])
+    stored = _stored_sizes(meta, split)
+    out = np.empty(out_shape, dtype)
+    flat = (out.reshape(-1) if out.ndim else out.reshape(1)).view(np.uint8)
+    step = flat.size // max(len(leads), 1)
+    for n, lead in enumerate(leads):
+        size = stored if split == 0 else (stored[_slab_number(lead, shape, split)]
+                                          if isinstance(stored, list) else None)
+        _read_chunk_into(folder / _chunk_key(len(shape), lead), size, plan, flat[n * step:(n + 1) * step],
+                         meta.get("fill_value", 0), dtype)
+    return out
+
+
+def _read_chunk_into(chunk: Path, stored: Any, plan: list[Any], flat: np.ndarray, fill: Any, dtype: np.dtype) -> None:
+    """Decode one chunk file into `flat` (its bytes in the result); a missing file is the fill value when nothing
+    was written for it, else `StoreCorrupt`."""
     from store.api import StoreCorrupt
 
-    stored = (meta.get("attributes") or {}).get("chunk_bytes")
     try:
         f = open(chunk, "rb", buffering=0)
     except FileNotFoundError:
         if stored:
             raise StoreCorrupt(f"{chunk} is missing: the array's data file was deleted ({stored} bytes were "
                                f"written).") from None
-        fill = meta.get("fill_value", 0)
-        return np.full(shape, fill, dtype) if fill not in (0, 0.0, False) else np.zeros(shape, dtype)
-    out = np.empty(shape, dtype)
-    flat = (out.reshape(-1) if out.ndim else out.reshape(1)).view(np.uint8)
+        if fill in (0, 0.0, False):
+            flat[:] = 0
+        else:
+            flat.view(dtype)[:] = fill
+        return
     with f:
         if stored is not None and os.fstat(f.fileno()).st_size != stored:
             raise StoreCorrupt(f"{chunk} is {os.fstat(f.fileno()).st_size} bytes but {stored} were written: the "
@@ -233,7 +343,7 @@ def _read_chunk(folder: Path, meta: Mapping[str, Any], plan: list[Any], shape: t
         if not plan:  # uncompressed: straight from the file into the result
             if f.readinto(memoryview(flat)) != flat.size:
                 raise StoreCorrupt(f"{chunk} is shorter than its array's {flat.size} bytes: the file was truncated.")
-            return out
+            return
         raw = f.read()
     try:
         payload: Any = raw
@@ -242,12 +352,11 @@ def _read_chunk(folder: Path, meta: Mapping[str, Any], plan: list[Any], shape: t
         plan[0].decode(payload, out=flat)  # straight into the result, no extra copy
     except Exception as exc:  # noqa: BLE001 — blosc/zstd raise RuntimeError/ValueError on damaged data
         raise StoreCorrupt(f"{chunk} cannot be decoded ({type(exc).__name__}: {exc}): the file is damaged.") from None
-    return out
 
 
 def array_problem(folder: Path) -> str | None:
-    """What is wrong with the array at `folder` without reading its data (metadata unreadable, chunk file missing
-    or of the wrong size), or None when it looks whole."""
+    """What is wrong with the array at `folder` without reading its data (metadata unreadable, a chunk file
+    missing or of the wrong size), or None when it looks whole."""
     from store.api import StoreCorrupt
 
     try:
@@ -257,13 +366,24 @@ def array_problem(folder: Path) -> str | None:
     stored = (meta.get("attributes") or {}).get("chunk_bytes")
     if not stored:
         return None
-    chunk = Path(folder) / _chunk_key(len(meta["shape"]))
-    try:
-        size = chunk.stat().st_size
-    except FileNotFoundError:
-        return f"{chunk} is missing: the array's data file was deleted ({stored} bytes were written)."
-    if size != stored:
-        return f"{chunk} is {size} bytes but {stored} were written: the file was truncated or changed."
+    shape = tuple(meta["shape"])
+    split = _split_axes(meta) if isinstance(stored, list) else 0
+    if isinstance(stored, list):
+        if split <= 0 or len(stored) != math.prod(shape[:split]):
+            return f"{folder}/zarr.json lists {len(stored)} chunk sizes for shape {list(shape)}: the file was changed."
+        checks = [(_chunk_key(len(shape), lead), size) for lead, size in zip(np.ndindex(*shape[:split]), stored)]
+    else:
+        checks = [(_chunk_key(len(shape)), stored)]
+    for key, size_written in checks:
+        if not size_written:
+            continue
+        chunk = Path(folder) / key
+        try:
+            size = chunk.stat().st_size
+        except FileNotFoundError:
+            return f"{chunk} is missing: the array's data file was deleted ({size_written} bytes were written)."
+        if size != size_written:
+            return f"{chunk} is {size} bytes but {size_written} were written: the file was truncated or changed."
     return None
 
 

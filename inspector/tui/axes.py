@@ -55,12 +55,16 @@ class TensorAxes:
         return fixed
 
     def slice2d(self, array: np.ndarray, layer: int = 0, batch: int = 0) -> np.ndarray:
-        """The 2-D view (rows × cols) drawn for the given selectors; 0-/1-D tensors become one row."""
-        a = np.asarray(array)
+        """The 2-D view (rows × cols) drawn for the given selectors; 0-/1-D tensors become one row.
+
+        `array` may be any array-like with ``ndim`` and ``__getitem__`` (a `inspector.tui.tensors.StoredTensor`
+        reads only the slab indexed), else it is converted with `np.asarray`."""
+        a = array if hasattr(array, "ndim") and hasattr(array, "__getitem__") else np.asarray(array)
         if a.ndim == 0:
+            a = np.asarray(a)
             return a.reshape(1, 1)
         if a.ndim == 1:
-            return a.reshape(1, -1)
+            return np.asarray(a).reshape(1, -1)
         fixed = self.fixed_index(layer, batch)
         index = tuple(fixed.get(axis, slice(None)) for axis in range(a.ndim))
         view = a[index]

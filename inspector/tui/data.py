@@ -23,7 +23,7 @@ from inspector.tui.axes import TensorAxes, axes_for
 from inspector.tui.records import (
     STATE_KINDS, ChunkRecord, RuleRow, RunInfo, fmt, parse_chunk, parse_summary, summary_verdict,
 )
-from inspector.tui.tensors import TensorPair
+from inspector.tui.tensors import StoredTensor, TensorPair
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -31,6 +31,14 @@ V = TypeVar("V")
 FRAMES_OUTPUT = "encoder_output"
 _NOTHING = np.empty((0,), np.float32)
 """Cached in place of a tensor a run did not save (the LRU stores no None)."""
+
+
+def _stored(folder: Path) -> StoredTensor:
+    """A lazily read stored array (its metadata is read now: shape and dtype)."""
+    from store.arrays import array_meta
+
+    shape, dtype = array_meta(folder)
+    return StoredTensor(folder, shape, dtype)
 
 
 class _LRU(Generic[K, V]):
@@ -336,6 +344,28 @@ class InspectorData:
         self._outs.put(key, value if value is not None else _NOTHING)
         return value
 
+    def stored_reference(self, stream: str, index: int, tensor: str) -> np.ndarray | StoredTensor:
+        """The reference output `tensor` of a chunk as a `StoredTensor` (read one layer at a time) when the store
+        says where its array lives, else read whole (`reference`)."""
+        chunk = self.store.chunk(stream, index)
+        folder_of = getattr(chunk, "_array_folder", None)
+        if folder_of is None or tensor not in chunk.output_names():
+            return self.reference(stream, index, tensor)  # (raises the store's error for an unknown tensor)
+        return _stored(folder_of("outputs", tensor))
+
+    def stored_output(self, run_id: str, stream: str, index: int, tensor: str) -> np.ndarray | StoredTensor | None:
+        """A run's saved output `tensor` of a chunk as a `StoredTensor`, None when the run did not save it (or not
+        yet); read whole (`backend_output`) from a store that does not say where its arrays live."""
+        reader = self.reader(run_id)
+        folder_of = getattr(reader, "_outputs_folder", None)
+        if folder_of is None or not callable(getattr(reader, "output_names", None)):
+            return self.backend_output(run_id, stream, index, tensor)
+        if tensor not in reader.output_names(stream, index):
+            return None
+        from store.layout import array_folder
+
+        return _stored(array_folder(folder_of(stream, index), "outputs", tensor))
+
     def tensor_pair(self, stream: str, index: int, tensor: str, run_id: str = "") -> TensorPair:
         """The reference and (when saved) the run's output of one tensor of one chunk.
 
@@ -349,7 +379,7 @@ class InspectorData:
         # (Reading the backend's output on a second thread while this one reads the reference was tried: on two
         # cores it made a cold parakeet-size step slower, 34 vs 25 ms median, as Blosc already decompresses on
         # several threads.)
-        ref = self.reference(stream, index, tensor)
+        ref = self.stored_reference(stream, index, tensor)
         backend = None
         note = ""
         worst = None
@@ -357,7 +387,7 @@ class InspectorData:
         against_reference = True
         if run_id:
             info = self.run_info(run_id)
-            out = self.backend_output(run_id, stream, index, tensor)
+            out = self.stored_output(run_id, stream, index, tensor)
             if out is None:
                 rec = self.chunk_record(run_id, stream, index)
                 if rec.status == "missing":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -56,6 +56,80 @@ class ElementValues:
         return None if err is None else err / (abs(self.reference) + EPS)
 
 
+class StoredTensor:
+    """A tensor in the store, read one slab at a time: indexing it with integers on its leading axes reads only the
+    chunk files that hold that slab (`store.arrays.read_array_part`; one layer of a cache stored by layers), and
+    `np.asarray` reads it whole once. Thread-safe; the last few slabs are kept.
+
+    Enough of the ndarray interface for `TensorPair` and `TensorAxes.slice2d`: ``shape``, ``ndim``, ``dtype``,
+    ``size``, ``__getitem__`` and ``__array__``.
+    """
+
+    SLABS: Final = 4
+
+    def __init__(self, folder: Any, shape: tuple[int, ...], dtype: Any) -> None:
+        self.folder = folder
+        self.shape = tuple(int(d) for d in shape)
+        self.dtype = np.dtype(dtype)
+        self._whole: np.ndarray | None = None
+        self._slabs: dict[tuple[int, ...], np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def __repr__(self) -> str:
+        return f"StoredTensor({self.folder}, shape={list(self.shape)}, dtype={self.dtype})"
+
+    def whole(self) -> np.ndarray:
+        from store.arrays import read_array_at
+
+        with self._lock:
+            if self._whole is None:
+                self._whole = read_array_at(self.folder)
+            return self._whole
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = self.whole()
+        return whole if dtype is None else whole.astype(dtype, copy=False)
+
+    def slab(self, lead: tuple[int, ...]) -> np.ndarray:
+        """``self[lead]`` for integers on the leading axes, reading only what holds it."""
+        from store.arrays import read_array_part
+
+        if self._whole is not None:
+            return self._whole[lead]
+        with self._lock:
+            cached = self._slabs.get(lead)
+        if cached is not None:
+            return cached
+        part = read_array_part(self.folder, lead)
+        with self._lock:
+            while len(self._slabs) >= self.SLABS:
+                self._slabs.pop(next(iter(self._slabs)))
+            self._slabs[lead] = part
+        return part
+
+    def __getitem__(self, index: Any) -> Any:
+        index = index if isinstance(index, tuple) else (index,)
+        lead: list[int] = []
+        for item in index:
+            if isinstance(item, (int, np.integer)) and len(lead) < max(self.ndim - 2, 0):
+                lead.append(int(item))
+            else:
+                break
+        if not lead or self._whole is not None:
+            return np.asarray(self)[index]
+        rest = index[len(lead):]
+        part = self.slab(tuple(lead))
+        return part[rest] if rest else part
+
+
 @dataclass
 class TensorPair:
     """The reference and (when saved) backend values of one output tensor of one chunk.
@@ -77,8 +151,8 @@ class TensorPair:
     stream: str
     chunk: int
     run_id: str
-    reference: np.ndarray
-    backend: np.ndarray | None
+    reference: np.ndarray | StoredTensor
+    backend: np.ndarray | StoredTensor | None
     axes: TensorAxes
     note: str = ""
     worst_index: tuple[int, ...] | None = None
@@ -143,13 +217,14 @@ class TensorPair:
             cached = self._slices.get(key)
             if cached is not None:
                 return cached
-        ref = self.axes.slice2d(self._as_float(self.reference), layer, batch)
+        # slice first, then convert: a stored tensor then reads only the slab shown
+        ref = self._as_float(self.axes.slice2d(self.reference, layer, batch))
         if name == "reference":
             arr = np.abs(ref)
         elif name == "backend":
-            arr = np.abs(self.axes.slice2d(self._as_float(self.backend), layer, batch))
+            arr = np.abs(self._as_float(self.axes.slice2d(self.backend, layer, batch)))
         else:
-            arr = np.abs(np.subtract(self.axes.slice2d(self._as_float(self.backend), layer, batch), ref))
+            arr = np.abs(np.subtract(self._as_float(self.axes.slice2d(self.backend, layer, batch)), ref))
             if name == "relative":
                 arr = arr / (np.abs(ref) + EPS)
         with self._lock:
@@ -194,7 +269,7 @@ class TensorPair:
         return ElementValues(index=tuple(index), reference=ref, backend=back)
 
     @staticmethod
-    def _as_float(a: np.ndarray | None) -> np.ndarray:
+    def _as_float(a: np.ndarray | StoredTensor | None) -> np.ndarray:
         assert a is not None
         a = np.asarray(a)
         if a.dtype.kind == "f" and a.dtype.itemsize >= 4:
