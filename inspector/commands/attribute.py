@@ -11,7 +11,7 @@ import click
 @click.option("--store", "store_path", required=True, type=click.Path(path_type=Path), help="The reference store.")
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The ONNX export the run used (a .nemo, or nothing, for the torch backends).")
-@click.option("--contract", required=True, help="Contract file or shipped name.")
+@click.option("--contract", default=None, help="Contract file or shipped name (default: the store's contract).")
 @click.option("--backend", required=True, help="The backend the run used: ort-cpu, ort-cuda, trt-fp32, trt-fp16, "
                                                "torch-cpu, torch-cuda.")
 @click.option("--backend-opt", "backend_opts", multiple=True, metavar="KEY=VALUE",
@@ -28,7 +28,7 @@ import click
               help="Keep the upcast and probe models here (default: a temporary folder, removed afterwards).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write every step's figures and the verdict to this JSON file.")
-def attribute(store_path: Path, model: Path | None, contract: str, backend: str, backend_opts: tuple[str, ...],
+def attribute(store_path: Path, model: Path | None, contract: str | None, backend: str, backend_opts: tuple[str, ...],
               chunk: int, stream: str | None, mode: str, no_bisect: bool, max_probes: int, work_dir: Path | None,
               json_out: Path | None) -> int:
     """Re-run chunk K down a ladder of stricter math — the backend's reduced-precision switch off (ORT CUDA
@@ -40,14 +40,15 @@ def attribute(store_path: Path, model: Path | None, contract: str, backend: str,
     verdict needs could not run (undetermined).
     """
     from inspector.attribution.attribute import attribute_chunk
-    from inspector.diagnostics.session import backend_options, open_contract, open_store
+    from inspector.commands.common import resolve_contract
+    from inspector.diagnostics.session import backend_options, open_store
 
     st = open_store(store_path)
-    con = open_contract(contract)
+    con = resolve_contract(st, contract, lambda m: click.echo(m, err=True))
     opts = backend_options(backend_opts, backend)
     report = attribute_chunk(st, con, model, backend, chunk, stream=stream, options=opts, mode=mode,
                              bisect=not no_bisect, max_probes=max_probes, work_dir=work_dir,
-                             store_path=str(store_path), contract_ref=contract,
+                             store_path=str(store_path), contract_ref=contract or con.source,
                              say=lambda m: click.echo(f"… {m}", err=True))
     click.echo(report.render())
     if json_out is not None:
