@@ -82,18 +82,18 @@ def _chunk_key(ndim: int, lead: tuple[int, ...] = ()) -> str:
 
 
 def _split_axes(meta: Mapping[str, Any]) -> int:
-    """How many leading axes the chunk grid splits (0: one chunk); -1 for a grid we do not read ourselves
-    (chunks must be 1 along the split axes and whole along the others)."""
+    """How many leading axes the chunk grid splits (0: one chunk), or -1 for a grid we do not read ourselves: the
+    chunks must be 1 along the split axes and whole along the others."""
     shape = [max(1, d) for d in meta["shape"]]
     chunk_shape = list(meta.get("chunk_grid", {}).get("configuration", {}).get("chunk_shape") or [])
     if len(chunk_shape) != len(shape):
         return -1
-    split = 0
-    while split < len(shape) and chunk_shape[split] != shape[split]:
+    for split in range(len(shape) + 1):
+        if chunk_shape[split:] == shape[split:]:
+            return split
         if chunk_shape[split] != 1:
             return -1
-        split += 1
-    return split if chunk_shape[split:] == shape[split:] else -1
+    return -1
 
 
 @functools.lru_cache(maxsize=64)
@@ -179,7 +179,9 @@ def write_array(folder: Path, array: np.ndarray, codec: str, name: str | None = 
 def _write_slabs(folder: Path, data: np.ndarray, meta: dict[str, Any]) -> None:
     """Write `data` one chunk file per slab (see `slab_chunk_shape`); ``chunk_bytes`` lists each file's size in
     C order of the leading index (0: all zeros, no file, as zarr does)."""
-    plan = _plan(meta) or []
+    plan = _plan(meta)
+    if plan is None:  # (never: slab metadata is ours) — never write raw bytes under a codec's name
+        raise ValueError(f"{folder}: cannot plan the codecs of {meta['codecs']}")
     lead_shape = data.shape[:-2]
     slabs = data.reshape(math.prod(lead_shape), -1)
     sizes: list[int] = []
