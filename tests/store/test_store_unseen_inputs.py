@@ -299,3 +299,102 @@ def test_an_absurd_declared_shape_is_refused_without_allocating_it(tmp_path, n_v
     with pytest.raises(JsonlError, match="1000000000000000") as info:
         _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", [line]))
     assert info.value.where.tensor == "x"
+
+
+# --- number text as other writers print it, on the direct simdjson path (tensors above 64 KB of text) ----------
+def _cache(seed=0, shape=(1, 3, 64, 256)):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def _big_line(index, tensors, stream="s", meta=None):
+    return {"stream": stream, "chunk_index": index, "inputs": tensors, "outputs": {}, "meta": meta or {}}
+
+
+@pytest.mark.parametrize("style", ["exponent", "integers", "negative_zero", "spaces_and_tabs"])
+def test_number_styles_of_other_writers_convert_to_exact_values(tmp_path, style):
+    """C's printf("%.8e"), integer-valued floats written as integers, signed zeros, and whitespace (spaces, tabs,
+    carriage returns) between numbers and brackets: all decode to the same float32 bits."""
+    a = _cache()
+    if style == "integers":
+        a = np.round(a * 100) + np.float32(0)  # no -0.0: an integer has no sign of zero
+    elif style == "negative_zero":
+        a[a < 0] = -0.0
+    if style == "exponent":
+        flat_text = ",".join(f"{v:.8e}" for v in a.ravel().tolist())
+    else:
+        flat_text = ",".join(str(int(v)) if style == "integers" else repr(v) for v in a.ravel().tolist())
+    nested_text = json.dumps(a.tolist())
+    if style == "spaces_and_tabs":
+        flat_text = flat_text.replace(",", " ,\t")
+        nested_text = nested_text.replace("], [", " ] ,\r\t[ ").replace("[[", "[ [")
+    text = (f'{{"stream": "s", "chunk_index": 0, "inputs": {{"flat": {{"dtype": "float32", "shape": {list(a.shape)}, '
+            f'"data": [ {flat_text} ]}}, "nested": {nested_text}}}, "outputs": {{}}}}')
+    _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", [text]))
+    chunk = Store.open(tmp_path / "s.zarr").chunk("s", 0)
+    for name in ("flat", "nested"):
+        got = chunk.input(name)
+        assert got.dtype == np.float32  # 'data' has its dtype; json.dumps writes the nested floats as 13.0
+        assert got.astype(np.float32).tobytes() == a.tobytes(), name  # bit-exact, -0.0 included
+    if style == "negative_zero":
+        assert np.signbit(chunk.input("flat")).sum() == np.signbit(a).sum()
+
+
+def test_non_ascii_strings_with_brackets_beside_big_arrays(tmp_path):
+    """Strings the skeleton must step over (non-ASCII, escaped quotes, brackets and commas inside) next to big
+    number arrays: the arrays decode exactly, the strings come back as written."""
+    a = _cache(1)
+    meta = {"note": "énergie [1, 2], \"quoted\" ]] 日本語 🎙", "speaker": "Zoë"}
+    line = _big_line(0, {"x": a.tolist(), "y": {"dtype": "float32", "shape": list(a.shape),
+                                                "data": a.ravel().tolist()}}, stream="ütt-ö 日本", meta=meta)
+    path = tmp_path / "ref.jsonl"
+    path.write_text(json.dumps(line, ensure_ascii=False) + "\n", encoding="utf-8")
+    _convert(tmp_path, path)
+    store = Store.open(tmp_path / "s.zarr")
+    chunk = store.chunk("ütt-ö 日本", 0)
+    np.testing.assert_array_equal(chunk.input("x"), a)
+    np.testing.assert_array_equal(chunk.input("y"), a)
+    assert chunk.meta["note"] == meta["note"] and chunk.meta["speaker"] == "Zoë"
+
+
+@pytest.mark.parametrize("damage", ["short_row_late", "long_row_late", "list_in_row", "extra_block", "flat_with_list"])
+def test_ragged_big_tensors_stop_with_file_line_stream_chunk_and_tensor(tmp_path, damage):
+    """Damage far past the first parse piece of a ~2 MB tensor on line 2 (the counts of neighbouring rows may still
+    add up): one paragraph naming where, nothing silently flattened."""
+    a = _cache(2, (1, 4, 160, 512)).round(3)
+    value: object = a.tolist()
+    rows = value[0][3]
+    if damage == "short_row_late":
+        rows[150] = rows[150][:-1]
+        rows[151] = rows[151] + [0.5]  # same total count
+    elif damage == "long_row_late":
+        rows[159] = rows[159] + [1.0]
+    elif damage == "list_in_row":
+        rows[100][7] = [1.0, 2.0]
+        rows[100][8] = []  # same number count and row length
+    elif damage == "extra_block":
+        value[0].append(value[0][0][:-1])  # a fifth block, one row short
+    else:
+        flat = a.ravel().tolist()
+        flat[-5] = [flat[-5]]
+        value = {"dtype": "float32", "shape": list(a.shape), "data": flat}
+    lines = [_big_line(0, {"cache": a.tolist() if damage != "flat_with_list" else
+                           {"dtype": "float32", "shape": list(a.shape), "data": a.ravel().tolist()}}, "utt-7"),
+             _big_line(1, {"cache": value}, "utt-7")]
+    with pytest.raises(JsonlError, match="ragged|flat list") as info:
+        _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", lines))
+    where = info.value.where
+    assert (where.line, where.stream, where.chunk, where.tensor) == (2, "utt-7", 1, "cache")
+    assert where.path.endswith("ref.jsonl")
+    assert Store.open(tmp_path / "s.zarr").chunk_indices("utt-7") == [0]  # the good line before it is kept
+
+
+def test_bare_nan_tokens_in_a_big_tensor_convert_with_their_values(tmp_path):
+    a = _cache(3)
+    a[0, 0, 0, :3] = [np.nan, np.inf, -np.inf]
+    a[0, 2, 63, 255] = np.nan
+    line = _big_line(0, {"x": a.tolist(), "y": {"dtype": "float32", "shape": list(a.shape),
+                                                "data": a.ravel().tolist()}})
+    _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", [line]))  # json.dumps writes NaN / Infinity bare
+    chunk = Store.open(tmp_path / "s.zarr").chunk("s", 0)
+    np.testing.assert_array_equal(chunk.input("x"), a)
+    np.testing.assert_array_equal(chunk.input("y"), a)
