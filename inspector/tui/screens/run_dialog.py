@@ -92,7 +92,9 @@ class RunDialog(ModalScreen[RunRequest | None]):
     }
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="run-dialog.cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="run-dialog.cancel"),
+                # priority: the mode and chunk choices (RadioSet) would take Enter as "select" and do nothing more
+                Binding("enter", "enter", "Run", show=False, priority=True, id="run-dialog.enter")]
 
     class Checked(Message):
         """Internal: the availability of every backend is known."""
@@ -114,6 +116,8 @@ class RunDialog(ModalScreen[RunRequest | None]):
         self._check_fn = check
         self.default_backend = backend
         self.default_mode = mode if mode in MODES else MODES[0]
+        self.mode_choice = ""
+        """The mode taken by Enter on the mode choice ("" : the pressed button's)."""
         self.range_choice = "current"
         """Which chunks: ``current``, ``range`` (the field's A:B) or ``all``."""
 
@@ -122,7 +126,7 @@ class RunDialog(ModalScreen[RunRequest | None]):
         with Vertical():
             yield Label(Text(f"Run a backend on stream {self.stream}", style="bold"))
             yield Label(Text("backend (greyed: cannot run on this machine, and why) · Tab: mode and chunks · "
-                             "Enter: run", style="dim"))
+                             f"Enter: run (from any field) · mode default: {self.default_mode}", style="dim"))
             yield OptionList(id="run-backends")
             with Horizontal(classes="row"):
                 yield Label("mode")
@@ -224,13 +228,31 @@ class RunDialog(ModalScreen[RunRequest | None]):
         if self.model_missing and not choice.name.startswith("torch-"):
             raise InspectorError(self.model_missing)
         mode_set = self.query_one("#run-mode", RadioSet)
-        mode = MODES[mode_set.pressed_index if mode_set.pressed_index >= 0 else 0]
+        mode = self.mode_choice or MODES[mode_set.pressed_index if mode_set.pressed_index >= 0 else 0]
         which = self.range_choice
         text = self.query_one("#run-range-text", Input).value if which == "range" else which
         chunks = chunks_of(text, self.indices, self.current)
         label = (f"chunk {chunks[0]}" if len(chunks) == 1 else
                  f"all {len(chunks)} chunks" if which == "all" else f"chunks {text.strip()} ({len(chunks)})")
         return RunRequest(choice.name, mode, self.stream, chunks, label)
+
+    def action_enter(self) -> None:
+        """Enter: run, from any field. On a mode or chunks choice the one under the cursor is taken (what the user
+        pointed at); on a button, that button."""
+        focused = self.focused
+        if isinstance(focused, Button):
+            focused.press()
+            return
+        if isinstance(focused, RadioSet):
+            buttons = list(focused.query(RadioButton))
+            cursor = getattr(focused, "_selected", None)  # RadioSet's cursor (not public in Textual 8)
+            if cursor is not None and 0 <= cursor < len(buttons):
+                buttons[cursor].value = True
+                if focused.id == "run-range":
+                    self.range_choice = RANGES[cursor]
+                elif focused.id == "run-mode":
+                    self.mode_choice = MODES[cursor]  # the set turns the old button off only later
+        self.submit()
 
     def submit(self) -> None:
         try:
