@@ -385,7 +385,8 @@ def run_batch(*, store: str | Path, model: str | Path, contract: Any, backends: 
               report: str | Path | None = None, junit: str | Path | None = None, markdown: str | Path | None = None,
               progress: bool | None = None, log: Log | None = None, resume: bool = True,
               reuse_complete: bool = False, executor: str = "local", workers: int = 1,
-              gpus_per_worker: float = 0.0, hook_factory: HookFactory | None = None) -> BatchResult:
+              gpus_per_worker: float = 0.0, hook_factory: HookFactory | None = None,
+              attribute: bool = False) -> BatchResult:
     """Run backends against a store and judge the contract: every backend × mode × stream.
 
     Args:
@@ -408,6 +409,8 @@ def run_batch(*, store: str | Path, model: str | Path, contract: Any, backends: 
         executor, workers, gpus_per_worker: Where units run (``local``: this process, one after another).
         hook_factory: Extra per-chunk hooks for each (backend, mode), besides the state hooks every closed-loop run
             has (`inspector.state.default_hooks`, never optional). In-process executor only.
+        attribute: Attribute the first failing chunk of each failing run (`inspector.attribution`): its verdict goes
+            into the report (``runs[i].attribution``, ``attribution_short``: ``FAIL — precision: TF32``).
 
     Returns:
         The runs, the units' outcomes and the report document (``status`` pass / fail / undetermined).
@@ -476,6 +479,10 @@ def run_batch(*, store: str | Path, model: str | Path, contract: Any, backends: 
                         progress=_Progress(say, tty), log=say, hook_factory=hook_factory)
 
     results, doc = build_batch_report(st, c, model, engine.model_sha256, outcomes, empty, saving)
+    if attribute:
+        from inspector.attribution.attribute import annotate_report
+
+        annotate_report(doc, st, c, model, store_path=str(store), contract_ref=contract_ref, say=say)
     saved = doc["saved_outputs"]
     if saving != "none":
         say(f"saved outputs ({saving}): {saved['chunks']} chunk(s), {saved['bytes'] / 1e6:.2f} MB on disk in "

@@ -62,7 +62,9 @@ def failure_message(run: Mapping[str, Any], v: Mapping[str, Any], tensor: str = 
         where.append(f"tensor {t}")
     loc = (", ".join(where) + ": ") if where else ""
     verb = "was not decided" if v.get("status") == "undetermined" else "failed"
-    return f"{v['rule']} {verb} for {run['backend']} {run['mode']}: {loc}{v.get('message', '')}"
+    why = run.get("attribution_short")  # `run --batch --attribute`: "FAIL — precision: TF32"
+    tail = f" [{why}: {run['attribution']['verdict']['summary']}]" if why and run.get("attribution") else ""
+    return f"{v['rule']} {verb} for {run['backend']} {run['mode']}: {loc}{v.get('message', '')}{tail}"
 
 
 def build_junit(report: Mapping[str, Any]) -> ET.ElementTree:

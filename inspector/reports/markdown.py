@@ -94,10 +94,13 @@ def build_markdown(report: Mapping[str, Any]) -> str:
         lines.append(
             f"| {_cell(run['backend'])} | {_cell(run['mode'])} | {_cell(run.get('baseline'))} | "
             f"{_cell(run.get('math_mode', {}).get('backend'))} | {run.get('passed_chunks')}/{run.get('total_chunks')} | "
-            f"{status_word(outcome_of(run))} | {_cell(', '.join(fails))} | {_cell(', '.join(undecided))} |")
+            f"{_cell(_result_word(run))} | {_cell(', '.join(fails))} | {_cell(', '.join(undecided))} |")
     for run in report.get("runs", []):
         lines.append("")
-        lines.append(f"## {_inline(run['backend'])} · {_inline(run['mode'])}: {status_word(outcome_of(run))}")
+        lines.append(f"## {_inline(run['backend'])} · {_inline(run['mode'])}: {_inline(_result_word(run))}")
+        if run.get("attribution"):
+            lines += ["", _inline(f"attribution (chunk {run['attribution'].get('chunk')}): "
+                                  f"{run['attribution']['verdict']['summary']}")]
         lines.append("")
         info = run.get("backend_info", {})
         lines.append(_inline(f"{info.get('runtime', '')} {info.get('version', '')} · {info.get('provider', '')} on "
@@ -134,6 +137,14 @@ def build_markdown(report: Mapping[str, Any]) -> str:
                     f"{_cell(t.get('first_failing_chunk'))} | {_cell(t.get('min_cosine'))} |")
     lines.append("")
     return "\n".join(lines)
+
+
+def _result_word(run: Mapping[str, Any]) -> str:
+    """The run's outcome word, with its attribution when `run --batch --attribute` made one: ``✗ FAIL — precision:
+    TF32``."""
+    word = status_word(outcome_of(run))
+    short = (run.get("attribution") or {}).get("verdict", {}).get("short")
+    return f"{word} — {short}" if short else word
 
 
 def write_markdown(report: Mapping[str, Any], path: str | Path) -> Path:

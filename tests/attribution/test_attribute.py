@@ -258,3 +258,24 @@ def test_a_batch_report_gets_each_failing_runs_verdict(demo, planted, tmp_path):
     (run,) = doc["runs"]
     assert run["attribution"]["chunk"] == 0 and run["attribution_short"] == "FAIL — precision: float16 math"
     assert "attribution" not in good["runs"][0]  # nothing failed (a 4-chunk run may be undetermined, not failing)
+
+
+def test_run_batch_attribute_puts_the_verdict_in_every_report(demo, planted, tmp_path):
+    from click.testing import CliRunner
+
+    from inspector.cli import cli
+
+    store_path = tmp_path / "store"
+    shutil.copytree(demo.store, store_path)
+    rep, junit, md = tmp_path / "r.json", tmp_path / "j.xml", tmp_path / "s.md"
+    r = CliRunner().invoke(cli, ["run", "--batch", "--store", str(store_path), "--model", str(planted["precision"]),
+                                 "--contract", str(demo.contract.source), "--backend", "ort-cpu", "--mode",
+                                 "closed-loop", "--chunks", "0:4", "--attribute", "--report", str(rep), "--junit",
+                                 str(junit), "--markdown", str(md)])
+    assert r.exit_code == 1, r.output
+    (run,) = json.loads(rep.read_text())["runs"]
+    assert run["attribution"]["chunk"] == 0 and run["attribution"]["verdict"]["short"] == "precision: float16 math"
+    assert run["attribution_short"] == "FAIL — precision: float16 math"
+    assert "[FAIL — precision: float16 math: float16 math:" in junit.read_text()
+    text = md.read_text()
+    assert "✗ FAIL — precision: float16 math" in text and "attribution (chunk 0): float16 math:" in text
