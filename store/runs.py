@@ -261,6 +261,14 @@ def resume_run(store: Store, run_id: str) -> Run:
     return run
 
 
+def annotate_run(store: Store, run_id: str, **environment: Any) -> RunRecord:
+    """Add fields to a finished run's ``environment`` (e.g. the worker that ran it), leaving its status and writer."""
+    open_run(store, run_id)  # the clear error when missing
+    run = Run(store, run_id, writable=True)
+    run.update(environment={**dict(run.record.environment or {}), **to_jsonable(environment)})
+    return run.record
+
+
 def list_runs(store: Store) -> list[RunRecord]:
     folder = Path(store.path) / layout.RUNS
     if not folder.is_dir():

@@ -32,13 +32,16 @@ from inspector.errors import CheckFailed, CheckUndetermined, InspectorError
 @click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Write JUnit XML here.")
 @click.option("--markdown", type=click.Path(dir_okay=False), default=None, help="Write a Markdown summary here.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.option("--allow-undetermined", "allow_undetermined", multiple=True, metavar="RULE",
+              help="Accept this rule being undetermined (repeatable; 'all' for every rule); the reports record it.")
 @click.option("--attribute", is_flag=True, help="Attribute the first failing chunk of each failing run (precision "
                                                  "or bug, as `inspector attribute`); the verdict goes into every "
                                                  "report.")
 def run(batch: bool, store: str, model: str, contract: str | None, backends: tuple[str, ...], mode: str,
         streams: tuple[str, ...], chunks: str | None, baseline: str | None, save_outputs: bool | None,
         backend_opts: tuple[str, ...], no_resume: bool, report: str | None, junit: str | None,
-        markdown: str | None, progress: bool | None, attribute: bool) -> None:
+        markdown: str | None, progress: bool | None, attribute: bool,
+        allow_undetermined: tuple[str, ...] = ()) -> None:
     """Run backends against a store's reference and judge the contract: every backend × mode × stream."""
     if not batch:
         raise InspectorError("`inspector run` needs --batch (the interactive runner is `inspector tui --store S`).")
@@ -51,12 +54,14 @@ def run(batch: bool, store: str, model: str, contract: str | None, backends: tup
         store=store, model=model, contract=contract, backends=list(backends), modes=[mode], streams=list(streams),
         chunks=chunks, baseline=baseline, save_outputs="failing" if save_outputs is None else save_outputs,
         backend_options=list(backend_opts), report=report, junit=junit, markdown=markdown, progress=progress,
-        resume=not no_resume, attribute=attribute,
+        resume=not no_resume, attribute=attribute, allow_undetermined=list(allow_undetermined),
     )
     for kind, path in result.written.items():
         click.echo(f"{kind}: {path}", err=True)
     if result.status == "fail":
         raise CheckFailed(result.failure_summary() + f" ({result.coverage_text()}.)")
     if result.status == "undetermined":
-        raise CheckUndetermined(result.failure_summary() + f" ({result.coverage_text()}.)")
+        from inspector.reports.json_report import accept_hint
+
+        raise CheckUndetermined(result.failure_summary() + f" ({result.coverage_text()}.)" + accept_hint(result.report))
     click.echo(f"Parity passed: {result.coverage_text()}; every required rule holds.", err=True)
