@@ -231,3 +231,18 @@ def test_triage_and_diagnose_default_to_the_stores_contract(demo, planted, tmp_p
     res = CliRunner().invoke(cli, ["diagnose", "cache-time", "--store", str(store), "--chunk", "2", "--run", "nope"])
     assert "contract: demo_streaming, the store's" in res.output  # resolved before the run is looked up
     assert res.exit_code != 0 and "nope" in str(res.exception)
+
+
+def test_run_batch_defaults_to_the_stores_contract(demo, tmp_path):
+    from click.testing import CliRunner
+
+    from inspector.cli import cli
+
+    store = _recorded_store(demo, tmp_path)
+    report = tmp_path / "r.json"
+    res = CliRunner().invoke(cli, ["run", "--batch", "--store", str(store), "--model", str(demo.onnx), "--backend",
+                                   "ort-cpu", "--chunks", "0:3", "--report", str(report), "--no-progress"])
+    assert "contract: demo_streaming, the store's" in res.output, (res.output, res.exception)
+    doc = json.loads(report.read_text())
+    assert doc["contract"]["name"] == "demo_streaming" and doc["contract"]["source"].endswith("contract.json")
+    assert res.exit_code == doc["exit_code"], res.output
