@@ -163,7 +163,8 @@ def attribute_chunk(store: Any, contract: Contract, model: str | Path | None, ba
             text = rep.describe()
         steps = build_ladder(target, up_path, graph.label if graph else "", text,
                              None if graph is None else graph.is_fp32)
-        results = run_ladder(target, steps, say)
+        rec = recorded_state(target) if mode == "closed-loop" else None
+        results = run_ladder(target, steps, rec, say)
         hint = TriageHint(target.store_path, str(model_path or ""), target.contract_ref, chunk,
                           stream if len(list(store.streams())) > 1 else "")
         verdict = decide(results, hint)
@@ -174,7 +175,6 @@ def attribute_chunk(store: Any, contract: Contract, model: str | Path | None, ba
                 reduced = "bfloat16" if graph is not None and graph.label == "bfloat16 math" else "float16"
                 bis = bisect_precision(target, fp32_model, (backend, results[0].precision or "fp32"), tmp / "probes",
                                        reduced=reduced, max_probes=max_probes, say=say)
-        rec = recorded_state(target) if mode == "closed-loop" else None
         return AttributionReport(target.store_path, str(model_path or ""), target.contract_ref, backend,
                                  dict(options or {}), stream, chunk, mode, graph, tuple(results), verdict, bis,
                                  rec.run_id if rec and rec.state is not None else "")

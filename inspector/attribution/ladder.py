@@ -375,9 +375,9 @@ def _judge_chunk(target: Target, step: Step, backend: Any, precision: str, recor
     return record, source, tuple(failed)
 
 
-def run_ladder(target: Target, steps: Sequence[Step], say: Say | None = None) -> list[StepResult]:
-    """Every step in order; the as-run step uses the recorded run's state when there is one."""
-    recorded = recorded_state(target) if target.mode == "closed-loop" else None
+def run_ladder(target: Target, steps: Sequence[Step], recorded: RecordedState | None = None,
+               say: Say | None = None) -> list[StepResult]:
+    """Every step in order; the as-run step uses the recorded run's state when `recorded` holds one."""
     results = []
     for step in steps:
         if say is not None and not step.skip:
