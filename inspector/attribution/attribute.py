@@ -147,6 +147,14 @@ def attribute_chunk(store: Any, contract: Contract, model: str | Path | None, ba
     model_path = Path(model) if model is not None else None
     if model_path is not None and not model_path.exists():
         raise InspectorError(f"model {model_path} does not exist: pass the export the run used with --model.")
+    if model_path is None and not backend.startswith("torch-"):
+        raise InspectorError(f"backend {backend} runs an ONNX export: pass the one the run used with --model.")
+    # bad input is exit 2 before anything runs; a backend that cannot run here is a step that could not run (3)
+    from inspector.preflight import check_model_matches, check_options
+
+    check_options([backend], {backend: dict(options or {})})
+    if model_path is not None:
+        check_model_matches(model_path, contract, [backend])
     target = Target(store, contract, stream, chunk, mode, backend, dict(options or {}), model_path,
                     store_path or str(getattr(store, "path", "")), contract_ref or contract.name)
     graph = _graph_precision(model_path, backend)

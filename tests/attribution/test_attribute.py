@@ -279,3 +279,28 @@ def test_run_batch_attribute_puts_the_verdict_in_every_report(demo, planted, tmp
     assert "[FAIL — precision: float16 math: float16 math:" in junit.read_text()
     text = md.read_text()
     assert "✗ FAIL — precision: float16 math" in text and "attribution (chunk 0): float16 math:" in text
+
+
+def test_bad_input_is_refused_before_anything_runs(demo, planted, tmp_path):
+    from inspector.errors import InspectorError
+    from store import Store
+
+    st = Store.open(demo.store)
+    with pytest.raises(InspectorError, match="pass the one the run used with --model"):
+        attribute_chunk(st, demo.contract, None, "ort-cpu", 1)
+    with pytest.raises(InspectorError, match="Bad --backend-opt.*no_such_option"):
+        attribute_chunk(st, demo.contract, planted["bug"], "ort-cpu", 1, options={"no_such_option": 1})
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "engine"))
+    from onnx_faults import drop_output  # the engine tests' planted faults
+
+    dropped = tmp_path / "dropped.onnx"
+    drop_output(demo.onnx, dropped, "cache_last_time_out")
+    with pytest.raises(InspectorError, match="does not match the contract"):
+        attribute_chunk(st, demo.contract, dropped, "ort-cpu", 1)
+    with pytest.raises(InspectorError, match="stream 'nope' is not in store"):
+        attribute_chunk(st, demo.contract, planted["bug"], "ort-cpu", 1, stream="nope")
+    with pytest.raises(InspectorError, match="mode 'open-loop'. Note: valid choices"):
+        attribute_chunk(st, demo.contract, planted["bug"], "ort-cpu", 1, mode="open-loop")
