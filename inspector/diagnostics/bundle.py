@@ -186,7 +186,7 @@ def export_chunk(store: Any, chunk: int, out_dir: str | Path, *, stream: str | N
     dg = contract.diagnostics if contract is not None else None
     meta = {
         "format": FORMAT, "version": VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "store": str(getattr(store, "path", "")), "stream": stream, "chunk": chunk,
+        "store": str(Path(store.path).resolve()) if hasattr(store, "path") else "", "stream": stream, "chunk": chunk,
         "contract": contract.name if contract is not None else None,
         "layout": "model" if contract is not None else "reference (no contract given)",
         "model": str(model_abs) if model_abs is not None else None,
@@ -234,7 +234,9 @@ def _commands(model: str, prefix: str) -> dict[str, str]:
         "polygraphy_run": f"polygraphy run {q(model)} --onnxrt --load-inputs {inputs}",
         "polygraphy_compare": (f"polygraphy run {q(model)} --onnxrt --load-inputs {inputs} --load-outputs {outputs} "
                                "--atol 1e-4 --rtol 0"),
-        "python": (f"python -c {q(f'import numpy as np, onnxruntime as ort; f = dict(np.load({npz!r})); s = ort.InferenceSession({model!r}); out = dict(zip([o.name for o in s.get_outputs()], s.run(None, f))); print({{k: v.shape for k, v in out.items()}})')}"),
+        "python": "python -c " + q(f"import numpy as np, onnxruntime as ort; f = dict(np.load({json.dumps(npz)})); "
+                                   f"s = ort.InferenceSession({json.dumps(model)}); out = dict(zip([o.name for o in "
+                                   "s.get_outputs()], s.run(None, f))); print({k: v.shape for k, v in out.items()})"),
     }
 
 

@@ -161,6 +161,9 @@ def test_printed_reproduce_command_runs_from_another_directory_with_a_relative_m
     assert "All outputs matched" in run.stdout + run.stderr
     readme = (work / "bundle" / "README.txt").read_text()
     assert command in readme and "any directory" in readme
+    python = json.loads((work / "bundle" / "meta.json").read_text())["commands"]["python"]
+    run = subprocess.run(["bash", "-c", python], cwd=elsewhere, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0 and "encoder_output" in run.stdout, run.stderr[-2000:]
 
 
 def test_copy_model_bundle_reproduces_after_it_is_moved(demo, tmp_path):
@@ -182,6 +185,38 @@ def test_copy_model_bundle_reproduces_after_it_is_moved(demo, tmp_path):
     run = subprocess.run(["bash", "-c", in_bundle], cwd=moved, capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert (moved / "demo.onnx").exists() and in_bundle in (moved / "README.txt").read_text()
+
+
+def test_copy_model_takes_the_external_weights_along(demo, tmp_path):
+    """Parakeet-size exports keep their weights in a data file beside the .onnx: the bundle must carry it."""
+    import onnx
+    from click.testing import CliRunner
+
+    from inspector.cli import cli
+
+    _polygraphy()
+    src = tmp_path / "ext"
+    src.mkdir()
+    onnx.save_model(onnx.load(str(demo.onnx)), str(src / "enc.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="enc.onnx.data", size_threshold=0)
+    res = CliRunner().invoke(cli, ["export-chunk", "--store", str(_recorded_store(demo, tmp_path)), "--chunk", "1",
+                                   "--model", str(src / "enc.onnx"), "--copy-model", "-o", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "b" / "enc.onnx.data").stat().st_size == (src / "enc.onnx.data").stat().st_size
+    in_bundle = _printed(res.output, "or, from inside the bundle wherever it is moved:")
+    moved = tmp_path / "elsewhere"
+    shutil.move(str(tmp_path / "b"), moved)
+    shutil.rmtree(src)
+    run = subprocess.run(["bash", "-c", in_bundle], cwd=moved, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+
+
+def test_copy_model_without_a_model_is_exit_2(demo, tmp_path, capsys):
+    from inspector.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["export-chunk", "--store", str(demo.store), "--chunk", "1", "--copy-model", "-o", str(tmp_path / "b")])
+    assert info.value.code == 2 and "--copy-model needs --model" in capsys.readouterr().err
 
 
 def test_export_chunk_says_when_the_given_contract_differs_from_the_stores(demo, tmp_path):
