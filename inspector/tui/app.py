@@ -169,7 +169,7 @@ class InspectorApp(Guarded, App[None]):
         try:
             plan = plan_open(path, self.request.store)
         except InspectorError as exc:
-            self.notify(str(exc), title=f"Cannot open {path.name}", severity="error", timeout=30)
+            self.notify(str(exc), title=f"Cannot open {path.name}", severity="error", timeout=30, markup=False)
             if not isinstance(self._top(), PickerScreen):
                 self.user_error = str(exc)
             return False
@@ -214,7 +214,7 @@ class InspectorApp(Guarded, App[None]):
             self.data = InspectorData.open(self.plan.store, contract=self.request.contract, model=self.request.model)
         except Exception as exc:  # noqa: BLE001 — a StoreError says what is wrong with the store; shown, app stays
             self.user_error = str(exc)
-            self.notify(str(exc), title="Cannot open the store", severity="error", timeout=30)
+            self.notify(str(exc), title="Cannot open the store", severity="error", timeout=30, markup=False)
             return
         main = MainScreen(self.data, start or self.start, self.poll_interval)
         self._replace_top(main)
@@ -293,7 +293,7 @@ class InspectorApp(Guarded, App[None]):
             self._import_worker(self.plan)
         elif self.plan is not None and self.plan.report is not None:
             self.notify(f"{self.plan.report.name} was not imported: the reference's conversion did not finish.",
-                        title="Import", severity="warning", timeout=20)
+                        title="Import", severity="warning", timeout=20, markup=False)
         if self._clean_end(status):
             self.set_timer(DONE_PANEL_S, self._drop_panel)
 
@@ -322,7 +322,7 @@ class InspectorApp(Guarded, App[None]):
         name = self.plan.report.name
         if message.error:
             self.user_error = f"{name} could not be imported: {message.error}"
-            self.notify(self.user_error, title="Import failed", severity="error", timeout=60)
+            self.notify(self.user_error, title="Import failed", severity="error", timeout=60, markup=False)
             if self.data is None:
                 self._show_main()
             return
@@ -330,7 +330,7 @@ class InspectorApp(Guarded, App[None]):
         self.imported = outcome
         again = " (imported before: the same run)" if outcome.already else ""
         self.notify("\n".join(outcome.lines[:6]), title=f"{name}: {outcome.outcome.upper()}{again}",
-                    severity="error" if outcome.failed else "information", timeout=20)
+                    severity="error" if outcome.failed else "information", timeout=20, markup=False)
         # a fresh main screen on the imported run (also when one is open: its run list and chunk list are new)
         self._show_main(StartAt(stream=message.stream, run=outcome.run_id, chunk=self.start.chunk,
                                 tensor=self.start.tensor))
