@@ -118,7 +118,11 @@ def import_store(source: Path, store_path: Path | None, option: str | Path | Non
         store_path = Path(f"{folder}.zarr")
         say(f"store: {store_path.resolve()} (named after the report's folder {folder!r}; --store chooses another)")
     if layout.is_store(store_path):
-        return ImportStore(store_path, False, resolve_contract(store_path, option, say, required=False))
+        chosen = resolve_contract(store_path, option, say, required=False)
+        st = Store.open(store_path, "a")
+        if chosen is not None and not st.attrs.get("contract"):
+            st.record_contract(chosen)  # the first contract a store is judged with becomes its default
+        return ImportStore(store_path, False, chosen)
     chosen = None
     if option is not None:
         from contracts.load import load_contract

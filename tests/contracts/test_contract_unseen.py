@@ -352,3 +352,12 @@ def test_unknown_schema_names_what_was_found_and_what_each_schema_needs() -> Non
     assert "graph {nodes, opset}" in msg
     for need in ("streaming_io", "encoder_streaming", "trt_optimization_profiles", "stateful_cache", "cache_layout"):
         assert need in msg
+
+
+def test_loading_a_whole_model_contract_directly_points_to_the_importer(tmp_path: Path) -> None:
+    from contracts import ContractError
+
+    p = tmp_path / "theirs.contract.json"
+    p.write_text(json.dumps(_w()))
+    with pytest.raises(ContractError, match="whole_model.*inspector contract import"):
+        load_contract(p)

@@ -138,3 +138,13 @@ def test_the_app_says_runs_only_and_shows_the_verdicts(cli, tmp_path: Path) -> N
 
     text = asyncio.run(banner())
     assert "holds runs only" in text and "trt-fp16 imported" in text and text.rstrip().endswith("fail")
+
+
+def test_an_existing_store_without_a_contract_keeps_the_first_one_it_is_judged_with(cli, store_path: Path) -> None:
+    from store import Store
+
+    assert not Store.open(store_path).attrs.get("contract")
+    cli("import-run", DATA / "trt_fp16.json", "--store", store_path, "--contract", CONTRACT)
+    assert Store.open(store_path).attrs["contract"] == "seed-trt-acceptance-test"
+    res = cli("import-run", DATA / "trt_fp32_growing.json", "--store", store_path)
+    assert "contract: seed-trt-acceptance-test, the store's" in res.err and "verdict: FAIL" in res.out, res.text
