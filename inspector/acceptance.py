@@ -283,10 +283,17 @@ def chunk_passed(record: Mapping[str, Any], tensor: str = "") -> bool:
     return bool(t and t.get("passed"))
 
 
-def chunk_empty(record: Mapping[str, Any], tensor: str) -> bool:
-    """Whether the chunk's `tensor` was compared over zero elements (its figures then say nothing)."""
+def chunk_empty(record: Mapping[str, Any], tensor: str = "") -> bool:
+    """Whether the chunk's `tensor` has no figure: compared over zero elements (`inspector.metrics` says
+    ``determined: false``; older records only ``size: 0``). Without a tensor: the chunk's status is undetermined."""
+    if not tensor:
+        return record.get("status") == UNDETERMINED
     t = (record.get("tensors") or {}).get(tensor)
-    return bool(t) and t.get("size") == 0
+    if not t:
+        return False
+    if "determined" in t:
+        return t["determined"] is False
+    return t.get("size") == 0
 
 
 def quantile(values: Sequence[float], q: float) -> float:
@@ -467,7 +474,10 @@ def _pass_rate(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, An
         return never
     chunks = [r["chunk"] for r in recs]
     passed = [chunk_passed(r, acc.tensor) for r in recs]
-    empty = [r["chunk"] for r in recs if acc.tensor and chunk_empty(r, acc.tensor)]
+    empty = [r["chunk"] for r in recs if chunk_empty(r, acc.tensor)]
+    # A chunk with no figure counts as failing in `rate_lo` and passing in `rate`: the rule is decided only when
+    # both agree.
+    passed = [p or c in empty for c, p in zip(chunks, passed)]
     n_known_pass = sum(p for c, p in zip(chunks, passed) if c not in empty)
     rate = sum(passed) / len(passed)
     first = next((c for c, p in zip(chunks, passed) if not p), None)
@@ -482,12 +492,13 @@ def _pass_rate(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, An
     if empty and (n_known_pass / len(passed) >= threshold) != ok:
         return Verdict(acc.id, "pass_rate", UNDETERMINED, None, threshold, acc.tensor, acc.metric,
                        message=f"{acc.id}: not decided: the pass rate lies between {n_known_pass / len(passed):.1%} "
-                               f"and {rate:.1%} against {threshold:.1%}, because {_empty_note(empty, acc.tensor)}",
+                               f"and {rate:.1%} against {threshold:.1%}, because "
+                               f"{_empty_note(empty, acc.tensor or 'a tensor')}",
                        details={**details, "empty_chunks": empty[:200]})
     msg = (f"{sum(passed)}/{len(passed)} chunks pass ({what}): {rate:.1%} {'>=' if ok else '<'} {threshold:.1%}"
            + ("" if first is None else f"; first failing chunk: {first}")
-           + (f" ({_empty_note(empty, acc.tensor)}: counted as passing, the outcome is the same either way)"
-              if empty else ""))
+           + (f" ({_empty_note(empty, acc.tensor or 'a tensor')}: counted as passing, the outcome is the same "
+              "either way)" if empty else ""))
     return Verdict(acc.id, "pass_rate", PASS if ok else FAIL, rate, threshold, acc.tensor, acc.metric, first,
                    worst, msg, details)
 

@@ -544,6 +544,7 @@ def run_batch(*, store: str | Path, model: str | Path, contract: Any, backends: 
                       backend_options=backend_options, resume=resume, reuse_complete=reuse_complete,
                       attribute=attribute, log=say)
     units, empty = plan.units, plan.empty_streams
+    allow = _allow_list(allow_undetermined, plan.contract)  # a misspelt rule is bad input, before anything runs
     n_backends = len({(u.backend, json.dumps(dict(u.options), sort_keys=True, default=str)) for u in units})
     n_modes = len({u.mode for u in units})
     say(f"checking {len({u.stream for u in units})} stream(s) × {n_backends} backend(s) × {n_modes} mode(s): "
@@ -558,7 +559,7 @@ def run_batch(*, store: str | Path, model: str | Path, contract: Any, backends: 
                         progress=_Progress(say, tty), log=say, hook_factory=hook_factory)
 
     results, doc = build_batch_report(plan.store, plan.contract, plan.model, plan.model_sha256, outcomes, empty,
-                                      plan.job.save_outputs, allow=list(allow_undetermined))
+                                      plan.job.save_outputs, allow=allow)
     saved = doc["saved_outputs"]
     if plan.job.save_outputs != "none":
         say(f"saved outputs ({plan.job.save_outputs}): {saved['chunks']} chunk(s), {saved['bytes'] / 1e6:.2f} MB on "
@@ -570,6 +571,16 @@ def run_batch(*, store: str | Path, model: str | Path, contract: Any, backends: 
                         contract_ref=plan.job.contract, say=say)
     written = write_reports(doc, report=report, junit=junit, markdown=markdown)
     return BatchResult(tuple(results), doc, written, tuple(outcomes))
+
+
+def _allow_list(allow: Sequence[str], contract: Any) -> list[str]:
+    """``--allow-undetermined`` arguments checked against the contract's rules (a typo is bad input, exit 2)."""
+    from inspector.acceptance import check_allow_undetermined
+
+    try:
+        return check_allow_undetermined(allow, contract)
+    except ValueError as exc:
+        raise InspectorError(f"{exc} Nothing was run.") from None
 
 
 def _contract_ref(given: Any, contract: Any) -> str:

@@ -116,6 +116,16 @@ def _run_doc(res: Any, summary: Mapping[str, Any], per_chunk: bool) -> dict[str,
     return doc
 
 
+def accept_hint(report: Mapping[str, Any]) -> str:
+    """`` Accept explicitly with --allow-undetermined RULE …`` for the required rules left undetermined ("" if none)."""
+    rules = sorted({u["rule"] for run in report.get("runs", []) for u in run.get("undetermined_by_rule", [])})
+    if not rules:
+        return ""
+    return (" To accept explicitly what cannot be decided here: "
+            + " ".join(f"--allow-undetermined {r}" for r in rules[:4]) + (" …" if len(rules) > 4 else "")
+            + " (or --allow-undetermined all); the reports record what was accepted.")
+
+
 def undetermined_summary(report: Mapping[str, Any]) -> str:
     """One paragraph naming, per run, the required rules that could not be decided and why, and how to accept them
     (for the exit-3 message)."""

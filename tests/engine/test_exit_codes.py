@@ -103,3 +103,27 @@ def test_run_without_batch_is_usage_error(demo_artifacts, store_copy, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["run", *_args(store_copy, demo_artifacts.onnx), "--backend", "ort-cpu"])
     assert exc.value.code == 2 and "needs --batch" in capsys.readouterr().err
+
+
+def test_undetermined_exits_3_until_accepted_and_the_report_records_the_flag(demo_artifacts, store_copy, tmp_path,
+                                                                              capsys):
+    """A 6-chunk closed loop cannot judge growth (8 chunks needed): nothing failed, exit 3 naming the rule and the
+    flag that accepts it; accepted, exit 0 with the verdict still undetermined and the flag in every report."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    base = [*_args(store_copy, demo_artifacts.onnx), "--backend", "ort-cpu", "--mode", "closed-loop",
+            "--chunks", "0:6"]
+    assert _run(*base) == 3
+    err = capsys.readouterr().err
+    assert "no_growth" in err and "not enough chunks" in err and "--allow-undetermined no_growth" in err
+    assert _run(*base, "--allow-undetermined", "no_gowth") == 2
+    assert "did you mean 'no_growth'" in capsys.readouterr().err
+    rep, junit = tmp_path / "r.json", tmp_path / "j.xml"
+    assert _run(*base, "--allow-undetermined", "no_growth", "--report", str(rep), "--junit", str(junit)) == 0
+    doc = json.loads(rep.read_text())
+    v = next(x for x in doc["runs"][0]["verdicts"] if x["rule"] == "no_growth")
+    assert v["status"] == "undetermined" and v["accepted_by"] == "--allow-undetermined no_growth"
+    assert doc["allow_undetermined"] == ["no_growth"] and doc["outcome"] == "pass" and doc["exit_code"] == 0
+    case = next(c for c in ET.parse(junit).getroot().iter("testcase") if c.get("name") == "no_growth")
+    assert case.find("failure") is None and "accepted by --allow-undetermined no_growth" in case.find("system-out").text
