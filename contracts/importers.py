@@ -530,7 +530,8 @@ def _flatten_whole_model(doc: dict, label: str) -> tuple[dict, _Prelude]:
     if fs:
         flat["streaming"] = fs
 
-    trt_at = _find(doc, ("trt", "tensorrt", "TensorRT"), lambda v: isinstance(v, dict))
+    trt_at = _find(doc, ("trt", "tensorrt", "TensorRT"), lambda v: isinstance(v, dict) and any(
+        k in v for k in ("profiles", "tolerances", "precision")))  # not a tolerance set that is named "trt"
     trt: dict = {}
     if trt_at is not None:
         tp, trt = trt_at

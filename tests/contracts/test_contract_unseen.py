@@ -361,3 +361,14 @@ def test_loading_a_whole_model_contract_directly_points_to_the_importer(tmp_path
     p.write_text(json.dumps(_w()))
     with pytest.raises(ContractError, match="whole_model.*inspector contract import"):
         load_contract(p)
+
+
+def test_whole_model_tolerances_outside_the_trt_section() -> None:
+    w = _w()
+    w["tolerances"] = w["trt"].pop("tolerances")  # {"ort": {...}, "trt": {...}} at the top level
+    result = import_contract(w)
+    c = result.contract
+    assert tolerance_for(c, "cache_last_time_out", "ort-cpu", "fp32").atol == 0.1
+    assert acceptance_threshold(c, "encoder_output_p95", "trt-fp16", "fp16") == 1.8e-3
+    assert [p.name for p in c.profiles] == ["stream", "batched"]
+    assert not [u for u in result.unmapped if u.startswith(("tolerances", "trt"))]
