@@ -372,3 +372,18 @@ def test_whole_model_tolerances_outside_the_trt_section() -> None:
     assert acceptance_threshold(c, "encoder_output_p95", "trt-fp16", "fp16") == 1.8e-3
     assert [p.name for p in c.profiles] == ["stream", "batched"]
     assert not [u for u in result.unmapped if u.startswith(("tolerances", "trt"))]
+
+
+def test_whole_model_onnx_dtype_words_and_tensorrt_whole_shape_profiles() -> None:
+    w = _w()
+    io = w["encoder"]["streaming_io"]
+    io["inputs"][0]["dtype"] = "FLOAT"
+    io["inputs"][1]["dtype"] = "tensor(int64)"
+    w["trt"]["profiles"]["encoder_streaming"] = [
+        {"name": "stream", "audio_signal": {"min": [1, 128, 41], "opt": [1, 128, 57], "max": [2, 128, 57]},
+         "batch": {"min": 1, "opt": 1, "max": 2}}]
+    result = import_contract(w)
+    c = result.contract
+    assert (c.input("audio_signal").dtype, c.input("length").dtype) == ("float32", "int64")
+    (profile,) = c.profiles
+    assert profile.shapes["audio_signal"].max == (2, 128, 57) and profile.shapes["cache_last_time"].max[0] == 2
