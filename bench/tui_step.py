@@ -56,11 +56,11 @@ def build(out: Path, cache: int, chunks: int) -> Path:
 
 async def measure(store: Path, mode: str, steps: int, size: tuple[int, int]) -> list[float]:
     """Seconds per step (press → the new chunk's heatmap painted)."""
+    from inspector.tui.app import make_app  # first: it sets Textual's frame rate, read when Textual is imported
     from textual import events
     from textual.widget import Widget
     from textual.worker import WorkerCancelled, WorkerState
 
-    from inspector.tui.app import make_app
     from inspector.tui.widgets.heatmap import Heatmap
 
     if mode == "+truecolor":

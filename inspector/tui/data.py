@@ -33,6 +33,49 @@ _NOTHING = np.empty((0,), np.float32)
 """Cached in place of a tensor a run did not save (the LRU stores no None)."""
 
 
+DIGEST_CHARS = 4
+"""Hex digits of the model's sha256 in a run's label (``m.onnx#3fa2``): enough to tell two exports apart."""
+NOT_OPTIONS = ("save_outputs",)
+"""Recorded options that do not change what a backend computes (left out of run labels)."""
+
+
+def options_text(options: Mapping[str, Any]) -> str:
+    """``tf32=off io_binding=off``: a run's backend options as its label shows them (``use_x`` → ``x``; on/off for
+    switches); a baseline's options are left out (the baseline is named apart)."""
+    bits = []
+    for key in sorted(options):
+        if key in NOT_OPTIONS or key.startswith("baseline."):
+            continue
+        value = options[key]
+        name = key.removeprefix("use_")
+        switch = isinstance(value, bool) or key.startswith("use_") and str(value).lower() in ("0", "1", "true",
+                                                                                              "false")
+        if switch:
+            text = "on" if str(value).lower() in ("1", "true") else "off"
+        elif isinstance(value, float):
+            text = f"{value:g}"
+        else:
+            text = str(value)
+        bits.append(f"{name}={text}")
+    return " ".join(bits)
+
+
+def distinct_labels(runs: list[RunInfo]) -> dict[str, str]:
+    """run_id → its legend label (`RunInfo.short`), made unique: runs that would read the same get the time they
+    started (or their id's tail), so a plot legend never shows one label twice."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.short] = counts.get(run.short, 0) + 1
+    labels = {}
+    for run in runs:
+        label = run.short
+        if counts[label] > 1:
+            when = run.started[11:19] if len(run.started) >= 19 else run.run_id[-6:]
+            label = f"{label} @{when}"
+        labels[run.run_id] = label
+    return labels
+
+
 def _stored(folder: Path) -> StoredTensor:
     """A lazily read stored array (its metadata is read now: shape and dtype)."""
     from store.arrays import array_meta
@@ -133,6 +176,7 @@ class InspectorData:
         self._refs = _LRU[tuple[str, int, str], np.ndarray](24)
         self._outs = _LRU[tuple[str, str, int, str], np.ndarray](16)
         self._pairs = _LRU[tuple[str, str, int, str], TensorPair](16)
+        self._metas = _LRU[tuple[str, int], Mapping[str, Any]](256)
         self._readers = _LRU[str, Any](64)
         self._chunk_names: dict[str, tuple[str, ...]] = {}
 
@@ -179,7 +223,19 @@ class InspectorData:
         return names
 
     def chunk_meta(self, stream: str, index: int) -> Mapping[str, Any]:
-        return dict(self.store.chunk(stream, index).meta or {})
+        """The chunk's metadata from the reference file (read once: a committed chunk never changes)."""
+        return self._metas.get_or((stream, index), lambda: dict(self.store.chunk(stream, index).meta or {}))
+
+    def cached_step(self, stream: str, index: int, tensor: str, run_id: str) -> tuple[TensorPair, Mapping[str, Any]] | None:
+        """The pair and metadata of a chunk when both were read already (by the read-ahead): no I/O, so the UI
+        thread may ask; None otherwise."""
+        pair = self._pairs.get((stream, tensor, index, run_id))
+        meta = self._metas.get((stream, index))
+        if pair is None or meta is None:
+            return None
+        if run_id and (run_id, stream) not in self._metrics:
+            return None
+        return pair, meta
 
     def axes(self, tensor: str, shape: tuple[int, ...]) -> TensorAxes:
         labels = None
@@ -217,7 +273,9 @@ class InspectorData:
             n_chunks=len(rec.chunks or ()), baseline=rec.baseline or "",
             precision=str(info.get("precision", "") or options.get("precision", "") or ""),
             verdict=summary_verdict(rec.summary), saves_outputs=bool(saves) if saves is not None else None,
-            started=rec.started or "",
+            started=rec.started or "", model=Path(str(rec.model or "")).name,
+            digest=str((rec.environment or {}).get("model_sha256") or "")[:DIGEST_CHARS],
+            options=options_text(options),
         )
 
     def refresh(self) -> bool:

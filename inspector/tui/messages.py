@@ -62,6 +62,8 @@ class SeriesLoaded(Message):
     trajectory: Any = None
     """The run's `inspector.state.trajectory.Trajectory` (None: it recorded none)."""
     state_title: str = ""
+    label: str = ""
+    """The run's legend entry (`inspector.tui.data.distinct_labels`)."""
 
 
 @dataclass

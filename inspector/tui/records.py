@@ -37,17 +37,29 @@ class RunInfo:
     verdict: bool | None = None
     saves_outputs: bool | None = None
     started: str = ""
+    model: str = ""
+    """The model's file name (``m.onnx``; "" when the run names none)."""
+    digest: str = ""
+    """The first hex digits of the model file's sha256 ("" when not recorded)."""
+    options: str = ""
+    """The backend options that change what it computes, e.g. ``tf32=off io_binding=off``."""
+
+    @property
+    def what(self) -> str:
+        """Options and model, e.g. ``tf32=off m.onnx#3fa2`` ("" when the run records neither)."""
+        model = f"{self.model}#{self.digest}" if self.digest else self.model
+        return " ".join(bit for bit in (self.options, model) if bit)
 
     @property
     def label(self) -> str:
-        """e.g. ``ort-cpu closed-loop``."""
-        return f"{self.backend} {self.mode}"
+        """e.g. ``ort-cpu closed-loop tf32=off m.onnx#3fa2``."""
+        return " ".join(bit for bit in (f"{self.backend} {self.mode}", self.what) if bit)
 
     @property
     def short(self) -> str:
-        """A column header of a few characters, e.g. ``ort-cpu·CL``."""
+        """A legend entry, e.g. ``ort-cuda·CL tf32=off m.onnx#3fa2``."""
         mode = {"functional": "F", "closed-loop": "CL", "imported": "imp"}.get(self.mode, self.mode[:3])
-        return f"{self.backend}·{mode}"
+        return " ".join(bit for bit in (f"{self.backend}·{mode}", self.what) if bit)
 
 
 @dataclass(frozen=True)

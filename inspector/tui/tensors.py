@@ -277,6 +277,15 @@ class TensorPair:
         return a.astype(np.float64)
 
 
+def cached_image(pair: TensorPair, view: str, layer: int, batch: int, cell_cols: int,
+                 cell_rows: int) -> HeatImage | None:
+    """The image `pair_image` would return when it was made already (no work: the UI thread may ask)."""
+    view = view if view in pair.available_views() else "reference"
+    layer = min(max(layer, 0), pair.axes.layers - 1)
+    batch = min(max(batch, 0), pair.axes.batches - 1)
+    return pair._images.get((view, layer, batch, cell_cols, cell_rows))
+
+
 def pair_image(pair: TensorPair, view: str, layer: int, batch: int, cell_cols: int, cell_rows: int) -> HeatImage:
     """The heatmap image of one view of one layer/batch slice of `pair`, sized to `cell_cols × cell_rows` cells.
 

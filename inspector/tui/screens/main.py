@@ -24,7 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
-from inspector.tui.data import InspectorData
+from inspector.tui.data import InspectorData, distinct_labels
 from inspector.tui.jobs import (
     MODES, BackendChoice, Diagnosis, JobCancelled, JobContext, RunOutcome, RunRequest, TriageRequest,
 )
@@ -71,12 +71,15 @@ class MainScreen(Guarded, Screen[None]):
     """Step through chunks of one stream and see one run's errors, tensor by tensor."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "step(1)", "Next chunk", id="chunk.next", tooltip="Next chunk in the list"),
-        Binding("k", "step(-1)", "Prev chunk", id="chunk.prev", tooltip="Previous chunk in the list"),
+        # priority: the app runs these as the key arrives, not after it went down to the focused widget and bubbled
+        # back up through every container (each hop a message; under load that was ~10 ms of a step)
+        Binding("j", "step(1)", "Next chunk", id="chunk.next", tooltip="Next chunk in the list", priority=True),
+        Binding("k", "step(-1)", "Prev chunk", id="chunk.prev", tooltip="Previous chunk in the list",
+                priority=True),
         Binding("n", "next_failing(1)", "Next failing", id="chunk.next-failing",
-                tooltip="Next chunk that fails in the selected run"),
+                tooltip="Next chunk that fails in the selected run", priority=True),
         Binding("N", "next_failing(-1)", "Prev failing", id="chunk.prev-failing",
-                tooltip="Previous chunk that fails in the selected run"),
+                tooltip="Previous chunk that fails in the selected run", priority=True),
         Binding("g", "goto", "Go to chunk", id="chunk.goto", tooltip="Go to a chunk by number"),
         Binding("f", "toggle_failing", "Failing only", id="chunk.filter-failing",
                 tooltip="List only the chunks that fail in the selected run (again: all chunks)"),
@@ -153,6 +156,8 @@ class MainScreen(Guarded, Screen[None]):
         self._choices: list[BackendChoice] | None = None
         self._choices_lock = threading.Lock()
         self.plot_kind = "error"
+        self._goto_typed: list[str] | None = None
+        """Keys typed right behind g, before the go-to modal opened (see `on_key`)."""
 
     # ---- widgets ------------------------------------------------------------------------------------------------
     @property
@@ -406,8 +411,39 @@ class MainScreen(Guarded, Screen[None]):
         self._request += 1
         self._loaded_key = None
         self._requested_key = self._want_key()
-        self._chunk_worker(self.stream, self.chunk, self.tensor, self.run_id, self.heatmap.image_params(),
-                           self._request)
+        params = self.heatmap.image_params()
+        ready = self._ready(self.stream, self.chunk, self.tensor, self.run_id, params, self._request)
+        if ready is not None:  # read ahead: show it now, without a worker's round trip
+            self._chunk_loaded(ready)
+            return
+        self._chunk_worker(self.stream, self.chunk, self.tensor, self.run_id, params, self._request)
+
+    def _ready(self, stream: str, chunk: int, tensor: str, run_id: str, params: tuple,
+               request: int) -> ChunkLoaded | None:
+        """What the chunk worker would post, when the read-ahead left all of it in the caches (lookups only)."""
+        from inspector.tui.tensors import cached_image
+
+        cached = self.data.cached_step(stream, chunk, tensor, run_id)
+        if cached is None:
+            return None
+        pair, meta = cached
+        image = cached_image(pair, *params)
+        if image is None:
+            return None
+        return self._chunk_message(pair, image, meta, run_id, stream, chunk, request)
+
+    def _chunk_message(self, pair: Any, image: Any, meta: Any, run_id: str, stream: str, chunk: int,
+                       request: int) -> ChunkLoaded:
+        chunk_rules: tuple[RuleRow, ...] = ()
+        run_rules: tuple[RuleRow, ...] = ()
+        status = error = ""
+        state = None
+        if run_id:
+            record = self.data.chunk_record(run_id, stream, chunk)
+            chunk_rules, status, error, state = record.rules, record.status, record.error, record.state
+            # per-invariant run verdicts repeat the chunk rows and the "invariants" rule: keep failures only
+            run_rules = tuple(r for r in self.data.run_rules(run_id) if r.kind != "invariant" or r.ok is False)
+        return ChunkLoaded(pair, image, chunk_rules, run_rules, meta, request, status, error, state)
 
     @work(thread=True, exclusive=True, group="chunk", exit_on_error=False)
     def _chunk_worker(self, stream: str, chunk: int, tensor: str, run_id: str, params: tuple, request: int) -> None:
@@ -417,20 +453,12 @@ class MainScreen(Guarded, Screen[None]):
             if worker.is_cancelled:
                 return
             image = pair_image(pair, *params)
-            chunk_rules: tuple[RuleRow, ...] = ()
-            run_rules: tuple[RuleRow, ...] = ()
-            status = error = ""
-            state = None
-            if run_id:
-                record = self.data.chunk_record(run_id, stream, chunk)
-                chunk_rules, status, error, state = record.rules, record.status, record.error, record.state
-                # per-invariant run verdicts repeat the chunk rows and the "invariants" rule: keep failures only
-                run_rules = tuple(r for r in self.data.run_rules(run_id) if r.kind != "invariant" or r.ok is False)
             meta = self.data.chunk_meta(stream, chunk)
+            message = self._chunk_message(pair, image, meta, run_id, stream, chunk, request)
         except Exception as exc:  # noqa: BLE001 — shown to the user, the app keeps running
             self.post_message(LoadFailed(f"chunk {chunk} of stream {stream!r}, tensor {tensor}", str(exc)))
             return
-        self.post_message(ChunkLoaded(pair, image, chunk_rules, run_rules, meta, request, status, error, state))
+        self.post_message(message)
 
     @work(thread=True, exclusive=True, group="read-ahead", exit_on_error=False)
     def _read_ahead_worker(self, stream: str, chunk: int, tensor: str, run_id: str, params: tuple,
@@ -447,6 +475,9 @@ class MainScreen(Guarded, Screen[None]):
             try:
                 ahead = self.data.tensor_pair(stream, nxt, tensor, run_id)
                 pair_image(ahead, *params)  # kept on the pair
+                self.data.chunk_meta(stream, nxt)  # (cached: the step then needs no worker at all)
+                if run_id:
+                    self.data.chunk_record(run_id, stream, nxt)
             except Exception:  # noqa: BLE001 — read-ahead is best effort; the real load reports errors
                 return
 
@@ -512,9 +543,11 @@ class MainScreen(Guarded, Screen[None]):
             xs, ys = self.data.series(run_id, stream, tensor)
             thresholds = self.data.thresholds(run_id, tensor)
             other = {}
-            for run in self.data.runs(stream):
+            runs = self.data.runs(stream)
+            labels = distinct_labels(runs)  # two runs never share a legend entry (nor one dict key)
+            for run in runs:
                 if run.run_id != run_id:
-                    other[run.short] = self.data.series(run.run_id, stream, tensor)
+                    other[labels[run.run_id]] = self.data.series(run.run_id, stream, tensor)
             trajectory = self.data.trajectory(run_id, stream)
             state_title = self.data.state_title(run_id) if trajectory is not None else (
                 f"no state trajectory in this run ({self.data.describe_run(run_id)}): closed-loop runs record one "
@@ -523,7 +556,7 @@ class MainScreen(Guarded, Screen[None]):
             self.post_message(LoadFailed(f"the figures of run {run_id}", str(exc)))
             return
         self.post_message(SeriesLoaded(run_id, tensor, "max_abs", xs, ys, thresholds, other, trajectory,
-                                       state_title))
+                                       state_title, labels.get(run_id, "")))
 
     @on(SeriesLoaded)
     def _series_loaded(self, message: SeriesLoaded) -> None:
@@ -536,7 +569,7 @@ class MainScreen(Guarded, Screen[None]):
             title += " · " + "  ".join(f"{label} {fmt(v)}" for label, v in message.thresholds)
         self.plot.set_state(message.state_title, message.trajectory)
         self.plot.set_series(title, message.xs, message.ys, message.thresholds, message.other, current=self.chunk,
-                             label=info.short if info else "")
+                             label=message.label or (info.short if info else ""))
         if self.heatmap.image is not None:
             self._image_changed(Heatmap.ImageChanged(self.heatmap, self.heatmap.image))
 
@@ -642,6 +675,21 @@ class MainScreen(Guarded, Screen[None]):
         self.chunk_list.highlight(index)
         self._select_chunk(index)
 
+    def on_key(self, event: events.Key) -> None:
+        # Keys reach this handler before Textual runs the bindings of the keys before them: typed in one burst,
+        # "g 1 5 Enter" brings 1, 5 and Enter here before g has opened the go-to modal (which would then see Enter
+        # alone). So after a g, digits and Enter are kept for the modal (anything else ends that).
+        typed = self._goto_typed
+        if event.key == "g":
+            self._goto_typed = []
+        elif typed is not None:
+            if event.key == "enter" or event.key == "backspace" or (event.character or "").isdigit():
+                typed.append(event.key if event.key in ("enter", "backspace") else event.character or "")
+                event.stop()
+                event.prevent_default()
+            else:
+                self._goto_typed = None
+
     def action_goto(self) -> None:
         from inspector.tui.screens.goto import GotoChunk
 
@@ -649,13 +697,16 @@ class MainScreen(Guarded, Screen[None]):
             if index is not None:
                 self.go_to(index)
 
-        self.app.push_screen(GotoChunk(self.chunk_list.indices, self.chunk), answer)
+        typed, self._goto_typed = self._goto_typed or [], None
+        self.app.push_screen(GotoChunk(self.chunk_list.indices, self.chunk, typed), answer)
 
     def action_toggle_failing(self) -> None:
+        """f: list only the failing chunks (again: all). With nothing failing the list stays as it is."""
+        if not self.failing_only and not self.chunk_list.failing():
+            self.notify("No failing chunks in this run: the list stays as it is." if self.run_id else
+                        "No run selected (press r): nothing to filter on.", title="Failing only")
+            return
         self.failing_only = not self.failing_only
-        if self.failing_only and not self.chunk_list.failing():
-            self.notify("No failing chunks to filter to." if self.run_id else "No run selected (press r).",
-                        title="Failing only")
         self._refresh_rows_only()
         listed = self.chunk_list.current()
         if listed is not None and listed != self.chunk:
@@ -911,7 +962,8 @@ class MainScreen(Guarded, Screen[None]):
         if missing:
             self.notify(missing, title="Run backend", severity="warning", timeout=15)
             return
-        backend, mode = self._run_defaults()
+        backend, _ = self._run_defaults()
+        mode = MODES[0]  # stated in the dialog, not taken from the run on screen
         with self._choices_lock:
             choices = self._choices
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from rich.segment import Segment
 from rich.text import Text
+from textual.strip import Strip
 from textual.widget import Widget
 
 from inspector.tui.imaging import HeatImage
@@ -40,26 +42,37 @@ class _TextLine(Guarded, Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._text = Text()
+        self._strips: tuple[tuple, list[Strip]] | None = None
+        self._version = 0
 
     def set_text(self, text: Text) -> None:
         if text != self._text:
             self._text = text
+            self._version += 1
             self.refresh()
 
     @property
     def text(self) -> Text:
         return self._text
 
-    def render(self) -> Text:
-        # one terminal line per text line, cut with an ellipsis: a wrapped line would push the next one out of the
-        # fixed height (the cursor's "worst" line, the most useful one, is last)
+    def render_line(self, y: int) -> Strip:
+        # Line API, strips made once per text and width (these lines change on every step; Textual's content
+        # pipeline for `render()` took ~2 ms a step). One terminal line per text line, cut with an ellipsis: a
+        # wrapped line would push the next one out of the fixed height (the cursor's "worst" line is last).
         width = self.size.width
-        if width <= 0 or "\n" not in self._text.plain and self._text.cell_len <= width:
-            return self._text
-        lines = self._text.split("\n", allow_blank=True)
-        for line in lines:
-            line.truncate(width, overflow="ellipsis")
-        return Text("\n", no_wrap=True).join(lines)
+        key = (self._version, width, self.rich_style)
+        if self._strips is None or self._strips[0] != key:
+            console = self.app.console
+            strips = []
+            for line in self._text.split("\n", allow_blank=True):
+                line.truncate(max(width, 1), overflow="ellipsis")
+                line.no_wrap = True
+                segments = [Segment(seg.text, self.rich_style + seg.style if seg.style else self.rich_style)
+                            for seg in line.render(console, end="")]
+                strips.append(Strip(segments).extend_cell_length(width, self.rich_style).crop(0, width))
+            self._strips = (key, strips)
+        strips = self._strips[1]
+        return strips[y] if y < len(strips) else Strip.blank(width, self.rich_style)
 
 
 class CursorInfo(_TextLine):

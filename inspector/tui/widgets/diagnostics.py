@@ -22,8 +22,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import ProgressBar, Static
 
-from inspector.tui.widgets.guard import Guarded
 from inspector.tui.records import fmt
+from inspector.tui.widgets.guard import Guarded
 
 IDLE_HINT = ("d  cache_last_time checks on this chunk\n"
              "i  first diverging node (triage)\n"

@@ -28,9 +28,9 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from inspector.tui.widgets.guard import Guarded
 from inspector.tui.imaging import BACKGROUND, CURSOR, PALETTE, HeatImage
 from inspector.tui.tensors import VIEWS, ElementValues, TensorPair, pair_image
+from inspector.tui.widgets.guard import Guarded
 
 HALF_BLOCK = "\u2584"
 UPPER_HALF = "\u2580"

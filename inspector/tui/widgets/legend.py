@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 from rich.color import Color as RichColor
 from rich.style import Style
 from rich.text import Text
+from textual.filter import ANSIToTruecolor, LineFilter
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 
-from inspector.tui.widgets.guard import Guarded
 from inspector.tui.imaging import CURSOR, LEVELS, NONFINITE, PALETTE, WORST, ZERO, LogScale
 from inspector.tui.records import fmt
+from inspector.tui.widgets.guard import Guarded
 
 
 def _swatch(index: int) -> Style:
@@ -44,13 +47,39 @@ class ColourLegend(Guarded, Widget):
     title: reactive[str] = reactive("")
     tolerance: reactive[float | None] = reactive(None)
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._strips: tuple[tuple, list[Strip]] | None = None
+
     def set_scale(self, scale: LogScale | None, title: str, tolerance: float | None = None) -> None:
         with self.app.batch_update():
             self.scale = scale
             self.title = title
             self.tolerance = tolerance
 
-    def render(self) -> Text:
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        # truecolor already (the palette's RGB), as the heatmap: Textual's ANSIToTruecolor filter only costs time
+        return [f for f in super().get_line_filters() if not isinstance(f, ANSIToTruecolor)]
+
+    def render_line(self, y: int) -> Strip:
+        """Line API: the two lines are made once per scale, title, tolerance and width (a step to the next chunk
+        changes the scale; `render()` through Textual's content pipeline took ~4 ms a step)."""
+        width = self.size.width
+        key = (self.scale, self.title, self.tolerance, width, self.rich_style)
+        if self._strips is None or self._strips[0] != key:
+            console = self.app.console
+            lines = self.legend_text().split("\n", allow_blank=True)
+            strips = []
+            for line in lines:
+                line.no_wrap = True
+                strips.append(Strip(list(line.render(console, end=""))).extend_cell_length(width, self.rich_style)
+                              .crop(0, width))
+            self._strips = (key, strips)
+        strips = self._strips[1]
+        return strips[y] if y < len(strips) else Strip.blank(width, self.rich_style)
+
+    def legend_text(self) -> Text:
+        """The legend as text (two lines)."""
         width = max(self.size.width, 20)
         scale = self.scale
         if scale is None:

@@ -14,8 +14,8 @@ from typing import Any
 
 from textual_plotext import PlotextPlot
 
-from inspector.tui.widgets.guard import Guarded
 from inspector.tui.records import fmt
+from inspector.tui.widgets.guard import Guarded
 from inspector.tui.widgets.legend import tick_label
 
 RUN_COLOUR = "cyan"
