@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -183,6 +183,12 @@ def attribute_chunk(store: Any, contract: Contract, model: str | Path | None, ba
                 reduced = "bfloat16" if graph is not None and graph.label == "bfloat16 math" else "float16"
                 bis = bisect_precision(target, fp32_model, (backend, results[0].precision or "fp32"), tmp / "probes",
                                        reduced=reduced, max_probes=max_probes, say=say)
+        if (verdict.kind == "pass" and rec is not None and rec.record is not None
+                and not rec.record.get("passed")):
+            verdict = replace(verdict, notes=(*verdict.notes, (
+                f"the recorded run {rec.run_id} failed this chunk, but it passes when re-run"
+                + (" on the state that run fed it" if rec.state is not None else "")
+                + ": nondeterminism in the backend, or the run's state differed")))
         return AttributionReport(target.store_path, str(model_path or ""), target.contract_ref, backend,
                                  dict(options or {}), stream, chunk, mode, graph, tuple(results), verdict, bis,
                                  rec.run_id if rec and rec.state is not None else "")
