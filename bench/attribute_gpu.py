@@ -84,7 +84,8 @@ def main() -> int:
                       "seconds": round(time.perf_counter() - t, 1)}
     save()
     for row in per_chunk:
-        print(f"  chunk {row['chunk']:>3}: encoder_output max-abs {row['encoder_output_max_abs']:.3g} "
+        err = row["encoder_output_max_abs"]
+        print(f"  chunk {row['chunk']:>3}: encoder_output max-abs {'n/a' if err is None else f'{err:.3g}'} "
               f"{'ok' if row['passed'] else 'FAIL'}", flush=True)
     failing = [r["chunk"] for r in per_chunk if not r["passed"]]
     if not failing:
