@@ -449,6 +449,22 @@ def _flatten_whole_model(doc: dict, label: str) -> tuple[dict, _Prelude]:
         else:
             pre.unmapped.append((p, v, "not part of what a parity contract describes"))
 
+    _whole_model_streaming(doc, flat, pre, consumed)
+    _whole_model_trt(doc, enc_path, flat, pre, consumed)
+    _whole_model_provenance(doc, flat, pre, consumed)
+    for path, node in _nodes(doc):
+        for k, v in node.items():
+            p = _join(path, str(k))
+            if k in _OTHER_PARTS and not any(p == c or p.startswith(c + ".") for c in consumed):
+                consumed.add(p)
+                pre.ignored.append(f"{p}: {_OTHER_PARTS[k]}")
+    _report_rest(doc, "", consumed, pre)
+    return flat, pre
+
+
+def _whole_model_streaming(doc: dict, flat: dict, pre: _Prelude, consumed: set[str]) -> None:
+    """``streaming`` (and ``encoder.architecture``'s sizes) → the flat ``streaming`` and its top-level companions
+    (``mode``, ``cache_layout``, ``cache_pad``, ``cache_len_bounds``); prose about the cache length → `pre.prose`."""
     arch = pre.streaming_extra.get("architecture", {})
     stream_at = _find(doc, ("streaming", "streaming_config", "streaming_cfg", "stream"),
                       lambda v: isinstance(v, dict))
@@ -470,8 +486,8 @@ def _flatten_whole_model(doc: dict, label: str) -> tuple[dict, _Prelude]:
                     pre.prose.append((p, v, "cache_last_channel_len_out"))
                 else:
                     pre.unmapped.append((p, v, "expected a sentence"))
-            elif k in ("cache_valid_region", "valid_region"):
-                pre.prose.append((p, v, None)) if isinstance(v, str) else pre.unmapped.append((p, v, ""))
+            elif k in ("cache_valid_region", "valid_region") and isinstance(v, str):
+                pre.prose.append((p, v, None))
             elif k == "cache_len_expected":
                 n = _int_like(v)
                 if n is not None:
@@ -505,11 +521,10 @@ def _flatten_whole_model(doc: dict, label: str) -> tuple[dict, _Prelude]:
                                                                   "elsewhere; the first is kept"))
                             continue
                         fs[target] = n
-                        pre.origin[f"_{target}"] = f"{p}.{ck}"
                         pre.mapped.append(f"{p}.{ck} -> streaming.{target} {n}")
                     else:
-                        fs[f"cache_{ck}"] = cv
-                        pre.origin[f"_cache_{ck}"] = f"{p}.{ck}"
+                        pre.streaming_extra.setdefault("cache", {})[ck] = cv
+                        pre.unmapped.append((f"{p}.{ck}", cv, "kept in streaming.extra.cache"))
             else:
                 if k in fs and _int_like(v) is not None and fs[k] != _int_like(v):
                     pre.unmapped.append((p, v, f"disagrees with {fs[k]} given elsewhere; the first is kept"))
@@ -530,9 +545,11 @@ def _flatten_whole_model(doc: dict, label: str) -> tuple[dict, _Prelude]:
     if fs:
         flat["streaming"] = fs
 
+
+def _whole_model_trt(doc: dict, enc_path: str, flat: dict, pre: _Prelude, consumed: set[str]) -> None:
+    """``trt`` → flat ``tolerances`` and ``trt_profiles`` (the streaming encoder's); its precision → notes."""
     trt_at = _find(doc, ("trt", "tensorrt", "TensorRT"), lambda v: isinstance(v, dict) and any(
         k in v for k in ("profiles", "tolerances", "precision")))  # not a tolerance set that is named "trt"
-    trt: dict = {}
     if trt_at is not None:
         tp, trt = trt_at
         consumed.add(tp)
@@ -558,6 +575,9 @@ def _flatten_whole_model(doc: dict, label: str) -> tuple[dict, _Prelude]:
             pre.origin["tolerances"] = tol_at[0]
             consumed.add(tol_at[0])
 
+
+def _whole_model_provenance(doc: dict, flat: dict, pre: _Prelude, consumed: set[str]) -> None:
+    """``model_id``, ``hashes`` … → provenance (kept in the notes); the model id names the contract."""
     for key in _PROVENANCE_KEYS:
         at = _find(doc, (key,))
         if at is None or at[0] in consumed:
@@ -572,14 +592,6 @@ def _flatten_whole_model(doc: dict, label: str) -> tuple[dict, _Prelude]:
         pre.description = f" (model {model_id}" + "".join(
             f", {k.replace('model_', '')} {pre.provenance[k]}" for k in ("model_family", "model_version")
             if isinstance(pre.provenance.get(k), str)) + ")"
-    for path, node in _nodes(doc):
-        for k, v in node.items():
-            p = _join(path, str(k))
-            if k in _OTHER_PARTS and not any(p == c or p.startswith(c + ".") for c in consumed):
-                consumed.add(p)
-                pre.ignored.append(f"{p}: {_OTHER_PARTS[k]}")
-    _report_rest(doc, "", consumed, pre)
-    return flat, pre
 
 
 def _whole_model_profiles(profiles: dict, path: str, flat: dict, pre: _Prelude) -> None:
