@@ -118,6 +118,9 @@ class RuleRow:
     explain: bool = False
     """Show `detail` under the row even when the rule holds (state verdicts, undecided figures: the words are the
     result); failures always show it."""
+    outcome: str = ""
+    """A run verdict's outcome (`inspector.acceptance`): ``pass``, ``fail``, ``undetermined`` or ``info`` (older
+    stores' ``skip``/``warn`` read as undetermined/info); "" for per-chunk rows. Only ``pass`` is shown green."""
 
 
 @dataclass(frozen=True)
@@ -316,6 +319,8 @@ def state_of(raw: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 _STATUS_OK = {"pass": True, "passed": True, "ok": True, "fail": False, "failed": False, "warn": False,
               "warning": False, "error": False}
+_OUTCOMES = {"pass": "pass", "fail": "fail", "undetermined": "undetermined", "info": "info", "skip": "undetermined",
+             "warn": "info"}
 
 
 def parse_rule(rule_id: str, d: Mapping[str, Any], kind: str) -> RuleRow:
@@ -343,7 +348,8 @@ def parse_rule(rule_id: str, d: Mapping[str, Any], kind: str) -> RuleRow:
         severity=severity,
         # the state verdicts are sentences (is the cache carried, how the length moves, is the feedback wired
         # right), and a skipped rule says why: their words are the result
-        explain=kind in STATE_KINDS or (status == "skip" and bool(detail)),
+        explain=kind in STATE_KINDS or (status in ("skip", "undetermined", "info", "warn") and bool(detail)),
+        outcome=_OUTCOMES.get(status, "") if "rule" in d else "",
     )
 
 

@@ -20,6 +20,9 @@ from inspector.tui.records import ChunkState, RuleRow, fmt
 from inspector.tui.widgets.guard import Guarded
 
 OK_MARK = {True: ("✓", "green"), False: ("✗", "bold red"), None: ("–", "dim")}
+OUTCOME_MARK = {"pass": ("✓", "green", ""), "fail": ("✗", "bold red", ""),
+                "undetermined": ("?", "bold yellow", "UNDETERMINED "), "info": ("i", "cyan", "info ")}
+"""A run verdict's four outcomes, each with its own mark and (where the mark alone could be misread) word."""
 
 
 def rule_lines(rows: Iterable[RuleRow], width: int, empty: str) -> Text:
@@ -35,13 +38,17 @@ def rule_lines(rows: Iterable[RuleRow], width: int, empty: str) -> Text:
         if n:
             out.append("\n")
         mark, style = OK_MARK.get(row.ok, ("?", ""))
-        if row.ok is None and row.kind == "tolerance":
+        word = ""
+        if row.outcome in OUTCOME_MARK:
+            mark, style, word = OUTCOME_MARK[row.outcome]
+        elif row.ok is None and row.kind == "tolerance":
             mark, style = "?", "yellow"  # recorded but undecided (an imported figure): unknown, not skipped
         if row.ok is False and row.severity != "error":
             style = "yellow"
         value = row.value + (f" / {row.threshold}" if row.threshold and row.threshold != row.value else "")
         room = width - 2 - (len(value) + 1 if value else 0)
-        label = row.id if len(row.id) <= room else row.id[: max(room - 1, 1)] + "…"
+        name = word + row.id
+        label = name if len(name) <= room else name[: max(room - 1, 1)] + "…"
         out.append(mark, style=style)
         out.append(" " + label)
         if value:
