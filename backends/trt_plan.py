@@ -428,7 +428,8 @@ def math_mode(precision: str, fp16_mode: str, tf32: bool | None) -> str:
         tf32: ``config.get_flag(BuilderFlag.TF32)`` after configuring the build; None when unknown or when this
             TensorRT has no TF32 flag.
     """
-    flag = "tf32=unknown (not recorded with the engine)" if tf32 is None else f"tf32={'on' if tf32 else 'off'}"
+    flag = ("tf32=unknown (not recorded with the engine, or this TensorRT has no TF32 flag)" if tf32 is None
+            else f"tf32={'on' if tf32 else 'off'}")
     if precision == "fp16":
         how = "FP16 builder flag" if fp16_mode == "flag" else "FP16 ONNX, strongly typed"
         return f"fp16 ({how}), {flag}"
