@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "attribute": ("inspector.commands.attribute", "attribute", "Precision or bug? Re-run a failing chunk under stricter math."),
     "export-chunk": ("inspector.commands.export_chunk", "export_chunk", "Write a chunk's reproduction bundle (.npz + Polygraphy JSON)."),
     "import-run": ("inspector.commands.import_run", "import_run", "Import another tool's parity report as a run and judge it."),
-    "tui": ("inspector.commands.tui", "tui", "Open the Textual inspector on a store."),
+    "tui": ("inspector.commands.tui", "tui", "Open the Textual inspector on a reference JSONL (converted as you browse), a store or a report."),
 }
 
 
