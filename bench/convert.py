@@ -418,8 +418,9 @@ def main() -> None:
                   f"| {r['convert_2']:.0f} MB/s | {two:.2f}× | {met} | {r['simd_cpu_per_gb']:.1f} / "
                   f"{r['cpu_per_gb_1']:.1f} / {r['cpu_per_gb_2']:.1f} |")
     print()
-    print("CPU seconds per GB do not depend on what else runs on the cores: convert ÷ bare CPU ≤ 2.0 is what lets "
-          "2 workers on 2 free cores reach 1.0×, ≤ 1.0 what lets 1 worker match one core.")
+    print("CPU seconds per GB depend far less than MB/s on what else runs on the cores (only through shared caches "
+          "and memory): convert ÷ bare CPU ≤ 2.0 is what lets 2 workers on 2 free cores reach 1.0×, ≤ 1.0 what lets "
+          "1 worker match one core.")
     print()
     print("| file | size | largest line | bare parse 1 core | bare 2 cores | convert 1 worker | convert 2 workers "
           "| 2 vs bare 2 | speed-up 1→2 |")
