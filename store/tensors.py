@@ -458,6 +458,9 @@ class _Nesting:
     """
 
     def __init__(self, rank: int, shape: tuple[int, ...] | None) -> None:
+        import simdjson
+
+        self._array = simdjson.Array
         self.rank = rank
         self.declared = shape is not None
         self.dims: list[int | None] = list(shape) if shape is not None else [None] * rank
@@ -466,9 +469,6 @@ class _Nesting:
 
     def piece(self, doc: Any, depth_in: int, depth_out: int) -> int:
         """Check one parsed piece; returns how many lists begin in it (its ``[`` characters, to be counted)."""
-        import simdjson
-
-        self._array = simdjson.Array
         if not isinstance(doc, self._array):
             raise self._problem()
         return self._walk(doc, 0, depth_in > 0, depth_out > 0, depth_in, depth_out)
