@@ -56,8 +56,8 @@ def tui(path: Path | None, store_path: Path | None, skip_invalid: bool, workers:
     contract = None
     from store import layout
 
-    candidates = (path, store_path, path.with_suffix(".zarr") if path is not None else None)
-    opened = next((p for p in candidates if p is not None and layout.is_store(p)), None)
+    shown = plan_open(path, store_path).store if path is not None else None  # the store the app will show
+    opened = shown if shown is not None and layout.is_store(shown) else None
     if contract_ref or opened is not None:
         from inspector.commands.common import resolve_contract
 
