@@ -90,6 +90,7 @@ def _start(ray: Any, address: str, workers: int, temp_dir: str | None, log: Log)
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": "WARNING",
              "configure_logging": True}
     if address:
+        _check_reachable(address)
         try:
             ray.init(address=address, **quiet)
         except Exception as exc:  # noqa: BLE001 - re-raised as the user's error, with the address and the cause
@@ -108,6 +109,27 @@ def _start(ray: Any, address: str, workers: int, temp_dir: str | None, log: Log)
     log(f"ray: started on this machine ({int(ray.cluster_resources().get('CPU', 0))} CPUs, "
         f"{int(ray.cluster_resources().get('GPU', 0))} GPUs) for {workers} workers")
     return True
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a cluster address nobody answers at (Ray itself retries for minutes before it gives up)."""
+    import socket
+
+    if address == "auto":
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise InspectorError(f"--executor ray:{address}: expected ray:auto, ray:ray://HOST:PORT (Ray Client, port "
+                             "10001 by default) or ray:HOST:PORT (the head's GCS, port 6379 by default).")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise InspectorError(f"--executor ray:{address}: could not join the Ray cluster: nothing answers at "
+                             f"{host}:{port} ({exc}). Start one with `ray start --head` (or point at a KubeRay head "
+                             "service as ray://HOST:10001), or use plain `--executor ray` to start Ray on this "
+                             "machine.") from exc
 
 
 def execute_ray(units: Sequence[Unit], job: BatchJob, *, address: str = "", workers: int = 1,
