@@ -436,18 +436,26 @@ def _combine(parts: list[dict[str, Any]], offsets: list[int], n: int, o: np.ndar
 
 def _finish(name: str, out: np.ndarray, ref: np.ndarray, atol: float | None, rtol: float | None, rt: float,
             frame_axis: int | None, n: int, nonfinite_out: int, nonfinite_ref: int, mismatch: int,
-            finite_mask: np.ndarray | None, fig: _Figures) -> TensorMetrics:
+            finite_mask: np.ndarray | None, fig: _Figures, *, worst_values: tuple[float, float] | None = None,
+            frames: dict[str, Any] | None = None) -> TensorMetrics:
+    """The `TensorMetrics` of computed figures. Another kernel (`inspector.judge_torch`) passes the worst position's
+    values (out, ref) and the frame figures it computed itself; `out`/`ref` then only give shapes."""
     # Unravel the worst position in the tensor's full shape (map back through the finite mask if one was applied).
     worst_flat = fig.worst_flat
     if finite_mask is not None:
         worst_flat = int(np.flatnonzero(finite_mask)[worst_flat])
-    worst_index = tuple(int(i) for i in np.unravel_index(worst_flat, out.shape)) if out.ndim else ()
-    worst_out = float(np.asarray(out).reshape(-1)[worst_flat])
-    worst_ref = float(np.asarray(ref).reshape(-1)[worst_flat])
+    worst_index = tuple(int(i) for i in np.unravel_index(worst_flat, tuple(out.shape))) if out.ndim else ()
+    if worst_values is None:
+        worst_out = float(np.asarray(out).reshape(-1)[worst_flat])
+        worst_ref = float(np.asarray(ref).reshape(-1)[worst_flat])
+    else:
+        worst_out, worst_ref = worst_values
 
-    frames = {}
-    if frame_axis is not None and out.ndim > 0:
-        frames = _frame_figures(np.asarray(out), np.asarray(ref), frame_axis, atol, rt)
+    if frames is None:
+        frames = {}
+        if frame_axis is not None and out.ndim > 0:
+            frames = _frame_figures(np.asarray(out), np.asarray(ref), frame_axis, atol, rt)
+    frames = dict(frames)
 
     n_fail = fig.n_fail
     passed = n_fail == 0 and mismatch == 0 and frames.get("_frame_nonfinite", 0) == 0
