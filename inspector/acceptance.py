@@ -621,8 +621,9 @@ def _invariant_verdicts(recs: Sequence[Mapping[str, Any]], ctx: RunContext) -> l
         if t.undecided:
             out.append(undetermined(rule, kind, (
                 f"{inv.id}: not decided: `{inv.check}` could not be judged on {len(t.undecided)} chunk(s), first "
-                f"chunk {t.undecided[0]}: {t.undecided_detail}"), details={**base, "undecided_chunks": t.undecided[:200]},
-                required=required, tensor=_rule_tensors(inv.check)))
+                f"chunk {t.undecided[0]}: {t.undecided_detail}"),
+                details={**base, "undecided_chunks": t.undecided[:200]}, required=required,
+                tensor=_rule_tensors(inv.check)))
             continue
         if t.evaluated == 0:
             out.append(undetermined(rule, kind, f"{inv.id}: not decided: `{inv.check}` was not evaluated on any "

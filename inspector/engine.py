@@ -1086,7 +1086,7 @@ def run_summary(result: RunResult) -> dict[str, Any]:
     recs = result.records
     failed = [r["chunk"] for r in recs if not r.get("passed")]
     return {
-        "passed": result.passed, "status": result.status, "n_chunks": len(recs),
+        "passed": result.passed, "outcome": result.outcome, "status": result.status, "n_chunks": len(recs),
         "n_passed": len(recs) - len(failed), "failed_chunks": failed[:500],
         "first_failing_chunk": failed[0] if failed else None,
         "verdicts": [v.to_dict() for v in result.verdicts],

@@ -427,6 +427,8 @@ def summary_verdict(summary: Mapping[str, Any] | None) -> bool | None:
     """The run's overall verdict when its summary states one (or all its acceptance rows do)."""
     if not summary:
         return None
+    if str(summary.get("outcome") or "") in ("undetermined", "not judged"):
+        return None  # nothing failed, but not everything required was decided: never shown as a pass
     verdict = _bool(_first(summary, "passed", "ok", "verdict"))
     if verdict is not None:
         return verdict
