@@ -18,9 +18,9 @@ Verdicts (`inspector.acceptance.Verdict`, one JUnit case and one Markdown line e
 - the contract's ``no_growth`` rule, re-issued as "not meaningful" (status ``undetermined``) when ``state_carried``
   fails: an error that cannot accumulate through the state says nothing by not growing.
 
-Fail-closed: a probe that raised (at any probed chunk, or on every replacement of an input), a recorder that raised,
-or a feedback test that raised makes its verdict ``undetermined`` with the exception, never a pass; only a failure
-the remaining figures already prove stays ``fail``.
+Fail-closed: a probe that raised (at a probed chunk, or on a replacement of an input that no other replacement
+showed to be used), a recorder that raised, or a feedback test that raised makes its verdict ``undetermined`` with
+the exception, never a pass; only a failure the remaining figures already prove stays ``fail``.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class Sensitivity:
         role: ``attention``, ``conv``, ``length`` or ``state``.
         status: ``used`` (moved the output beyond the threshold at some probed chunk), ``inert`` (probed, never
             did), ``unprobed`` (no replacement changed it: it was the same as zeros and the donor everywhere) or
-            ``error`` (every replacement that would have changed it raised: nothing is known).
+            ``error`` (a replacement raised and none moved the output: whether it is used is not known).
         max_abs: Largest frames-output movement over every replacement and probed chunk.
         cosine: Cosine of that movement's output with the closed-loop output.
         chunk: Where it was largest.
@@ -231,7 +231,7 @@ def assess_state(records: Sequence[Mapping[str, Any]], contract: Contract) -> St
         return StateAssessment(FAIL, False, summary, reasons[0][0], reasons=tuple(r[1] for r in reasons),
                                **common)
     raised = [f for f in findings if " failed on chunk " in f] + [
-        f"every replacement of {e} raised" for e in errored]
+        f"a replacement of {e} raised and none moved the output" for e in errored]
     if raised:
         # Fail-closed: part of the evidence is missing because something raised; what ran cannot make it a pass.
         return StateAssessment(UNDETERMINED, None, "not decided: " + "; ".join(raised[:3])
@@ -338,7 +338,8 @@ def _sensitivity(name: str, names: StateNames, probes: Sequence[Mapping[str, Any
                 rows_variant = (c, value, fr.get("max_abs"))
         if e.get("max_abs") is not None and (best is None or e["max_abs"] > best[0]):
             best = (float(e["max_abs"]), e.get("cosine"), c, e.get("variant", ""))
-    status = "used" if moved else ("inert" if probed else ("error" if errors else "unprobed"))
+    # "inert" is a claim about every replacement: with one of them raised it is not shown (only "used" is).
+    status = "used" if moved else ("error" if errors else ("inert" if probed else "unprobed"))
     return Sensitivity(name, names.role(name), status, best[0] if best else None, best[1] if best else None,
                        best[2] if best else None, best[3] if best else "", zeroed, thr, tuple(chunks), rows_variant,
                        tuple(kinds), tuple(errors))

@@ -117,3 +117,28 @@ def test_an_inert_conv_cache_fails_state_carried():
     assert v.status == "fail"
     assert v.message.startswith("cache_last_time inert: zeroing cache_last_time moves encoder_output by at most 0.0 "
                                 "(threshold 0.0001) at chunk(s) 5: it is fed back but not used")
+
+
+def _probed(variants: list[dict]) -> list[dict]:
+    """Records of a 12-chunk loop carrying state, probed at chunk 6 with these variants of the attention cache."""
+    recs = _summary_records([1 + 3 * i for i in range(12)])
+    entry = {"role": "attention", "probed": any(not v.get("error") for v in variants), "moved": False,
+             "max_abs": None, "cosine": None, "variant": "", "variants": variants}
+    recs[6]["state"]["probe"] = {"chunk": 6, "donor": 3, "threshold": 1e-4, "atol": 1e-4, "noise_floor": 0.0,
+                                 "frames_output": "encoder_output", "calls": 2,
+                                 "inputs": {"cache_last_channel": entry}}
+    return recs
+
+
+def test_a_probe_replacement_that_raised_leaves_state_undetermined_not_inert():
+    """Zeroing the cache raised and swapping it moved nothing: 'inert' is not shown, so not a failure, not a pass."""
+    c = load_contract("demo_streaming")
+    raised = {"label": "zeros", "kind": "zeros", "input_change_rms": None, "frames": None, "outputs": {},
+              "error": "RuntimeError: CUDA out of memory"}
+    quiet = {"label": "fed to chunk 3", "kind": "swap", "input_change_rms": 0.5,
+             "frames": {"max_abs": 1e-7, "cosine": 1.0}, "outputs": {}, "error": None}
+    a = assess_state(_probed([raised, quiet]), c)
+    assert a.status == "undetermined" and "CUDA out of memory" in a.summary
+    assert a.sensitivity["cache_last_channel"].status == "error"
+    v = {x.rule: x for x in state_verdicts(_probed([raised, quiet]), c)}["state_carried"]
+    assert v.status == "undetermined" and not v
