@@ -34,6 +34,14 @@ from inspector.errors import CheckFailed, CheckUndetermined, InspectorError
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @click.option("--allow-undetermined", "allow_undetermined", multiple=True, metavar="RULE",
               help="Accept this rule being undetermined (repeatable; 'all' for every rule); the reports record it.")
+@click.option("--executor", default="local", show_default=True, metavar="local|ray|ray:ADDRESS",
+              help="Where the units (backend × mode × stream) run: in this process, on Ray actors started here "
+                   "(`ray`), or on a cluster (`ray:auto`, `ray:ray://HOST:10001`). With Ray the store must be on a "
+                   "filesystem every node sees at the same path (checked before any unit runs).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Ray actors to start (each holds one "
+                                                                         "backend session).")
+@click.option("--gpus-per-worker", "gpus_per_worker", type=float, default=0.0, show_default=True,
+              help="GPU share of each Ray actor: 1 = a GPU each, 0.5 = two actors share a GPU, 0 = CPU backends.")
 @click.option("--attribute", is_flag=True, help="Attribute the first failing chunk of each failing run (precision "
                                                  "or bug, as `inspector attribute`); the verdict goes into every "
                                                  "report.")
@@ -41,7 +49,8 @@ def run(batch: bool, store: str, model: str, contract: str | None, backends: tup
         streams: tuple[str, ...], chunks: str | None, baseline: str | None, save_outputs: bool | None,
         backend_opts: tuple[str, ...], no_resume: bool, report: str | None, junit: str | None,
         markdown: str | None, progress: bool | None, attribute: bool,
-        allow_undetermined: tuple[str, ...] = ()) -> None:
+        allow_undetermined: tuple[str, ...] = (), executor: str = "local", workers: int = 1,
+        gpus_per_worker: float = 0.0) -> None:
     """Run backends against a store's reference and judge the contract: every backend × mode × stream."""
     if not batch:
         raise InspectorError("`inspector run` needs --batch (the interactive runner is `inspector tui --store S`).")
@@ -55,6 +64,7 @@ def run(batch: bool, store: str, model: str, contract: str | None, backends: tup
         chunks=chunks, baseline=baseline, save_outputs="failing" if save_outputs is None else save_outputs,
         backend_options=list(backend_opts), report=report, junit=junit, markdown=markdown, progress=progress,
         resume=not no_resume, attribute=attribute, allow_undetermined=list(allow_undetermined),
+        executor=executor, workers=workers, gpus_per_worker=gpus_per_worker,
     )
     for kind, path in result.written.items():
         click.echo(f"{kind}: {path}", err=True)

@@ -170,3 +170,29 @@ def test_bad_executor_and_unreachable_cluster_are_user_errors(four_streams, demo
         execute(_units(), _job(four_streams, demo_artifacts), executor="ray", workers=0)
     with pytest.raises(InspectorError, match="could not join"):
         execute(_units()[:1], _job(four_streams, demo_artifacts), executor="ray:127.0.0.1:1", workers=1)
+
+
+def test_cli_run_on_ray_reports_every_stream_like_local(four_copy, tmp_path, demo_artifacts, monkeypatch, ray_tmp):
+    """`inspector run --batch --executor ray --workers 2`: same exit code, runs and verdicts as --executor local."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    local_copy = tmp_path / "local.zarr"
+    shutil.copytree(four_copy, local_copy)
+    docs = {}
+    for name, store, extra in (("local", local_copy, []), ("ray", four_copy, ["--executor", "ray", "--workers", "2"])):
+        out = tmp_path / f"{name}.json"
+        cmd = [sys.executable, "-m", "inspector.cli", "run", "--batch", "--store", str(store), "--model",
+               str(demo_artifacts.onnx), "--contract", str(demo_artifacts.contract), "--backend", "ort-cpu",
+               "--mode", "functional", "--no-progress", "--report", str(out), *extra]
+        env = {**os.environ, "INSPECTOR_RAY_TMPDIR": ray_tmp}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        docs[name] = json.loads(out.read_text())
+    for doc in docs.values():
+        assert sorted(r["stream"] for r in doc["runs"]) == sorted(STREAMS)
+    key = lambda d: sorted((r["stream"], [(v["rule"], v["status"], v.get("value")) for v in r["verdicts"]])  # noqa: E731
+                           for r in d["runs"])
+    assert key(docs["local"]) == key(docs["ray"])
