@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from contracts.model import Contract
+from inspector.diagnostics.perturb import movement
 from inspector.state.trajectory import fits_input
 
 MAX_WIRINGS = 16
@@ -80,17 +81,15 @@ def wire(contract: Contract, wiring: Mapping[str, str], outputs: Mapping[str, np
 
 
 def frames_error(outputs: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray], frames: str) -> float | None:
-    """Max-abs difference of the frames output (inf on a shape mismatch; None when either side lacks it)."""
+    """Max-abs difference of the frames output, by the one comparison kernel (`inspector.metrics.compare`, read as
+    `inspector.diagnostics.perturb.movement` reads it): inf on a shape mismatch or a non-finite value the reference
+    does not share (identical NaNs are no error); None when there is no figure: either side lacks the output, or it
+    is empty (undetermined, never "no error")."""
     a, b = outputs.get(frames), expected.get(frames)
     if a is None or b is None:
         return None
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        return float("inf")
-    if a.size == 0:
-        return 0.0
-    d = np.abs(a - b)
-    return float(np.nanmax(d)) if np.isfinite(d).all() else float("inf")
+    m = movement(frames, a, b)
+    return m.max_abs if m.determined else None
 
 
 def feedback_test(backend: Any, contract: Contract, chunk: int, stream_feeds: Mapping[str, np.ndarray],
@@ -124,7 +123,8 @@ def feedback_test(backend: Any, contract: Contract, chunk: int, stream_feeds: Ma
         feeds = {**stream_feeds, **wire(contract, full, prev_outputs)}
         try:
             got = backend.run(feeds)
-            err, error = frames_error(got, expected, frames), ""
+            err = frames_error(got, expected, frames)
+            error = "" if err is not None else f"no figure: {frames} is missing or empty"
         except Exception as exc:  # noqa: BLE001 — a wiring the runtime rejects is simply not the answer
             err, error = None, f"{type(exc).__name__}: {str(exc)[:300]}"
         tried.append({"wiring": full, "max_abs": err, "error": error})

@@ -186,7 +186,13 @@ class StateProbeHook(TrajectoryHook):
             again = movements(backend.run(feeds), base)
             calls += 1
             m = again.get(n.frames)
-            self._jitter = 0.0 if m is None else (m.max_abs if math.isfinite(m.max_abs) else math.inf)
+            if m is None or not m.determined:
+                # No figure (the frames output absent or empty): no noise floor and no movement can be measured;
+                # an infinite threshold would call every state input inert. The probe records this as its error.
+                raise ValueError(f"the frames output {n.frames} gives no figure at chunk {event.index} ("
+                                 + ("absent" if m is None else "empty") + "): whether the state is used cannot "
+                                 "be measured")
+            self._jitter = m.max_abs if math.isfinite(m.max_abs) else math.inf
         threshold = max(self.atol, JITTER_FACTOR * self._jitter)
         donor = donor_of(event.index, self.run.spec.chunks)
         donor_state = self._donor_state.get(donor, {}) if donor is not None else {}
@@ -216,8 +222,10 @@ class StateProbeHook(TrajectoryHook):
                                                               "rel_l2": _f(fm.rel_l2),
                                                               "shape_changed": fm.shape_changed},
                            "outputs": {k: _f(m.max_abs) for k, m in v.movements.items()}, "error": v.error}
+                    if not v.error and fm is not None and not fm.determined:
+                        var["error"] = f"no figure: {n.frames} is empty"  # unknown, so never "inert"
                     entry["variants"].append(var)
-                    if v.error or fm is None or v.input_change_rms == 0.0:
+                    if var["error"] or fm is None or v.input_change_rms == 0.0:
                         continue
                     entry["probed"] = True
                     amount = math.inf if fm.shape_changed else fm.max_abs
