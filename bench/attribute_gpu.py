@@ -34,6 +34,9 @@ def main() -> int:
     ap.add_argument("--chunks", type=int, default=8, help="Chunks in the reference.")
     ap.add_argument("--chunk", type=int, default=3, help="Attribute the first failing chunk at or after this one.")
     ap.add_argument("--device", default="cpu", help="Device of the NeMo reference (cpu: FP32, no TF32 question).")
+    ap.add_argument("--artifacts", type=Path, default=None,
+                    help="Reuse a reference store and export made by bench/gpu_build.py (reference.zarr, "
+                         "export/encoder.onnx in this folder) instead of building them.")
     args = ap.parse_args()
 
     from backends.base import availability, make_backend
@@ -60,11 +63,20 @@ def main() -> int:
     store_path, onnx_path = out / "reference.zarr", out / "export" / "encoder.onnx"
 
     t = time.perf_counter()
-    print(f"[1/3] NeMo reference ({args.preset}, {args.chunks} chunks, {args.device}) and ONNX export …", flush=True)
-    model = load_reference_model(args.preset, seed=0, device=args.device)
-    make_reference(args.preset, model=model, store=store_path, n_chunks=args.chunks, device=args.device,
-                   overwrite=True)
-    export_onnx(model, onnx_path)  # after the reference: the export prepares the module for tracing
+    if args.artifacts is not None:
+        import shutil
+
+        shutil.copytree(args.artifacts / "reference.zarr", store_path, dirs_exist_ok=False,
+                        ignore=shutil.ignore_patterns("runs"))
+        onnx_path = args.artifacts / "export" / "encoder.onnx"
+        print(f"[1/3] reusing {args.artifacts} (reference copied, export {onnx_path})", flush=True)
+    else:
+        print(f"[1/3] NeMo reference ({args.preset}, {args.chunks} chunks, {args.device}) and ONNX export …",
+              flush=True)
+        model = load_reference_model(args.preset, seed=0, device=args.device)
+        make_reference(args.preset, model=model, store=store_path, n_chunks=args.chunks, device=args.device,
+                       overwrite=True)
+        export_onnx(model, onnx_path)  # after the reference: the export prepares the module for tracing
     results["reference_and_export_s"] = round(time.perf_counter() - t, 1)
     save()
 
