@@ -130,14 +130,15 @@ def test_the_app_says_runs_only_and_shows_the_verdicts(cli, tmp_path: Path) -> N
     store = tmp_path / "s.zarr"
     cli("import-run", DATA / "trt_fp16.json", "--store", store, "--contract", CONTRACT)
 
-    async def banner() -> str:
+    async def opened() -> tuple[str, list]:
         app = make_app(store)
         async with app.run_test(size=(160, 50)) as pilot:
-            await pilot.pause(0.5)
-            return app.screen.banner_text
+            await pilot.pause(1.0)
+            return app.screen.banner_text, app.screen.data.runs()
 
-    text = asyncio.run(banner())
-    assert "holds runs only" in text and "trt-fp16 imported" in text and text.rstrip().endswith("fail")
+    text, runs = asyncio.run(opened())
+    assert "no reference chunks" in text.lower() and "runs only" in text
+    assert [(r.backend, r.mode) for r in runs] == [("trt-fp16", "imported")]
 
 
 def test_an_existing_store_without_a_contract_keeps_the_first_one_it_is_judged_with(cli, store_path: Path) -> None:
