@@ -40,9 +40,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from contracts.errors import ContractError
+from contracts.load import contract_from_dict
 from contracts.model import Contract
-
-SCHEMAS = ("encoder_streaming", "parakeet-tdt-0.6b-v3", "whole_model")
+from contracts.schemas import SCHEMAS, detect_schema, is_encoder_section, join_path, locate_schema, nodes  # noqa: F401
+# (SCHEMAS and detect_schema are re-exported: callers and tests import them from here.)
 
 # NeMo's export names → reference names.
 _NEMO_TO_REF = {
@@ -160,95 +161,6 @@ class ImportResult:
     located: str = ""
 
 
-def detect_schema(doc: Any) -> str | None:
-    """Which of the known schemas a parsed document is in, or None (ours, or unknown). See `locate_schema`."""
-    found = locate_schema(doc)
-    return found[0] if found is not None else None
-
-
-def locate_schema(doc: Any) -> tuple[str, dict, str] | None:
-    """The schema of a document and where in it the contract sits: ``(schema, node, key path)``, or None.
-
-    Detected by content, not by an exact set of top-level keys, and wherever the contract is nested (under a
-    ``"contract"`` key, a list of models …, up to three levels down). A whole-model contract is recognised by its
-    encoder section (an object with ``streaming_io`` or ``offline_io``) anywhere in the document; it is checked
-    first because its ``streaming`` section alone looks like the flat ``parakeet-tdt-0.6b-v3`` schema.
-    """
-    if not isinstance(doc, dict) or doc.get("format") == "parity-contract":
-        return None
-    nodes = list(_nodes(doc))
-    for path, node in nodes:
-        if _is_encoder_section(node):
-            return "whole_model", doc, ""
-    for path, node in nodes:
-        if node.get("format") == "parity-contract":
-            continue
-        schema = _flat_schema(node)
-        if schema is not None:
-            return schema, node, path
-    return None
-
-
-_MAX_DEPTH = 3
-
-
-def _nodes(doc: Any, max_depth: int = _MAX_DEPTH) -> Any:
-    """Every object in `doc` down to `max_depth` levels, breadth first (nearest first), as (key path, object)."""
-    level: list[tuple[str, Any]] = [("", doc)]
-    for _ in range(max_depth + 1):
-        nxt: list[tuple[str, Any]] = []
-        for path, node in level:
-            if isinstance(node, dict):
-                yield path, node
-                nxt += [(_join(path, str(k)), v) for k, v in node.items() if isinstance(v, (dict, list))]
-            elif isinstance(node, list):
-                nxt += [(f"{path}[{i}]", v) for i, v in enumerate(node) if isinstance(v, (dict, list))]
-        level = nxt
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _is_encoder_section(node: Any) -> bool:
-    return isinstance(node, dict) and any(isinstance(node.get(k), dict) for k in ("streaming_io", "offline_io"))
-
-
-def _flat_schema(doc: Any) -> str | None:
-    """Which of the seed team's two flat encoder schemas one object is in, or None."""
-    if not isinstance(doc, dict) or doc.get("format") == "parity-contract":
-        return None
-    if "mode" in doc and any(k in doc for k in ("cache_layout", "cache_len_bounds", "cache_pad")):
-        return "parakeet-tdt-0.6b-v3"
-    if "mode" in doc and "tolerances" in doc and ("inputs" in doc or "outputs" in doc):
-        return "parakeet-tdt-0.6b-v3"
-    if "streaming" in doc and any(k in doc for k in ("trt_optimization_profiles", "runtime_contract", "assertions",
-                                                     "validation", "initialization")):
-        return "encoder_streaming"
-    # Sparse files with only the required parts: recognised by the seed's own mode words or by a streaming section
-    # next to tensors that carry the streaming encoder's names.
-    if doc.get("mode") in ("chunk_isolated", "stateful_cache") and ("inputs" in doc or "outputs" in doc):
-        return "parakeet-tdt-0.6b-v3"
-    streaming = doc.get("streaming")
-    if isinstance(streaming, dict) and _names_encoder_tensors(doc) and not ("version" in doc and "name" in doc):
-        seed_words = any(k in streaming for k in ("chunk_size", "shift_size", "valid_out_len_expected"))
-        if seed_words or isinstance(doc.get("inputs"), dict):
-            return "encoder_streaming"
-    return None
-
-
-def _names_encoder_tensors(doc: dict) -> bool:
-    """Whether the document's inputs name the streaming encoder's cache tensors (list or object form)."""
-    names: set[str] = set()
-    for key in ("inputs", "outputs"):
-        group = doc.get(key)
-        if isinstance(group, dict):
-            names |= set(group)
-        elif isinstance(group, list):
-            names |= {t.get("name") for t in group if isinstance(t, dict) and isinstance(t.get("name"), str)}
-    return "cache_last_channel" in names or "cache_last_channel_next" in names or "cache_last_channel_out" in names
-
-
 def import_contract_file(path: str | Path, name: str | None = None) -> ImportResult:
     """Read a seed-team contract file and convert it.
 
@@ -293,7 +205,7 @@ def import_contract(doc: Any, label: str = "<dict>", name: str | None = None,
         imp = _Importer(flat, label, schema, pre)
         return imp.run(name or str(flat.get("name") or default_name))
     imp = _Importer(node, label, schema, _Prelude(located=where,
-                                                  origin={k: _join(where, k) for k in node} if where else {}))
+                                                  origin={k: join_path(where, k) for k in node} if where else {}))
     if where:
         imp.ok(f"the contract sits under {where!r} in the file")
     return imp.run(name or str(node.get("name") or doc.get("name") or default_name))
@@ -363,10 +275,10 @@ _MEL_UNITS = ("mel", "feature", "feat", "input", "spectrogram", "fbank")
 
 def _find(doc: dict, names: tuple[str, ...], pred: Any = lambda v: True) -> tuple[str, Any] | None:
     """The nearest value under one of `names` (breadth first) that satisfies `pred`, as (key path, value)."""
-    for path, node in _nodes(doc):
+    for path, node in nodes(doc):
         for key in names:
             if key in node and pred(node[key]):
-                return _join(path, key), node[key]
+                return join_path(path, key), node[key]
     return None
 
 
@@ -389,12 +301,12 @@ def _flatten_whole_model(doc: dict, label: str) -> tuple[dict, _Prelude]:
     consumed: set[str] = set()
     flat: dict[str, Any] = {}
 
-    enc_at = _find(doc, ("encoder", "encoder_model", "streaming_encoder", "asr_encoder"), _is_encoder_section)
+    enc_at = _find(doc, ("encoder", "encoder_model", "streaming_encoder", "asr_encoder"), is_encoder_section)
     if enc_at is None:  # an encoder section under some other key
-        enc_at = next(((p, n) for p, n in _nodes(doc) if _is_encoder_section(n) and p), None)
+        enc_at = next(((p, n) for p, n in nodes(doc) if is_encoder_section(n) and p), None)
     enc_path, enc = enc_at if enc_at is not None else ("", doc)
     consumed.add(enc_path)
-    io_path = _join(enc_path, "streaming_io")
+    io_path = join_path(enc_path, "streaming_io")
     io = enc.get("streaming_io")
     if not isinstance(io, dict):
         found = ", ".join(map(str, enc)) or "nothing"
@@ -435,7 +347,7 @@ def _flatten_whole_model(doc: dict, label: str) -> tuple[dict, _Prelude]:
         if k not in ("inputs", "outputs"):
             pre.unmapped.append((f"{io_path}.{k}", v, "not part of a tensor list"))
     for k, v in enc.items():
-        p = _join(enc_path, k)
+        p = join_path(enc_path, k)
         if k == "streaming_io":
             continue
         if k == "offline_io":
@@ -452,9 +364,9 @@ def _flatten_whole_model(doc: dict, label: str) -> tuple[dict, _Prelude]:
     _whole_model_streaming(doc, flat, pre, consumed)
     _whole_model_trt(doc, enc_path, flat, pre, consumed)
     _whole_model_provenance(doc, flat, pre, consumed)
-    for path, node in _nodes(doc):
+    for path, node in nodes(doc):
         for k, v in node.items():
-            p = _join(path, str(k))
+            p = join_path(path, str(k))
             if k in _OTHER_PARTS and not any(p == c or p.startswith(c + ".") for c in consumed):
                 consumed.add(p)
                 pre.ignored.append(f"{p}: {_OTHER_PARTS[k]}")
@@ -477,7 +389,7 @@ def _whole_model_streaming(doc: dict, flat: dict, pre: _Prelude, consumed: set[s
         mel_units = units is None or any(w in str(units).lower() for w in _MEL_UNITS) and not any(
             w in str(units).lower() for w in ("encoder", "subsampled", "output", "token"))
         for k, v in s.items():
-            p = _join(sp, k)
+            p = join_path(sp, k)
             if k in ("mode", "cache_layout", "cache_pad", "cache_len_bounds"):
                 flat[k] = v
                 pre.origin[k] = p
@@ -535,7 +447,7 @@ def _whole_model_streaming(doc: dict, flat: dict, pre: _Prelude, consumed: set[s
             if "cache_size" not in fs:
                 fs["cache_size"] = expected
             elif _int_like(fs["cache_size"]) != expected:
-                pre.unmapped.append((_join(sp, "cache_len_expected"), expected,
+                pre.unmapped.append((join_path(sp, "cache_len_expected"), expected,
                                      f"disagrees with the cache size {fs['cache_size']}; the cache size is kept"))
     layers, d_model = _int_like(arch.get("num_layers", arch.get("n_layers"))), _int_like(arch.get("d_model"))
     if layers is not None:
@@ -554,7 +466,7 @@ def _whole_model_trt(doc: dict, enc_path: str, flat: dict, pre: _Prelude, consum
         tp, trt = trt_at
         consumed.add(tp)
         for k, v in trt.items():
-            p = _join(tp, k)
+            p = join_path(tp, k)
             if k == "tolerances":
                 flat["tolerances"] = v
                 pre.origin["tolerances"] = p
@@ -597,7 +509,7 @@ def _whole_model_provenance(doc: dict, flat: dict, pre: _Prelude, consumed: set[
 def _whole_model_profiles(profiles: dict, path: str, flat: dict, pre: _Prelude) -> None:
     """``trt.profiles``: the streaming encoder's list → flat profiles; the other graphs' profiles are ignored."""
     for k, v in profiles.items():
-        p = _join(path, k)
+        p = join_path(path, k)
         low = k.lower()
         if "stream" in low and ("encoder" in low or low.startswith("stream")):
             items = v if isinstance(v, list) else [dict(name=n, **d) if isinstance(d, dict) else d
@@ -624,7 +536,7 @@ def _whole_model_profiles(profiles: dict, path: str, flat: dict, pre: _Prelude) 
 def _report_rest(node: dict, path: str, consumed: set[str], pre: _Prelude) -> None:
     """Every key of the document outside the sections read: listed as not mapped (never dropped silently)."""
     for k, v in node.items():
-        p = _join(path, str(k))
+        p = join_path(path, str(k))
         if p in consumed or str(k).startswith(("_", "$")):
             continue
         if any(c.startswith(p + ".") for c in consumed) and isinstance(v, dict):
@@ -695,8 +607,6 @@ class _Importer:
 
     # --- main ---------------------------------------------------------------------------------------------------
     def run(self, name: str) -> ImportResult:
-        from contracts.load import contract_from_dict
-
         d = self.doc
         for path, value, why in self.pre.unmapped:
             self.miss(path, value, why, raw=True)

@@ -21,6 +21,7 @@ from contracts.model import (
     DTYPES, MODES, Acceptance, Contract, Diagnostics, Feedback, Invariant, Padding, Profile, ShapeRange, Streaming,
     TensorSpec, Tightening, Tolerance, ToleranceSet,
 )
+from contracts.schemas import detect_schema
 
 FORMAT = "parity-contract"
 VERSION = 1
@@ -458,8 +459,6 @@ class _Validator:
                         description=description, notes=notes, source=source)
 
     def _not_ours(self, doc: dict) -> None:
-        from contracts.importers import detect_schema
-
         schema = detect_schema(doc)
         if schema is not None:
             self.err("", f"this is not a parity-inspector contract but the seed team's {schema!r} contract schema; "
