@@ -160,18 +160,51 @@ def chunks_of(spec: str, indices: Sequence[int], current: int | None) -> tuple[i
 
 @dataclass(frozen=True)
 class RunRequest:
-    """A run asked for in the run dialog."""
+    """A run asked for in the run dialog.
+
+    Attributes:
+        backend, mode: What to run.
+        stream: The stream on screen; `chunks` are its chunks (what the progress counts first).
+        label: The chunks and streams in words.
+        streams: The streams to run (empty: `stream` alone).
+        chunk_range: ``A:B`` / ``K`` applied in every stream, or ``""``: `chunks` in one stream, every chunk in
+            several.
+        options: The backend's options (``{"use_tf32": 0}``).
+    """
 
     backend: str
     mode: str
     stream: str
     chunks: tuple[int, ...]
     label: str = ""
+    streams: tuple[str, ...] = ()
+    chunk_range: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def backend_options(text: str, backend: str) -> dict[str, Any]:
+    """``"use_tf32=0 intra_op_num_threads=2"`` → that backend's options, checked as `inspector run --backend-opt`.
+
+    Raises:
+        InspectorError: A word that is not KEY=VALUE, or an option the backend does not take.
+    """
+    from inspector.preflight import check_options, parse_backend_options
+
+    items = [w for w in text.replace(",", " ").split() if w]
+    opts = parse_backend_options(items, [backend])
+    check_options([backend], opts)
+    return opts[backend]
 
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """What a run from the app ended with."""
+    """What a run from the app ended with (over every stream it covered).
+
+    Attributes:
+        outcome: ``pass``, ``fail``, ``undetermined`` or ``error`` (as `inspector.api` judges a batch).
+        streams: How many streams were run.
+        error: Why a stream's run could not be made.
+    """
 
     run_id: str
     backend: str
@@ -182,34 +215,42 @@ class RunOutcome:
     n_passed: int
     failing_rules: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    outcome: str = ""
+    streams: int = 1
+    error: str = ""
+    undetermined_rules: tuple[str, ...] = ()
 
     def text(self) -> str:
         head = f"{self.backend} {self.mode}: {self.n_passed}/{self.n_chunks} chunks pass"
+        if self.streams > 1:
+            head += f" over {self.streams} streams"
+        if self.error:
+            return f"ERROR — {head}; a run could not be made: {self.error}"
         if self.status != "complete":
             return f"{head}; run {self.status} (start it again to continue where it stopped)"
-        verdict = "PASS" if self.passed else "FAIL"
+        verdict = (self.outcome or ("pass" if self.passed else "fail")).upper()
         tail = f"; failing: {', '.join(self.failing_rules)}" if self.failing_rules else ""
+        tail += f"; undetermined: {', '.join(self.undetermined_rules)}" if self.undetermined_rules else ""
         return f"{verdict} — {head}{tail}"
 
 
 def run_backend(data: Any, request: RunRequest, ctx: JobContext, *,
                 started: Callable[[str], None] = lambda _run_id: None,
                 chunk_done: Callable[[int, int, Mapping[str, Any]], None] = lambda _d, _t, _r: None) -> RunOutcome:
-    """Run `request` with the real engine, as `inspector run --batch` does, and record it (outputs saved).
+    """Run `request` through the run API (`inspector.api`), as `inspector run --batch` does, and record it (outputs
+    saved): one run per stream asked for.
 
-    Closed-loop runs get the state hooks (`inspector.state.default_hooks`), so their trajectory and the
-    ``state_*`` verdicts are recorded. Each committed chunk calls `chunk_done(done, total, record)` (from the
-    engine's writer thread). Cancelling stops after the chunk being written: the run is left ``interrupted`` and the
-    next identical run resumes it.
+    Closed-loop runs get the state hooks, so their trajectory and the ``state_*`` verdicts are recorded. Each
+    committed chunk calls `chunk_done(done, total, record)` (from the engine's writer thread); `started(run_id)` is
+    called as each stream's run opens. Cancelling stops after the chunk being written: the run is left
+    ``interrupted`` and the next identical run resumes it.
 
     Raises:
-        InspectorError: No contract, no model for an ONNX backend, or the backend cannot run here (what to install).
+        InspectorError: No contract, no model for an ONNX backend, bad options, or the backend cannot run here (what
+            to install).
     """
-    from backends.base import make_backend
-    from inspector.batch import check_available, check_model_matches, check_options, model_for
-    from inspector.engine import ChunkHook, ParityEngine, RunSpec
-    from inspector.state import default_hooks
-    from store import Store
+    from inspector.api import batch_status, plan_batch, run_units_local
+    from inspector.engine import ChunkHook
 
     what = f"run of {request.backend}"
     missing = need_contract(data, what)
@@ -219,18 +260,15 @@ def run_backend(data: Any, request: RunRequest, ctx: JobContext, *,
         raise InspectorError(missing)
     if request.mode not in MODES:
         raise InspectorError(f"mode {request.mode!r}: expected one of {', '.join(MODES)}.")
-    # the checks `inspector run --batch` makes before any chunk runs
-    check_options([request.backend], {request.backend: {}})
-    check_available([request.backend], {request.backend: {}})
-    notes: list[str] = []
-    if data.model is not None:
-        notes += [f"the model: {w}" for w in check_model_matches(Path(data.model), data.contract, [request.backend])]
+    streams = tuple(request.streams) or (request.stream,)
+    chunks: Any = request.chunk_range or None
+    if len(streams) == 1 and not request.chunk_range:
+        chunks = list(request.chunks) or None
+    # the checks `inspector run --batch` makes before any chunk runs, and its units
+    plan = plan_batch(store=data.path, model=data.model, contract=data.contract, backends=[request.backend],
+                      modes=[request.mode], streams=streams, chunks=chunks, save_outputs="all",
+                      backend_options={request.backend: dict(request.options)}, log=ctx.say)
     ctx.check()
-    store = Store.open(data.path, mode="a")
-    header = dict((store.attrs or {}).get("header") or {})
-    options: dict[str, Any] = {}
-    model = data.model if data.model is not None else Path("")
-    target = model_for(request.backend, model, header, options)
 
     class RunIdHook(ChunkHook):
         """Tells the screen the run's id as soon as the engine opened the run (before its first chunk)."""
@@ -240,24 +278,24 @@ def run_backend(data: Any, request: RunRequest, ctx: JobContext, *,
         def start(self, run: Any) -> None:
             started(run.run_id)
 
-    hooks = [*default_hooks(request.backend, request.mode), RunIdHook()]
-    engine = ParityEngine(store, data.contract, str(data.model) if data.model is not None else None, hooks=hooks)
-    spec = RunSpec(request.backend, request.mode, request.stream, tuple(request.chunks),
-                   options={k: v for k, v in options.items() if isinstance(v, (int, float, str, bool))},
-                   save_outputs=True, resume=True)
-
     def progress(done: int, total: int, record: Mapping[str, Any]) -> None:
         chunk_done(done, total, record)
         ctx.check()  # after the chunk is committed: a cancelled run keeps it
 
-    ctx.say(f"starting {request.backend} ({request.mode}) on {len(request.chunks)} chunk(s)")
-    with make_backend(request.backend, target, data.contract, options) as backend:
-        ctx.check()
-        result = engine.run(spec, backend, progress=progress, log=ctx.say)
-    records = result.records
-    n_passed = sum(1 for r in records if r.get("passed"))
-    return RunOutcome(result.run_id, request.backend, request.mode, result.status, result.passed, len(records),
-                      n_passed, tuple(v.rule for v in result.verdicts if not v), (*notes, *result.notes))
+    ctx.say(f"starting {request.backend} ({request.mode}) on {request.label or 'the chunks asked for'}")
+    outcomes = run_units_local(plan.units, plan.job, progress=lambda _label: progress, log=ctx.say,
+                               hook_factory=lambda _b, _m: [RunIdHook()])
+    summaries = [o.summary or {} for o in outcomes]
+    rules = lambda status: tuple(dict.fromkeys(  # noqa: E731
+        v["rule"] for s in summaries for v in s.get("verdicts", []) if v.get("status") == status))
+    errors = [o.error for o in outcomes if o.status == "error"]
+    verdict = batch_status([o.status for o in outcomes] + ["undetermined"] * len(plan.empty_streams))
+    return RunOutcome(
+        run_id=next((o.run_id for o in reversed(outcomes) if o.run_id), ""), backend=request.backend,
+        mode=request.mode, status="complete" if not errors else "error", passed=verdict == "pass",
+        n_chunks=sum(o.chunks_checked for o in outcomes), n_passed=sum(int(s.get("n_passed") or 0) for s in summaries),
+        failing_rules=rules("fail"), notes=tuple(n for s in summaries for n in s.get("notes", []))[:10],
+        outcome=verdict, streams=len(outcomes), error="; ".join(errors)[:500], undetermined_rules=rules("undetermined"))
 
 
 # ---- diagnostics ----------------------------------------------------------------------------------------------------
@@ -440,6 +478,6 @@ def bundle_summary(path: Path, extra: Mapping[str, Any]) -> str:
 
 __all__ = [
     "BackendChoice", "Diagnosis", "JobCancelled", "JobContext", "RunOutcome", "RunRequest", "TriageRequest",
-    "backend_choices", "chunks_of", "default_bundle_dir", "diagnose_cache_time", "export_bundle", "need_contract",
+    "backend_choices", "backend_options", "chunks_of", "default_bundle_dir", "diagnose_cache_time", "export_bundle", "need_contract",
     "need_model", "requirement", "run_backend", "triage",
 ]

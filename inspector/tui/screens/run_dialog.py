@@ -1,4 +1,10 @@
-"""Run a backend from the app: choose the backend, the mode and the chunks, and answer a `RunRequest` (or None).
+"""Run a backend from the app: choose the backend, the mode, the chunks, the streams and the backend's options, and
+answer a `RunRequest` (or None).
+
+As `inspector run --batch`, a run covers every stream of the store and every chunk unless narrowed: the chunks
+``current`` (the chunk on screen, of this stream), a range ``A:B`` (in each stream run) or ``all``; the streams
+``all`` or ``this one``. Options are ``KEY=VALUE`` words as ``--backend-opt`` takes them (``use_tf32=0``), checked
+against the chosen backend before the dialog closes.
 
 Every registered backend is listed; those that cannot run on this machine are greyed out (not selectable) with the
 reason and what to install, straight from `backends.base.availability`. Checking availability imports runtimes
@@ -7,10 +13,10 @@ reason and what to install, straight from `backends.base.availability`. Checking
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -20,9 +26,10 @@ from textual.widgets import Button, Input, Label, OptionList, RadioButton, Radio
 from textual.widgets.option_list import Option
 
 from inspector.errors import InspectorError
-from inspector.tui.jobs import MODES, BackendChoice, RunRequest, chunks_of
+from inspector.tui.jobs import MODES, BackendChoice, RunRequest, backend_options, chunks_of
 
 RANGES = ("current", "range", "all")
+STREAM_CHOICES = ("all", "this")
 
 
 def backend_option(choice: BackendChoice) -> Option:
@@ -79,6 +86,9 @@ class RunDialog(ModalScreen[RunRequest | None]):
     RunDialog #run-range-text {
         width: 14;
     }
+    RunDialog #run-options {
+        width: 1fr;
+    }
     RunDialog #run-error {
         color: $error;
         height: auto;
@@ -105,8 +115,13 @@ class RunDialog(ModalScreen[RunRequest | None]):
 
     def __init__(self, stream: str, indices: list[int], current: int | None,
                  choices: list[BackendChoice] | None, check: Callable[[], list[BackendChoice]], *,
-                 backend: str = "ort-cpu", mode: str = "functional", model_missing: str | None = None) -> None:
+                 backend: str = "ort-cpu", mode: str = "functional", model_missing: str | None = None,
+                 streams: Sequence[str] | None = None) -> None:
         super().__init__()
+        self.all_streams: list[str] | None = list(streams) if streams is not None else None
+        """Every stream of the store (None: asked of the app's data when the dialog opens)."""
+        self.stream_choice = "all"
+        """Which streams: ``all`` (the default, as `inspector run --batch`) or ``this`` (the one on screen)."""
         self.model_missing = model_missing
         """What to pass when the app has no model (ONNX backends need it; torch ones rebuild the reference's)."""
         self.stream = stream
@@ -118,14 +133,15 @@ class RunDialog(ModalScreen[RunRequest | None]):
         self.default_mode = mode if mode in MODES else MODES[0]
         self.mode_choice = ""
         """The mode taken by Enter on the mode choice ("" : the pressed button's)."""
-        self.range_choice = "current"
-        """Which chunks: ``current``, ``range`` (the field's A:B) or ``all``."""
+        self.range_choice = "all"
+        """Which chunks: ``current`` (this stream's chunk on screen), ``range`` (the field's A:B) or ``all`` (the
+        default, as `inspector run --batch`)."""
 
     def compose(self) -> ComposeResult:
         lo, hi = (self.indices[0], self.indices[-1]) if self.indices else (0, 0)
         with Vertical():
             yield Label(Text(f"Run a backend on stream {self.stream}", style="bold"))
-            yield Label(Text("backend (greyed: cannot run on this machine, and why) · Tab: mode and chunks · "
+            yield Label(Text("backend (greyed: cannot run on this machine, and why) · Tab: mode, chunks, streams, options · "
                              f"Enter: run (from any field) · mode default: {self.default_mode}", style="dim"))
             yield OptionList(id="run-backends")
             with Horizontal(classes="row"):
@@ -136,13 +152,23 @@ class RunDialog(ModalScreen[RunRequest | None]):
             with Horizontal(classes="row"):
                 yield Label("chunks")
                 with RadioSet(id="run-range"):
-                    yield RadioButton(f"current ({self.current})", value=True)
-                    yield RadioButton("range A:B")
-                    yield RadioButton(f"all {len(self.indices)}")
+                    yield RadioButton(f"current ({self.current}, this stream)", value=self.range_choice == "current")
+                    yield RadioButton("range A:B", value=self.range_choice == "range")
+                    yield RadioButton("all", value=self.range_choice == "all")
                 yield Input(placeholder=f"{lo}:{hi + 1}", id="run-range-text")
-            yield Static(Text("The run is recorded in the store with its outputs (heatmaps); a closed-loop run also "
-                              "records the state trajectory. c cancels it (kept, resumable).", style="dim"),
-                         id="run-note")
+            streams = self._streams()
+            with Horizontal(classes="row"):
+                yield Label("streams")
+                with RadioSet(id="run-streams"):
+                    yield RadioButton(f"all {len(streams)}", value=True)
+                    yield RadioButton(f"this one ({self.stream})")
+            with Horizontal(classes="row"):
+                yield Label("options")
+                yield Input(placeholder="KEY=VALUE … for the backend, e.g. use_tf32=0 (as --backend-opt)",
+                            id="run-options")
+            yield Static(Text("Each run is recorded in the store with its outputs (heatmaps); a closed-loop run also "
+                              "records the state trajectory. Default: every chunk of every stream. c cancels (kept, "
+                              "resumable).", style="dim"), id="run-note")
             yield Static("", id="run-error")
             with Horizontal(id="run-buttons"):
                 yield Button("Run", variant="primary", id="run-go")
@@ -197,6 +223,18 @@ class RunDialog(ModalScreen[RunRequest | None]):
     def _range_chosen(self, event: RadioSet.Changed) -> None:
         self.range_choice = RANGES[event.index]
 
+    @on(RadioSet.Changed, "#run-streams")
+    def _streams_chosen(self, event: RadioSet.Changed) -> None:
+        self.stream_choice = STREAM_CHOICES[event.index]
+
+    def _streams(self) -> list[str]:
+        """Every stream of the store: as given, else the app's data's (never silently just this one)."""
+        if self.all_streams is None:
+            data = getattr(getattr(self.app, "main", None), "data", None)
+            found = list(data.streams()) if data is not None and hasattr(data, "streams") else []
+            self.all_streams = found or [self.stream]
+        return self.all_streams
+
     @on(Input.Submitted, "#run-range-text")
     def _range_submitted(self) -> None:
         self.submit()
@@ -232,9 +270,22 @@ class RunDialog(ModalScreen[RunRequest | None]):
         which = self.range_choice
         text = self.query_one("#run-range-text", Input).value if which == "range" else which
         chunks = chunks_of(text, self.indices, self.current)
-        label = (f"chunk {chunks[0]}" if len(chunks) == 1 else
+        options = backend_options(self.query_one("#run-options", Input).value, choice.name)
+        # the chunk on screen is this stream's; a range or "all" applies to every stream run
+        streams = (self.stream,) if which == "current" or self.stream_choice == "this" else tuple(self._streams())
+        label = (f"chunk {chunks[0]}" if which == "current" else
                  f"all {len(chunks)} chunks" if which == "all" else f"chunks {text.strip()} ({len(chunks)})")
-        return RunRequest(choice.name, mode, self.stream, chunks, label)
+        if len(streams) > 1:
+            label = ("all chunks" if which == "all" else f"chunks {text.strip()}") + f" of {len(streams)} streams"
+        return RunRequest(choice.name, mode, self.stream, chunks, label, streams=streams,
+                          chunk_range="" if which == "all" else text.strip(), options=options)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        # A choice gets the focus with its cursor on what is selected (Textual starts it on the first button), so
+        # Enter without moving keeps the selection.
+        widget = event.widget
+        if isinstance(widget, RadioSet) and widget.pressed_index >= 0:
+            widget._selected = widget.pressed_index  # RadioSet's cursor (not public in Textual 8)
 
     def action_enter(self) -> None:
         """Enter: run, from any field. On a mode or chunks choice the one under the cursor is taken (what the user
@@ -250,6 +301,8 @@ class RunDialog(ModalScreen[RunRequest | None]):
                 buttons[cursor].value = True
                 if focused.id == "run-range":
                     self.range_choice = RANGES[cursor]
+                elif focused.id == "run-streams":
+                    self.stream_choice = STREAM_CHOICES[cursor]
                 elif focused.id == "run-mode":
                     self.mode_choice = MODES[cursor]  # the set turns the old button off only later
         self.submit()
