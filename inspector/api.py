@@ -626,6 +626,8 @@ def load_run_result(st: Any, run_id: str, baseline_options: Mapping[str, Any] | 
         resumed_chunks=int(summary.get("resumed_chunks") or 0), notes=tuple(summary.get("notes") or ()),
         wall_s=float(summary.get("wall_s") or 0.0), timings_ms=dict(summary.get("timings_ms_per_chunk") or {}),
         saved_outputs=dict(summary.get("saved_outputs") or {}),
+        latency_ms=dict(summary.get("latency_ms") or {}), memory=dict(summary.get("memory") or {}),
+        judge=dict(summary.get("judge") or {}),
     )
 
 

@@ -183,6 +183,12 @@ class RunResult:
     """Per-chunk milliseconds per stage (see `Timings`) for the chunks run now (not resumed ones)."""
     saved_outputs: Mapping[str, Any] = field(default_factory=dict)
     """``{"mode", "chunks", "bytes"}``: whose outputs were stored and their size on disk."""
+    latency_ms: Mapping[str, Any] = field(default_factory=dict)
+    """`inspector.latency.summarize` of the chunks' inference times: steady p50/p95/p99/max, warm-up, outliers."""
+    memory: Mapping[str, Any] = field(default_factory=dict)
+    """`inspector.resources.PeakMemory.to_dict`: peak host RSS and device memory while the run ran."""
+    judge: Mapping[str, Any] = field(default_factory=dict)
+    """Where the per-chunk figures were computed: ``{"place": sentence, "device": torch device or "numpy"}``."""
 
     @property
     def passed(self) -> bool:
@@ -239,6 +245,8 @@ class RefChunk:
     meta: Mapping[str, Any]
     view: Any = None
     contract: Contract | None = None
+    device_outputs: dict[str, Any] = field(default_factory=dict)
+    """The outputs already on the judge's device (`inspector.judge_torch`), uploaded by the reader thread."""
 
     def input_or_load(self, name: str) -> np.ndarray:
         if name not in self.inputs:
@@ -275,8 +283,9 @@ class _Prefetch:
     """Reads reference chunks ahead of the inference loop on a thread (Zarr reads + decompression overlap)."""
 
     def __init__(self, store: Any, contract: Contract, stream: str, chunks: Sequence[int], depth: int = 2,
-                 timings: Timings | None = None, skip_state_after_first: bool = False):
+                 timings: Timings | None = None, skip_state_after_first: bool = False, device: str | None = None):
         self._skip = tuple(contract.state_inputs) if skip_state_after_first else ()
+        self._device = device
         self.timings = timings or Timings()
         self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
@@ -292,6 +301,12 @@ class _Prefetch:
                 t0 = time.perf_counter()
                 item: Any = load_chunk(store, contract, stream, i, self._skip if pos else ())
                 self.timings.add("read", time.perf_counter() - t0)
+                if self._device is not None:  # the GPU judge's reference goes up here, never on the inference thread
+                    from inspector.judge_torch import upload
+
+                    t0 = time.perf_counter()
+                    item.device_outputs = upload(item.outputs, self._device)
+                    self.timings.add("upload", time.perf_counter() - t0)
             except BaseException as exc:  # noqa: BLE001 — handed to the consumer, re-raised there
                 item = exc
             while not self._stop.is_set():
@@ -352,6 +367,11 @@ class _Job:
     inference_s: float | None
     extra: dict[str, Any]
     note: str = ""
+    shapes: str = ""
+    """The feeds' shape signature (`inspector.latency.shape_signature`): warm-up chunks and shape-change notes."""
+    rebuilt: bool = False
+    expected_device: Mapping[str, Any] | None = None
+    """`expected` already on the judge's device (the reader uploaded it), when the judge runs there."""
 
 
 class ChunkJudge:
@@ -361,8 +381,12 @@ class ChunkJudge:
     judged in order.
     """
 
-    def __init__(self, contract: Contract, mode: str, backend: str, precision: str, stream: str):
+    def __init__(self, contract: Contract, mode: str, backend: str, precision: str, stream: str,
+                 device: str | None = None):
         from contracts.rules import compile_rule
+
+        self.device = device
+        """Where the figures are computed: None (numpy on the CPU) or a torch device (`inspector.judge_torch`)."""
 
         self.contract = contract
         self.mode = mode
@@ -418,7 +442,8 @@ class ChunkJudge:
             for spec in self.contract.outputs:
                 name = spec.ref_name
                 atol, rtol = tols[name]
-                m = self._compare(name, job.outputs.get(name), job.expected.get(name), atol, rtol)
+                m = self._compare(name, job.outputs.get(name), job.expected.get(name), atol, rtol,
+                                  (job.expected_device or {}).get(name))
                 m = self._check_interface(m, job.outputs.get(name), job.expected.get(name), problems)
                 tensors[name] = m.to_dict()
                 if not m.determined:  # an empty tensor: no figure, so the chunk cannot pass on it
@@ -449,7 +474,7 @@ class ChunkJudge:
         record.update({
             "status": status, "passed": status == "ok", "error": job.error,
             "inference_ms": None if job.inference_s is None else round(job.inference_s * 1e3, 4),
-            "tensors": tensors, "invariants": invariants, "failed_tensors": failed_tensors,
+            "input_shapes": job.shapes, "tensors": tensors, "invariants": invariants, "failed_tensors": failed_tensors,
             "failed_invariants": failed_inv,
         })
         if undetermined_tensors:
@@ -458,6 +483,8 @@ class ChunkJudge:
             record["output_problems"] = problems
         if job.note:
             record["note"] = job.note
+        if job.rebuilt:
+            record["rebuilt"] = True
         if job.extra:
             record["extra"] = job.extra
         # prev for the next chunk: this chunk's tensors (a failed chunk leaves only its feeds)
@@ -465,12 +492,20 @@ class ChunkJudge:
         return record
 
     def _compare(self, name: str, out: np.ndarray | None, exp: np.ndarray | None, atol: float,
-                 rtol: float) -> Any:
+                 rtol: float, exp_device: Any = None) -> Any:
         if out is None:
             return shape_failure(name, None, exp, f"{name}: the backend returned no such output", atol, rtol)
         if exp is None:
             return shape_failure(name, out, None, f"{name}: nothing to compare with (absent from the "
                                                   "reference/baseline)", atol, rtol)
+        if self.device is not None:  # the torch kernel (registered in `compare`) on the judge's device
+            from inspector.judge_torch import stream_for, to_device
+
+            with stream_for(self.device):  # copies on the judge's own stream: the inference stream never waits
+                out_d = to_device(out, self.device)
+                exp_d = exp_device if exp_device is not None else to_device(exp, self.device)
+                if out_d is not None and exp_d is not None:
+                    return compare_tensor(name, out_d, exp_d, atol, rtol, self._frame_axis.get(name))
         return compare_tensor(name, out, exp, atol, rtol, self._frame_axis.get(name))
 
     def _check_interface(self, m: Any, out: np.ndarray | None, exp: np.ndarray | None,
@@ -786,6 +821,9 @@ class ParityEngine:
             raise InspectorError(f"mode {spec.mode!r}. Note: valid choices are {', '.join(MODES)}.")
         say = log or (lambda _m: None)
         info = backend.info()
+        from inspector.judge_torch import judge_device
+
+        judge_dev, judge_place = judge_device(spec.backend, info.device)  # a bad $INSPECTOR_JUDGE: before any record
         base_info = baseline.info() if baseline is not None else None
         reference = reference_info(self.store)
         env = environment()
@@ -809,13 +847,19 @@ class ParityEngine:
         for hook in self.hooks:
             hook.start(run_info)
 
-        judge = ChunkJudge(self.contract, spec.mode, spec.backend, info.precision, spec.stream)
+        from inspector.resources import PeakMemory
+
+        judge = ChunkJudge(self.contract, spec.mode, spec.backend, info.precision, spec.stream, device=judge_dev)
         started = time.perf_counter()
         timings = Timings()
+        memory = PeakMemory(device=judge_dev is not None or info.device.lower() not in ("", "cpu"))
+        memory.__enter__()
         wr = _Writer(judge, writer, self.contract, spec.stream, spec.save_outputs, progress, len(spec.chunks),
                      len(replay), timings)
-        prefetch = _Prefetch(self.store, self.contract, spec.stream, replay + todo, timings=timings,
-                             skip_state_after_first=spec.mode == "closed-loop")
+        # Four chunks ahead: reading (and the GPU judge's upload) never stalls inference on a slow chunk.
+        prefetch = _Prefetch(self.store, self.contract, spec.stream, replay + todo, depth=4, timings=timings,
+                             skip_state_after_first=spec.mode == "closed-loop",
+                             device=judge_dev if spec.baseline is None else None)
         try:
             loop = _Loop(spec, backend, baseline, self.hooks)
             old_records = writer.all_metrics(spec.stream) if replay else {}
@@ -832,11 +876,14 @@ class ParityEngine:
                 t0 = time.perf_counter()
                 extra = loop.run_hooks(ref, feeds, outputs, expected, error)
                 timings.add("hooks", time.perf_counter() - t0)
-                wr.put(_Job(ref.index, feeds, outputs, expected, error, loop.last_time, extra, loop.note))
+                wr.put(_Job(ref.index, feeds, outputs, expected, error, loop.last_time, extra, loop.note,
+                            loop.last_shapes, loop.last_rebuilt,
+                            ref.device_outputs if expected is ref.outputs else None))
                 loop.note = ""
         except BaseException as exc:
             # Keep everything finished: the writer commits what is queued, the run is marked for resumption.
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            memory.__exit__(None, None, None)
             prefetch.close()
             try:
                 wr.close()
@@ -848,8 +895,10 @@ class ParityEngine:
         try:
             wr.close()
         except BaseException:
+            memory.__exit__(None, None, None)
             writer.update(status="failed", finished=_now())
             raise
+        memory.__exit__(None, None, None)
         status = "complete"
         notes = list(getattr(backend, "notes", []) or []) + ([reuse_note] if reuse_note else [])
         saved = _saved_outputs(writer, spec.stream, spec.save_outputs)
@@ -861,6 +910,10 @@ class ParityEngine:
             all_records[r["chunk"]] = r
         records = [all_records[i] for i in spec.chunks if i in all_records]
         info = backend.info()  # notes gathered while running (e.g. host padding) are in it now
+        latency = run_latency(records, spec.backend, info)
+        notes += list(latency.get("notes") or [])
+        mem = memory.to_dict()
+        mem["chunks_measured"] = len(todo)  # a resumed run's memory covers only the chunks run now
         atols = judge_atols(self.contract, spec.backend, info.precision)
         ctx = RunContext(self.contract, spec.mode, spec.backend, info.precision, atols, check_outputs=True)
         # Fail-closed: a hook that raised (on a chunk or while judging) makes its rules undetermined.
@@ -872,6 +925,7 @@ class ParityEngine:
             verdicts=tuple(verdicts), status=status, started=writer.record.started, finished=finished,
             reference=reference, environment=env, resumed_chunks=len(replay), notes=tuple(notes),
             wall_s=time.perf_counter() - started, timings_ms=timings.to_dict(len(todo)), saved_outputs=saved,
+            latency_ms=latency, memory=mem, judge={"place": judge_place, "device": judge_dev or "numpy"},
         )
         writer.update(backend_info=info.to_dict())
         writer.finish("complete", summary=_jsonable(run_summary(result)))
@@ -998,6 +1052,8 @@ class _Loop:
         self.contract = backend.contract
         self.state: Any = None
         self.last_time: float | None = None
+        self.last_shapes = ""
+        self.last_rebuilt = False
         self.note = ""
         self.timings = Timings()
         stream_in = {s.ref_name for s in self.contract.inputs if s.ref_name not in self.contract.state_inputs}
@@ -1037,6 +1093,11 @@ class _Loop:
             except Exception as exc:  # noqa: BLE001
                 error = _exc_text(exc)
         self.timings.add("backend", time.perf_counter() - t0)
+        from inspector.latency import shape_signature
+
+        self.last_shapes = shape_signature(feeds)
+        # A backend that may rebuild its engine per call says so with ``last_rebuilt`` (none does today).
+        self.last_rebuilt = bool(getattr(self.backend, "last_rebuilt", False))
         expected = ref.outputs
         if self.baseline is not None:
             t0 = time.perf_counter()
@@ -1095,7 +1156,22 @@ def run_summary(result: RunResult) -> dict[str, Any]:
         "mean_inference_ms": _mean([r.get("inference_ms") for r in recs]),
         "timings_ms_per_chunk": dict(result.timings_ms),
         "saved_outputs": dict(result.saved_outputs),
+        "latency_ms": dict(result.latency_ms), "memory": dict(result.memory), "judge": dict(result.judge),
     }
+
+
+def run_latency(records: Sequence[Mapping[str, Any]], backend: str, info: BackendInfo) -> dict[str, Any]:
+    """The run's ``latency_ms`` document from its chunk records (`inspector.latency.summarize`), with the options
+    in force (ort-cuda's cuDNN search as recorded, defaults included) so causes and notes can name them."""
+    from inspector.latency import Step, summarize
+
+    options = dict(info.options)
+    search = str(info.extra.get("cudnn_conv_algo_search") or "").split(" ")[0]
+    if search and "cudnn_conv_algo_search" not in options:
+        options["cudnn_conv_algo_search"] = search
+    steps = [Step(int(r["chunk"]), r.get("inference_ms"), str(r.get("input_shapes") or ""), bool(r.get("rebuilt")))
+             for r in records]
+    return summarize(steps, backend=backend, options=options)
 
 
 def _mean(values: Iterable[Any]) -> float | None:

@@ -117,10 +117,10 @@ def torch_compare(reference: Any, candidate: Any, settings: CompareSettings = Co
     (the other side is copied there). Same `TensorMetrics` as `inspector.metrics.compare`."""
     torch = _torch()
     device = next((str(x.device) for x in (candidate, reference) if isinstance(x, torch.Tensor)), "cpu")
-    out, ref = to_device(candidate, device), to_device(reference, device)
-    if out is None or ref is None:  # a dtype torch cannot hold: the numpy kernel decides (equality only)
-        return compare(_numpy(reference), _numpy(candidate), settings, name)
     with stream_for(device), torch.no_grad():
+        out, ref = to_device(candidate, device), to_device(reference, device)
+        if out is None or ref is None:  # a dtype torch cannot hold: the numpy kernel decides (equality only)
+            return compare(_numpy(reference), _numpy(candidate), settings, name)
         return _compare(name, out, ref, settings.atol, settings.rtol, settings.frame_axis, settings.eps)
 
 

@@ -147,3 +147,49 @@ def _shape_note(slow: list[int], median: float, backend: str, options: Mapping[s
     elif search:
         text += f": the backend re-plans at each new shape ({search})"
     return text
+
+
+def _ms(x: Any) -> str:
+    return "–" if x is None else f"{float(x):.3g}"
+
+
+def latency_markdown(run: Mapping[str, Any]) -> list[str]:
+    """A run's step latency and peak memory as Markdown lines (a table, then the outliers): for the summary of a
+    report document's run (``run["latency_ms"]``, ``run["memory"]``, ``run["judge"]``). Nothing for documents of
+    older versions that lack them."""
+    lat = run.get("latency_ms") or {}
+    mem = run.get("memory") or {}
+    if not lat and not mem:
+        return []
+    warm = lat.get("warmup") or {}
+    chunks = warm.get("chunks") or []
+    warm_text = (f"{len(chunks)} (chunks {', '.join(str(c) for c in chunks[:6])}{' …' if len(chunks) > 6 else ''}; "
+                 f"max {_ms(warm.get('max'))})") if chunks else "–"
+    judge = (run.get("judge") or {}).get("place", "")
+    lines = ["", "| step ms p50 | p95 | p99 | max | steady chunks | warm-up chunks | outliers | peak RSS MB | "
+                 "peak device MB | judge |",
+             "|---|---|---|---|---|---|---|---|---|---|",
+             f"| {_ms(lat.get('p50'))} | {_ms(lat.get('p95'))} | {_ms(lat.get('p99'))} | {_ms(lat.get('max'))} | "
+             f"{lat.get('count', 0)} | {warm_text} | {len(lat.get('outliers') or [])} | "
+             f"{_ms(mem.get('peak_rss_mb'))} | {_ms(mem.get('peak_device_mb'))} | {judge or '–'} |"]
+    if lat.get("note"):
+        lines += ["", f"> latency: {lat['note']}"]
+    for o in (lat.get("outliers") or [])[:10]:
+        lines += ["", f"> slow chunk {o.get('chunk')}: {_ms(o.get('ms'))} ms ({o.get('x_median')}× the steady "
+                      f"median): {o.get('cause', '')}"]
+    return lines
+
+
+def latency_properties(run: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A run's latency and memory as JUnit ``<property>`` name/value pairs (empty values left out)."""
+    lat = run.get("latency_ms") or {}
+    mem = run.get("memory") or {}
+    warm = lat.get("warmup") or {}
+    pairs = [(f"latency_ms_{k}", lat.get(k)) for k in ("p50", "p95", "p99", "max")]
+    pairs += [("latency_steady_chunks", lat.get("count")),
+              ("latency_warmup_chunks", ",".join(str(c) for c in warm.get("chunks") or []) or None),
+              ("latency_warmup_max_ms", warm.get("max")),
+              ("latency_outlier_chunks", ",".join(str(o.get("chunk")) for o in lat.get("outliers") or []) or None),
+              ("peak_rss_mb", mem.get("peak_rss_mb")), ("peak_device_mb", mem.get("peak_device_mb")),
+              ("judge", (run.get("judge") or {}).get("place"))]
+    return [(k, str(v)) for k, v in pairs if v is not None and v != ""]

@@ -95,6 +95,9 @@ def _run_doc(res: Any, summary: Mapping[str, Any], per_chunk: bool) -> dict[str,
         "resumed_chunks": res.resumed_chunks, "notes": list(res.notes),
         "summary": {k: summary[k] for k in ("n_chunks", "n_passed", "first_failing_chunk", "mean_inference_ms",
                                              "wall_s", "timings_ms_per_chunk")},
+        # step latency (steady percentiles, warm-up apart, outliers with cause), peak memory, where the judge ran
+        "latency_ms": dict(summary.get("latency_ms") or {}), "memory": dict(summary.get("memory") or {}),
+        "judge": dict(summary.get("judge") or {}),
         "verdicts": verdicts,
         "failures_by_rule": [
             {"backend": res.spec.backend, "mode": res.spec.mode, "rule": v["rule"], "kind": v["kind"],

@@ -86,6 +86,10 @@ def build_junit(report: Mapping[str, Any]) -> ET.ElementTree:
                            ("model_sha256", report.get("model", {}).get("sha256", "")),
                            ("timestamp_utc", run.get("started", ""))):
             ET.SubElement(props, "property", name=key, value=xml_text(value))
+        from inspector.latency import latency_properties
+
+        for key, value in latency_properties(run):  # step latency percentiles, warm-up, outliers, peak memory
+            ET.SubElement(props, "property", name=key, value=xml_text(value))
         n = f = s = 0
         by_rule_tensor = {x["rule"]: x.get("tensor", "") for x in run.get("failures_by_rule", [])}
         classname = xml_text(f"parity.{run['backend']}.{run['mode']}")

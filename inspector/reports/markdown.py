@@ -111,6 +111,9 @@ def build_markdown(report: Mapping[str, Any]) -> str:
         for note in run.get("notes", []):
             lines.append("")
             lines.append(f"> note: {_inline(note)}")
+        from inspector.latency import latency_markdown
+
+        lines.extend(_inline(x) for x in latency_markdown(run))
         lines.append("")
         lines.append("| status | rule | tensor | first failing chunk | worst chunk | value | threshold | message |")
         lines.append("|---|---|---|---|---|---|---|---|")
