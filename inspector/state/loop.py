@@ -76,7 +76,8 @@ def inspect_state(store: Any, contract: Contract, backend: Any, *, stream: str, 
         progress: Called with a line now and then.
     """
     from contracts.rules import compile_rule
-    from inspector.engine import ChunkEvent, RunInfo, RunSpec, load_chunk, reference_info
+    from inspector.engine import load_chunk, reference_info
+    from inspector.hooks import ChunkEvent, RunInfo, RunSpec
     from inspector.state.probe import StateProbeHook
 
     say = progress or (lambda _m: None)

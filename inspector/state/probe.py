@@ -36,7 +36,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from inspector.engine import ChunkEvent, RunInfo
+from inspector.hooks import ChunkEvent, RunInfo
 from inspector.state.trajectory import TrajectoryHook, scalar
 
 JITTER_FACTOR = 10.0

@@ -32,7 +32,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from contracts.model import Contract, TensorSpec
-from inspector.engine import ChunkEvent, ChunkHook, RunInfo
+from inspector.hooks import ChunkEvent, ChunkHook, RunInfo
 
 HOOK_NAME = "state"
 """The hook's name: its per-chunk figures are stored under ``record["extra"]["state"]``."""
