@@ -52,6 +52,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Collection, Iterable, Mapping, Sequence
 
@@ -641,10 +642,22 @@ def _invariant_verdicts(recs: Sequence[Mapping[str, Any]], ctx: RunContext) -> l
 
 def _rule_note(check: str, contract: Contract) -> str:
     """What a rule means when that is not what it seems (the seed's ``cache_last_channel_len_out == 0``: the
-    attention cache is never carried), from `inspector.state.verdict`."""
-    from inspector.state.verdict import zero_length_rule_note
-
+    attention cache is never carried)."""
     return zero_length_rule_note(check, contract)
+
+
+_ZERO_RULE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*==\s*0\s*$")
+
+
+def zero_length_rule_note(check: str, contract: Contract) -> str:
+    """For a rule that pins the attention-cache length to 0 (the seed contract's ``cache_last_channel_len_out == 0``):
+    the sentence that says what it means; ``""`` for any other rule."""
+    m = _ZERO_RULE.match(check or "")
+    d = contract.diagnostics
+    if not m or m.group(1) not in (d.cache_len_input, d.cache_len_output):
+        return ""
+    return (f"`{check.strip()}` means the attention cache is never carried: {d.cache_channel_input} holds nothing "
+            "valid on any chunk, so a closed loop that passes under this rule tests no attention state")
 
 
 def _rule_tensors(check: str) -> str:

@@ -32,26 +32,12 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from contracts.model import Contract
-from inspector.acceptance import FAIL, PASS, UNDETERMINED, Verdict
+from inspector.acceptance import FAIL, PASS, UNDETERMINED, Verdict, zero_length_rule_note
 from inspector.state.trajectory import StateNames, Trajectory, state_of, trajectory_of
 
 STATE_CARRIED = "state_carried"
 STATE_TRAJECTORY = "state_trajectory"
 STATE_FEEDBACK = "state_feedback"
-
-_ZERO_RULE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*==\s*0\s*$")
-
-
-def zero_length_rule_note(check: str, contract: Contract) -> str:
-    """For a rule that pins the attention-cache length to 0 (the seed contract's ``cache_last_channel_len_out == 0``):
-    the sentence that says what it means; ``""`` for any other rule."""
-    m = _ZERO_RULE.match(check or "")
-    d = contract.diagnostics
-    if not m or m.group(1) not in (d.cache_len_input, d.cache_len_output):
-        return ""
-    return (f"`{check.strip()}` means the attention cache is never carried: {d.cache_channel_input} holds nothing "
-            "valid on any chunk, so a closed loop that passes under this rule tests no attention state")
-
 
 @dataclass(frozen=True)
 class Sensitivity:
