@@ -277,7 +277,14 @@ class LineParser:
                 raise self._invalid_json(span, str(exc), buf=buf) from None
             if any(tok in skeleton for tok in _NONFINITE_STRINGS):  # "NaN" strings sit in the small skeleton
                 return self._parse_slow(buf, span, sink)
-            doc = self._load_skeleton(skeleton, span, buf)
+            try:
+                doc = self._load_skeleton(skeleton, span, buf)
+            except JsonlError:
+                if not spans:
+                    raise
+                # A string inside a big array (e.g. numbers written as strings) splits it into pieces that are not
+                # JSON apart: the whole line decides, so a valid line names its bad tensor, an invalid one fails.
+                return self._parse_slow(buf, span, sink)
             try:
                 return self._build(doc, buf, spans, span, sink)
             except _NeedsSlowPath:

@@ -253,3 +253,25 @@ def test_nonfinite_tokens_in_big_flat_and_nested_lists_take_the_other_path(tmp_p
     (parsed,) = _read(write_lines(tmp_path / "nf.jsonl", [text]))
     np.testing.assert_array_equal(parsed.inputs["nested"], big)
     np.testing.assert_array_equal(parsed.inputs["flat"], big)
+
+
+def test_after_a_refused_big_tensor_the_next_lines_still_parse(tmp_path):
+    """A simdjson parser that raised while a document was referenced refuses every later parse: the reader must
+    start afresh after each refusal (ragged nesting found mid-walk, an invalid number, a string among numbers)."""
+    a = np.random.default_rng(5).standard_normal((1, 2, 64, 300)).astype(np.float32)
+    ragged, bad_number, string = a.tolist(), a.tolist(), a.tolist()
+    ragged[0][1][40] = ragged[0][1][40][:-1]
+    good = [ours_line("s", i, {"x": a}, {}, nested) for i in range(4)]
+    bad = [dict(good[1], inputs={"x": ragged}),
+           json.dumps(dict(good[2], inputs={"x": bad_number})).replace(str(a[0, 1, 3, 3].item()), "1.2.3", 1),
+           dict(good[3], inputs={"x": string})]
+    bad[2]["inputs"]["x"][0][0][10][5] = "n/a"  # valid JSON, not a number: the whole line decides
+    skipped: list = []
+    lines = [good[0], *bad, dict(good[1], chunk_index=1), dict(good[2], chunk_index=2)]
+    parsed = _read(write_lines(tmp_path / "mixed.jsonl", lines), skip_invalid=True, skipped=skipped)
+    assert [p.chunk_index for p in parsed] == [0, 1, 2]
+    for p in parsed:
+        np.testing.assert_array_equal(p.inputs["x"], a)
+    assert [(e.where.line, e.where.tensor) for e in skipped[:3]] == [(2, "x"), (3, "x"), (4, "x")]
+    assert "ragged" in skipped[0].problem and "invalid number" in skipped[1].problem
+    assert "not a number" in skipped[2].problem
