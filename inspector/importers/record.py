@@ -34,6 +34,7 @@ from inspector.importers.summaries import (
     SummaryStep, TrajectoryVerdict, describe_trajectory, looks_like_summary, parse_summary, state_env,
     summary_stream,
 )
+from inspector.text import status_word
 
 Kind = Literal["auto", "report", "summary"]
 REPORT_IMPORTER = "seed-parity-report"
@@ -429,8 +430,6 @@ def _report_lines(src: SourceFile, report: ParsedReport, j: ImportJudgement, con
 
 def _rule_lines(rows: Sequence[tuple[str, str, str, str]], why_skipped: str) -> list[str]:
     """One line per rule; invariants that could not be evaluated are collapsed into one line saying why."""
-    from inspector.reports.markdown import status_word
-
     out, skipped = [], []
     for status, rule, message, kind in rows:
         if status == "undetermined" and kind in ("invariant", "alarm"):

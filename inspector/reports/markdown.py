@@ -7,19 +7,12 @@ not be decided; with why, and "accepted by --allow-undetermined RULE" or "not re
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Mapping
 
+from inspector.text import cell as _cell, code as _code, inline as _inline, status_word
+
 _ORDER = {"fail": 0, "undetermined": 1, "info": 2, "pass": 3}
-_MARK = {"pass": "✓ pass", "fail": "✗ FAIL", "undetermined": "? UNDETERMINED", "info": "i info"}
-_LEGACY = {"skip": "undetermined", "warn": "info"}
-
-
-def status_word(status: str) -> str:
-    """The mark and word of an outcome (a rule's or a run's), e.g. ``? UNDETERMINED``."""
-    status = _LEGACY.get(status, status)
-    return _MARK.get(status, status)
 
 
 def verdict_label(v: Mapping[str, Any]) -> str:
@@ -37,33 +30,6 @@ def outcome_of(doc: Mapping[str, Any]) -> str:
     if doc.get("outcome"):
         return str(doc["outcome"])
     return "pass" if doc.get("passed") else "fail"
-
-
-_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _inline(x: Any) -> str:
-    """One line of Markdown text: line breaks become spaces, control characters go, and ``<`` that could open an
-    HTML tag is escaped (a message quoting ``<failure`` must not turn into markup on a CI page)."""
-    text = _CONTROL.sub("", str(x)).replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
-    return _TAG_START.sub("&lt;", text)
-
-
-def _cell(x: Any) -> str:
-    """A table cell: `_inline`, with ``|`` escaped so the row keeps its columns (GFM honours ``\\|`` inside code
-    spans in tables too)."""
-    if x is None or x == "":
-        return "–"
-    if isinstance(x, float):
-        return f"{x:.3g}"
-    return _inline(x).replace("|", "\\|")
-
-
-def _code(x: Any) -> str:
-    """An inline code span that survives backticks and line breaks in the value."""
-    text = _inline(x).replace("`", "'")
-    return f"`{text}`"
 
 
 def build_markdown(report: Mapping[str, Any]) -> str:

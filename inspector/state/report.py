@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
+from inspector.text import cell as _cell, inline as _inline, status_word
+
 
 def _details(verdicts: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], Mapping[str, Any]] | None:
     for v in verdicts:
@@ -79,13 +81,9 @@ def _num(x: Any) -> str:
 def state_markdown(run: Mapping[str, Any]) -> list[str]:
     """Markdown lines for one run of a report document: the state verdict in words, the cache-length trajectory,
     the caches' non-zero frames, and a table of the probe's numbers. Empty for a run without a state verdict."""
-    from inspector.reports.markdown import _cell, _inline
-
     sec = state_report(run.get("verdicts", []))
     if sec is None:
         return []
-    from inspector.reports.markdown import status_word
-
     mark = status_word(sec["status"])
     lines = ["", f"### State carried: {mark}", "", _inline(sec["summary"]).replace("|", "\\|"), ""]
     traj = sec.get("trajectory") or {}
