@@ -138,6 +138,8 @@ def export_chunk(store: Any, chunk: int, out_dir: str | Path, *, stream: str | N
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise InspectorError(f"{out} exists and is not empty: choose another -o directory or pass --overwrite.")
     out.mkdir(parents=True, exist_ok=True)
+    # the model first: a model that cannot be copied stops before any file of the bundle is written
+    copied = _copy_model(Path(model), out) if copy_model and model is not None else None
     stream = resolve_stream(store, stream)
     data = load_chunk(store, contract, stream, chunk)
     if contract is not None:
@@ -170,7 +172,6 @@ def export_chunk(store: Any, chunk: int, out_dir: str | Path, *, stream: str | N
     (out / "inputs.polygraphy.json").write_text(polygraphy_inputs_json([feeds]))
     (out / "reference_outputs.polygraphy.json").write_text(polygraphy_run_results_json("reference", reference))
 
-    copied = _copy_model(Path(model), out) if copy_model and model is not None else None
     where = out.resolve()
     model_abs = where / copied if copied else Path(model).resolve() if model is not None else None
     commands = _commands(str(model_abs) if model_abs else "MODEL.onnx", str(where) + "/")
@@ -245,7 +246,11 @@ def _copy_model(model: Path, out: Path) -> str:
     import onnx
     from onnx.external_data_helper import uses_external_data
 
-    proto = onnx.load(str(model), load_external_data=False)
+    try:
+        proto = onnx.load(str(model), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and friends: a file that is not ONNX is bad input
+        raise InspectorError(f"--copy-model: {model} is not an ONNX model onnx can read ({type(exc).__name__}: "
+                             f"{exc}).") from exc
     locations = set()
     tensors = list(proto.graph.initializer) + [a.t for n in proto.graph.node for a in n.attribute if a.HasField("t")]
     for t in tensors:

@@ -281,3 +281,15 @@ def test_run_batch_defaults_to_the_stores_contract(demo, tmp_path):
     doc = json.loads(report.read_text())
     assert doc["contract"]["name"] == "demo_streaming" and doc["contract"]["source"].endswith("contract.json")
     assert res.exit_code == doc["exit_code"], res.output
+
+
+def test_copy_model_of_a_file_that_is_not_onnx_is_exit_2(demo, tmp_path, capsys):
+    from inspector.cli import main
+
+    fake = tmp_path / "fake.onnx"
+    fake.write_bytes(b"\x00not a model\xff" * 10)
+    with pytest.raises(SystemExit) as info:
+        main(["export-chunk", "--store", str(demo.store), "--chunk", "1", "--model", str(fake), "--copy-model",
+              "-o", str(tmp_path / "b")])
+    assert info.value.code == 2 and "is not an ONNX model" in capsys.readouterr().err
+    assert not any((tmp_path / "b").glob("*.npz"))  # stopped before writing the bundle
