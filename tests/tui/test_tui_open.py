@@ -23,6 +23,7 @@ from tui_helpers import screen_text  # noqa: E402
 from inspector.tui.app import OpenRequest, make_open_app  # noqa: E402
 from inspector.tui.screens.converting import ConvertingScreen  # noqa: E402
 from inspector.tui.screens.main import MainScreen  # noqa: E402
+from inspector.tui.widgets.chunk_list import ChunkList  # noqa: E402
 from inspector.tui.widgets.convert_progress import ConvertProgress  # noqa: E402
 
 SIZE = (160, 50)
@@ -45,9 +46,10 @@ async def wait_until(pilot: Any, test: Any, what: str, timeout: float = 60.0) ->
 def listed(app: Any) -> list[int]:
     """The chunk indices the main screen's chunk list holds (empty before the main screen is up)."""
     try:
-        return list(app.main.chunk_list.indices)
+        found = app.main.query(ChunkList)
     except LookupError:
         return []
+    return list(found.first().indices) if found else []  # (none while the screen is still being composed)
 
 
 async def until_listed(pilot: Any, app: Any, expected: list[int]) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parents[1] / "store"))
 
 from store_samples import write_reference, write_seed_reference  # noqa: E402
+from test_tui_open import listed  # noqa: E402
 
 from inspector.tui.app import OpenRequest, make_open_app  # noqa: E402
 from inspector.tui.screens.main import MainScreen  # noqa: E402
@@ -75,7 +76,7 @@ async def test_enter_on_a_jsonl_converts_and_opens_it(tmp_path, settle) -> None:
         await wait_for(pilot, lambda: app.conversion is not None and app.conversion.finished.is_set(),
                        "the conversion")
         await settle(pilot)
-        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen) and app.main.chunk_list.indices == [0, 1],
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen) and listed(app) == [0, 1],
                        "the main screen on the two chunks")
         assert app.conversion.store == tmp_path / "seed_dump.zarr"
 
