@@ -245,8 +245,8 @@ def _parse_via_structure(buf: Any, start: int, end: int, dtype: np.dtype | None,
                          shape: tuple[int, ...] | None = None) -> np.ndarray:
     """`parse_number_span` by the structure string: the nesting is checked exactly from the ``[``, ``]``, ``,``
     characters alone, then the numbers are parsed in pieces of the text with its brackets blanked out (pieces with
-    NaN/Infinity tokens through numpy's text parser). About 3× slower than the direct path per byte, so it is
-    used only where that path cannot go: non-finite tokens, innermost lists of a few numbers (where checking row
+    NaN/Infinity tokens through numpy's text parser). Several times slower than the direct path (~4× on the dense
+    file of bench/convert.py, with ~5× its memory), so it is used only where that path cannot go: non-finite tokens, innermost lists of a few numbers (where checking row
     by row would cost more) and rows too long for simdjson's counts."""
     st = _structure(buf, start, end)
     if shape is None:

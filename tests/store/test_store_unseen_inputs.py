@@ -398,3 +398,14 @@ def test_bare_nan_tokens_in_a_big_tensor_convert_with_their_values(tmp_path):
     chunk = Store.open(tmp_path / "s.zarr").chunk("s", 0)
     np.testing.assert_array_equal(chunk.input("x"), a)
     np.testing.assert_array_equal(chunk.input("y"), a)
+
+
+@pytest.mark.parametrize("value", ["-9223372036854775809", "18446744073709551616"], ids=["below_int64", "above_uint64"])
+def test_integers_beyond_64_bits_in_a_big_tensor_are_one_clear_error(tmp_path, value):
+    """simdjson raises RuntimeError (not ValueError) for these: still a located tensor error, never a traceback."""
+    ints = ",".join(str(i) for i in range(30000))
+    text = (f'{{"stream": "s", "chunk_index": 0, "inputs": {{"ids": {{"dtype": "int64", "shape": [30001], '
+            f'"data": [{ints},{value}]}}}}, "outputs": {{}}}}')
+    with pytest.raises(JsonlError, match="invalid number list") as info:
+        _convert(tmp_path, write_lines(tmp_path / "ref.jsonl", [text]))
+    assert info.value.where.tensor == "ids" and info.value.where.line == 1
