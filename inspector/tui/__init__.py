@@ -1,7 +1,10 @@
 """The Textual inspector (`inspector tui STORE`): step through a store's chunks and see each run's errors.
 
 Layout of the package:
-    app.py          `InspectorApp`, `make_app` (the factory the command, the demo and the tests use), `run_app`
+    app.py          `InspectorApp`, `make_app` (the factory the command, the demo and the tests use), `run_app`;
+                    `make_open_app`: any path (`inspector tui PATH`), converting a reference JSONL as you browse
+    opening.py      what a path is, by content (reference JSONL, store, report, summary) and what opening it takes
+    conversion.py   the conversion run from the app (a thread driving `store.convert`), its progress messages
     data.py         `InspectorData`: every read the screens make (cached, thread-safe, no Textual); the jobs open
                     their own store handles (a run writes through one opened for appending)
     records.py      runs, chunk records and rule verdicts parsed from the engine's metrics JSON (no Textual)
