@@ -3,8 +3,8 @@
 A store keeps the contract it was converted (or first judged) with: the whole document in ``STORE/contract.json``
 (`store.Store.record_contract`), and its name in the ``contract`` attribute (older stores, and stores written by
 `inspector reference --store`, have the name only; a shipped contract's name or a path still loads). Every command
-that needs a contract (`run`, `diagnose`, `triage`, `export-chunk`, `tui`, `import-run`) resolves it here, so they
-all agree on the default and all say, in one line, when `--contract` differs from the store's.
+that needs a contract (`run`, `diagnose`, `triage`, `attribute`, `export-chunk`, `tui`, `import-run`) resolves it
+here, so they all agree on the default and all say, in one line, when `--contract` differs from the store's.
 """
 
 from __future__ import annotations
@@ -72,6 +72,8 @@ def resolve_contract(store: Any, option: str | Path | None, say: Say, *, require
     if theirs is not None:
         say(f"contract: {theirs.name}, the store's ({where}); --contract overrides it.")
         return theirs
+    if st is not None and (st.attrs or {}).get("contract") and not required:
+        say(f"note: {where}; going on without a contract.")  # named but unloadable: never dropped silently
     if required:
         raise InspectorError(f"no contract: {where}, and no --contract was given. Pass --contract PATH|NAME (a "
                              f"*.contract.json file or a shipped name such as parakeet-tdt-0.6b-v3); `inspector "

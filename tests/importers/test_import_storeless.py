@@ -149,3 +149,11 @@ def test_an_existing_store_without_a_contract_keeps_the_first_one_it_is_judged_w
     assert Store.open(store_path).attrs["contract"] == "seed-trt-acceptance-test"
     res = cli("import-run", DATA / "trt_fp32_growing.json", "--store", store_path)
     assert "contract: seed-trt-acceptance-test, the store's" in res.err and "verdict: FAIL" in res.out, res.text
+
+
+def test_a_store_naming_a_contract_that_cannot_be_loaded_is_said(cli, store_path: Path) -> None:
+    from store import Store
+
+    Store.open(store_path, "a").update_attrs(contract="their-own-name")  # not shipped, not a file
+    res = cli("import-run", DATA / "trt_fp16.json", "--store", store_path)
+    assert "names contract 'their-own-name'" in res.err and res.code == 3, res.text  # not judged: undetermined
