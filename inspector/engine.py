@@ -357,8 +357,11 @@ class ChunkJudge:
             for spec in self.contract.outputs:
                 name = spec.ref_name
                 atol, rtol = tols[name]
-                m = self._compare(name, job.outputs.get(name), job.expected.get(name), atol, rtol,
-                                  (job.expected_device or {}).get(name))
+                try:
+                    m = self._compare(name, job.outputs.get(name), job.expected.get(name), atol, rtol,
+                                      (job.expected_device or {}).get(name))
+                except Exception as exc:  # noqa: BLE001 — fail-closed: a metric that raises leaves no figure
+                    m = _metric_raised(name, job.outputs.get(name), job.expected.get(name), atol, rtol, exc)
                 m = self._check_interface(m, job.outputs.get(name), job.expected.get(name), problems)
                 tensors[name] = m.to_dict()
                 if not m.determined:  # an empty tensor: no figure, so the chunk cannot pass on it
@@ -373,7 +376,7 @@ class ChunkJudge:
         invariants: dict[str, Any] = {}
         failed_inv: list[str] = []
         for inv, rule in self._rules:
-            res = rule.evaluate(env)
+            res = _evaluate(rule, env)
             invariants[inv.id] = {"ok": res.ok, "detail": res.detail, "severity": inv.severity, "kind": inv.kind,
                                   **({"undecided": True} if res.undecided else {})}
             if res.ok is False and inv.severity == "error":
@@ -542,6 +545,26 @@ class _Writer:
         self.judge.close()
         if self.error is not None:
             raise self.error
+
+
+def _metric_raised(name: str, out: Any, exp: Any, atol: float, rtol: float, exc: Exception) -> Any:
+    """The figures of a comparison that raised: none (undetermined, never a pass), with the exception."""
+    from inspector.metrics import no_figure
+
+    text = _exc_text(exc)
+    return no_figure(name, np.asarray(out if out is not None else []), np.asarray(exp if exp is not None else []),
+                     f"{name}: the comparison raised {text}; no figure", atol, rtol)
+
+
+def _evaluate(rule: Any, env: Mapping[str, Any]) -> Any:
+    """`Rule.evaluate`, fail-closed: an unexpected exception makes the rule undecided on this chunk, with it."""
+    from contracts.rules import RuleResult
+
+    try:
+        return rule.evaluate(env)
+    except Exception as exc:  # noqa: BLE001 — the exception becomes the chunk's result, never a silent pass
+        return RuleResult(None, f"{rule.text}: not decided: evaluating it raised {_exc_text(exc)}", {},
+                          undecided=True)
 
 
 def _np_dtype(name: str) -> np.dtype | None:
@@ -736,9 +759,9 @@ class ParityEngine:
             raise InspectorError(f"mode {spec.mode!r}. Note: valid choices are {', '.join(MODES)}.")
         say = log or (lambda _m: None)
         info = backend.info()
-        from inspector.judge_torch import judge_device
+        from inspector.judge_torch import judge_device, on_gpu
 
-        judge_dev, judge_place = judge_device(spec.backend, info.device)  # a bad $INSPECTOR_JUDGE: before any record
+        judge_dev, judge_place = judge_device(spec.backend, info.provider)  # a bad $INSPECTOR_JUDGE: before any record
         base_info = baseline.info() if baseline is not None else None
         reference = reference_info(self.store)
         env = environment()
@@ -767,7 +790,7 @@ class ParityEngine:
         judge = ChunkJudge(self.contract, spec.mode, spec.backend, info.precision, spec.stream, device=judge_dev)
         started = time.perf_counter()
         timings = Timings()
-        memory = PeakMemory(device=judge_dev is not None or info.device.lower() not in ("", "cpu"))
+        memory = PeakMemory(device=on_gpu(spec.backend, info.provider))  # NVML only where a GPU computes
         memory.__enter__()
         wr = _Writer(judge, writer, self.contract, spec.stream, spec.save_outputs, progress, len(spec.chunks),
                      len(replay), timings)
@@ -886,7 +909,8 @@ class ParityEngine:
                                                     "reuse": history}), contract=self.contract.name)
                 w.update(status="running")
                 return w, True, note
-        env = {**env, "save_outputs": mode, "reference": reference,
+        # save_outputs stays a bool (whether any outputs are kept: what readers of older runs know); the mode is beside it
+        env = {**env, "save_outputs": mode != "none", "save_outputs_mode": mode, "reference": reference,
                "baseline_info": base_info.to_dict() if base_info else None, "identity": identity.to_dict()}
         if note:
             env["reuse"] = [{"how": "ran again", "why": note, "when": _now()}]
@@ -904,7 +928,7 @@ def _recorded_save_mode(environment: Mapping[str, Any]) -> str:
     from inspector.identity import save_mode
 
     try:
-        return save_mode(environment.get("save_outputs"))
+        return save_mode(environment.get("save_outputs_mode") or environment.get("save_outputs"))
     except ValueError:
         return ""
 

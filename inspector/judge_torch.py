@@ -250,20 +250,33 @@ def install() -> None:
             _REMOVE = register_kernel(_accepts, torch_compare)
 
 
-def _on_gpu(backend: str, device: str) -> bool:
-    """Whether a backend computes on a GPU: by its recorded device (a GPU's name, ``cuda…``) or its family."""
-    dev = (device or "").strip().lower()
-    if dev and dev != "cpu":
-        return True
-    return backend.startswith(("ort-cuda", "torch-cuda", "trt"))
+_WARM: set[str] = set()
 
 
-def judge_device(backend: str, device: str = "", choice: str | None = None) -> tuple[str | None, str]:
+def _warm(device: str) -> None:
+    """Create the CUDA context and load the kernel's kernels once per process, before a run's clock starts (like an
+    ORT session's creation, not a per-run cost)."""
+    if device in _WARM:
+        return
+    torch = _torch()
+    x = torch.zeros((2, 3), device=device)
+    torch_compare(x, x + 1, CompareSettings(atol=1e-3, rtol=1e-3, frame_axis=1), "warm-up")
+    _WARM.add(device)
+
+
+def on_gpu(backend: str, provider: str) -> bool:
+    """Whether a backend computes on a GPU: by its family or its recorded provider (``BackendInfo.device`` names the
+    CPU model for CPU backends, so it cannot tell)."""
+    prov = (provider or "").lower()
+    return backend.startswith(("ort-cuda", "torch-cuda", "trt")) or "cuda" in prov or "tensorrt" in prov
+
+
+def judge_device(backend: str, provider: str = "", choice: str | None = None) -> tuple[str | None, str]:
     """Where the per-chunk judge of a run computes.
 
     Args:
         backend: The backend's registry name (``ort-cuda``).
-        device: Its recorded device (``BackendInfo.device``).
+        provider: Its recorded provider (``BackendInfo.provider``, e.g. ``CUDAExecutionProvider``).
         choice: ``auto``/``numpy``/``torch-cpu``/``torch-cuda``; default ``$INSPECTOR_JUDGE`` or ``auto``.
 
     Returns:
@@ -282,7 +295,7 @@ def judge_device(backend: str, device: str = "", choice: str | None = None) -> t
     if want == "torch-cpu":
         install()
         return "cpu", f"CPU (torch kernel; ${JUDGE_ENV}=torch-cpu)"
-    gpu = _on_gpu(backend, device)
+    gpu = on_gpu(backend, provider)
     if want == "auto" and not gpu:
         return None, "CPU (numpy kernel: the backend runs on the CPU)"
     try:
@@ -298,8 +311,9 @@ def judge_device(backend: str, device: str = "", choice: str | None = None) -> t
                       "build of torch)")
     install()
     dev = f"cuda:{torch.cuda.current_device()}"
+    _warm(dev)
     return dev, f"GPU (torch kernel on {dev}" + ("" if want == "auto" else f"; ${JUDGE_ENV}={want}") + ")"
 
 
-__all__ = ["JUDGE_CHOICES", "JUDGE_ENV", "install", "judge_device", "stream_for", "to_device", "torch_compare",
+__all__ = ["JUDGE_CHOICES", "JUDGE_ENV", "install", "judge_device", "on_gpu", "stream_for", "to_device", "torch_compare",
            "upload"]

@@ -163,14 +163,15 @@ def test_compare_dispatches_torch_tensors_to_the_torch_kernel() -> None:
 
 
 def test_judge_placement() -> None:
-    assert judge_torch.judge_device("ort-cpu", "cpu", "auto")[0] is None
-    assert judge_torch.judge_device("ort-cuda", "NVIDIA H200", "torch-cpu")[0] == "cpu"
-    assert judge_torch.judge_device("ort-cuda", "NVIDIA H200", "numpy")[0] is None
-    dev, why = judge_torch.judge_device("ort-cuda", "NVIDIA H200", "auto")
+    assert judge_torch.judge_device("ort-cpu", "CPUExecutionProvider", "auto")[0] is None
+    assert judge_torch.judge_device("ort-cpu", "", "")[0] is None
+    assert judge_torch.judge_device("ort-cuda", "CUDAExecutionProvider", "torch-cpu")[0] == "cpu"
+    assert judge_torch.judge_device("ort-cuda", "CUDAExecutionProvider", "numpy")[0] is None
+    dev, why = judge_torch.judge_device("ort-cuda", "CUDAExecutionProvider", "auto")
     assert (dev is not None) == torch.cuda.is_available()
     assert why.startswith("GPU") == torch.cuda.is_available()
     with pytest.raises(InspectorError, match="valid choices"):
         judge_torch.judge_device("ort-cpu", "cpu", "gpu")
     if not torch.cuda.is_available():
         with pytest.raises(InspectorError, match="no CUDA device"):
-            judge_torch.judge_device("ort-cuda", "NVIDIA H200", "torch-cuda")
+            judge_torch.judge_device("ort-cuda", "CUDAExecutionProvider", "torch-cuda")
