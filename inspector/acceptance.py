@@ -432,9 +432,15 @@ def _never_measured(acc: Acceptance, threshold: float, recs: Sequence[Mapping[st
                            "appeared in this run)")
 
 
-def _empty_note(empty: Sequence[int], tensor: str) -> str:
-    return (f"{tensor} was empty on chunk{'s' if len(empty) > 1 else ''} {', '.join(map(str, empty[:5]))}"
-            f"{' …' if len(empty) > 5 else ''}, so its figure there says nothing")
+def _empty_note(empty: Sequence[int], tensor: str, recs: Sequence[Mapping[str, Any]] = ()) -> str:
+    """Why chunks have no figure: the tensor was empty, or its comparison raised (the engine keeps the exception in
+    the tensor's message)."""
+    where = f"chunk{'s' if len(empty) > 1 else ''} {', '.join(map(str, empty[:5]))}{' …' if len(empty) > 5 else ''}"
+    first = next((r for r in recs if r.get("chunk") == empty[0]), {})
+    message = str(((first.get("tensors") or {}).get(tensor) or {}).get("message") or "")
+    if "raised" in message:
+        return f"{tensor} has no figure on {where} ({message})"
+    return f"{tensor} was empty on {where}, so its figure there says nothing"
 
 
 def _quantile(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, Any]]) -> Verdict:
@@ -453,7 +459,7 @@ def _quantile(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, Any
     if ok and empty and not quantile(worst_vals, acc.q) < threshold:
         return Verdict(acc.id, "quantile", UNDETERMINED, None, threshold, acc.tensor, acc.metric,
                        message=f"{acc.id}: not decided: {label} is {value:.3g} over the chunks with figures, but "
-                               f"{_empty_note(empty, acc.tensor)}", details={**details, "empty_chunks": empty[:200]})
+                               f"{_empty_note(empty, acc.tensor, recs)}", details={**details, "empty_chunks": empty[:200]})
     worst = chunks[int(np.argmax(vals))]
     first = next((c for c, v in zip(chunks, vals) if not v < threshold), None)
     msg = (f"{label} = {value:.3g} {'<' if ok else '>='} {threshold:.3g}"
@@ -494,11 +500,11 @@ def _pass_rate(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, An
         return Verdict(acc.id, "pass_rate", UNDETERMINED, None, threshold, acc.tensor, acc.metric,
                        message=f"{acc.id}: not decided: the pass rate lies between {n_known_pass / len(passed):.1%} "
                                f"and {rate:.1%} against {threshold:.1%}, because "
-                               f"{_empty_note(empty, acc.tensor or 'a tensor')}",
+                               f"{_empty_note(empty, acc.tensor or 'a tensor', recs)}",
                        details={**details, "empty_chunks": empty[:200]})
     msg = (f"{sum(passed)}/{len(passed)} chunks pass ({what}): {rate:.1%} {'>=' if ok else '<'} {threshold:.1%}"
            + ("" if first is None else f"; first failing chunk: {first}")
-           + (f" ({_empty_note(empty, acc.tensor or 'a tensor')}: counted as passing, the outcome is the same "
+           + (f" ({_empty_note(empty, acc.tensor or 'a tensor', recs)}: counted as passing, the outcome is the same "
               "either way)" if empty else ""))
     return Verdict(acc.id, "pass_rate", PASS if ok else FAIL, rate, threshold, acc.tensor, acc.metric, first,
                    worst, msg, details)

@@ -165,6 +165,41 @@ def test_a_rule_over_an_empty_tensor_is_undetermined(store_copy, demo_contract):
     assert verdicts["invariant:frames_shape"].status == "fail"  # shape(encoder_output, 2) == 3 still decides
 
 
+def test_a_metric_that_raises_leaves_its_rule_undetermined(store_copy, demo_contract):
+    """A comparison kernel that raises on one chunk's tensor: that chunk has no figure (the exception kept in its
+    record), and the rule over it cannot be decided, where before the run would have stopped or the chunk passed."""
+    from inspector.engine import ChunkJudge, _Job, load_chunk
+    from inspector.metrics import register_kernel
+
+    st = Store.open(store_copy)
+    stream = st.streams()[0]
+    judge = ChunkJudge(demo_contract, "functional", "ort-cpu", "fp32", stream)
+    planted: list[Any] = []
+
+    def kernel(reference, candidate, settings, name):  # noqa: ANN001 — `inspector.metrics.Kernel`
+        raise RuntimeError("kernel ran out of scratch memory")
+
+    remove = register_kernel(lambda ref, cand: any(cand is p for p in planted), kernel)
+    try:
+        records = []
+        for i in range(6):
+            ref = load_chunk(st, demo_contract, stream, i)
+            outputs = dict(ref.outputs)
+            if i == 3:
+                outputs["cache_last_time_out"] = outputs["cache_last_time_out"].copy()
+                planted.append(outputs["cache_last_time_out"])
+            records.append(judge.judge(_Job(i, ref.inputs, outputs, ref.outputs, None, 0.001, {})))
+    finally:
+        remove()
+    t = records[3]["tensors"]["cache_last_time_out"]
+    assert t["determined"] is False and "RuntimeError: kernel ran out of scratch memory" in t["message"]
+    verdicts = {v.rule: v for v in evaluate_run(records, RunContext(demo_contract, "functional", "ort-cpu"))}
+    v = verdicts["cache_last_time_out_within_tolerance"]
+    assert v.status == "undetermined" and not v
+    assert "no figure on chunk 3" in v.message and "kernel ran out of scratch memory" in v.message
+    assert run_outcome(verdicts.values()) == "undetermined"
+
+
 def test_a_rule_whose_tensor_never_appears_is_undetermined(cli_main, tmp_path):
     """A contract rule on a tensor the imported report never mentions: undecided, exit 3, never a pass."""
     doc = json.loads((IMPORT_DATA / "seed_trt_test.contract.json").read_text())
