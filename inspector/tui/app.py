@@ -175,7 +175,7 @@ class InspectorApp(Guarded, App[None]):
             plan = plan_open(path, self.request.store)
         except InspectorError as exc:
             self.notify(str(exc), title=f"Cannot open {path.name}", severity="error", timeout=30, markup=False)
-            if not isinstance(self._top(), PickerScreen):
+            if not isinstance(self._top(), PickerScreen):  # nothing else to show: close, the command prints it
                 self.user_error = str(exc)
             return False
         self.plan = plan
