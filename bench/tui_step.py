@@ -1,6 +1,6 @@
 """How long the inspector takes to step to the next chunk and redraw a parakeet-size cache heatmap.
 
-Builds synthetic stores with the real store and engine (`inspector.tui.synthetic`; one functional run with saved
+Builds synthetic stores with the real store and engine (`tests/tui/synthetic.py`; one functional run with saved
 outputs; attention caches full from the first chunk, so nothing compresses away) for the caches of issue 6 (24 × 70 × 1024) and of our parakeet preset (24 × 256 × 1024), opens the app
 headless with a Pilot on ``cache_last_channel_out`` and presses ``j``/``k``; a step is timed from the key press until
 the heatmap has painted the new chunk's image (`Heatmap.painted_key`); the key goes in as a terminal driver sends it.
@@ -33,6 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "tui"))  # the synthetic store builder (a test double)
 
 CONFIGS = {"24x70x1024": 70, "24x256x1024": 256}
 WARMUP = 8
@@ -41,7 +42,7 @@ Rich's style caches (~20 ms a step more at first), which a user pays once per se
 
 
 def build(out: Path, cache: int, chunks: int) -> Path:
-    from inspector.tui.synthetic import RunPlan, Shapes, build_synthetic_store
+    from synthetic import RunPlan, Shapes, build_synthetic_store
 
     path = out / f"tui-step-{cache}x{chunks}-full.zarr"
     if (path / "zarr.json").exists() and (path / "runs").exists():

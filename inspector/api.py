@@ -615,7 +615,7 @@ def load_run_result(st: Any, run_id: str, baseline_options: Mapping[str, Any] | 
 
     spec = RunSpec(rec.backend, rec.mode, rec.stream, tuple(rec.chunks), options=dict(rec.options),
                    baseline=rec.baseline or None, baseline_options=dict(baseline_options or {}),
-                   save_outputs=env.get("save_outputs", "none"))
+                   save_outputs=env.get("save_outputs_mode") or bool(env.get("save_outputs")))
     return RunResult(
         run_id=rec.run_id, spec=spec, backend_info=info(rec.backend_info) or info({"name": rec.backend, "runtime": "",
                                                                                     "version": "", "device": ""}),

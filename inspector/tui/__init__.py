@@ -17,5 +17,5 @@ Layout of the package:
                     dialogs and the full-report modal
     widgets/        heatmap, legend, cursor read-out and chunk info line, chunk list, tensor bar, plot (errors or
                     the state trajectory), contract status (rules, state carried, chunk metadata), diagnostics
-    synthetic.py    a deterministic synthetic store (real store + engine) for tests, the benchmark and trying it
+    (the synthetic store of the tests and the benchmark, with its test backend, is tests/tui/synthetic.py)
 """

@@ -1,5 +1,5 @@
 """Fixtures of the inspector's tests: a deterministic synthetic store written by the real `store.Store` with runs
-recorded by the real parity engine (`inspector.tui.synthetic`), an app factory, and `settle` (wait until every
+recorded by the real parity engine (`synthetic`, this folder), an app factory, and `settle` (wait until every
 worker is done and every message handled)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ CHUNKS = 12
 IMPORT_SAMPLES = Path(__file__).parents[1] / "importers" / "data"
 """The seed-format samples of the importer tests (a parity report, streaming summaries)."""
 FAULTY_CHUNKS = (3, 5, 7, 9)
-"""`inspector.tui.synthetic.DEFAULT_RUNS`: spike in cache_last_channel_out on 3, encoder_output over atol on 5,
+"""`synthetic.DEFAULT_RUNS`: spike in cache_last_channel_out on 3, encoder_output over atol on 5,
 NaN in encoder_output on 7, the backend raises on 9."""
 
 
@@ -28,7 +28,7 @@ NaN in encoder_output on 7, the backend raises on 9."""
 def synthetic_store(tmp_path_factory: pytest.TempPathFactory):
     """`SyntheticStore` (path ends in ``synthetic.zarr``; runs: planted-clean closed-loop without saved outputs,
     planted-faults functional with them)."""
-    from inspector.tui.synthetic import build_synthetic_store
+    from synthetic import build_synthetic_store
 
     folder = tmp_path_factory.mktemp("tui-store")
     return build_synthetic_store(folder / "synthetic.zarr", chunks=CHUNKS, streams=STREAMS)

@@ -1,4 +1,6 @@
-"""A deterministic synthetic store for the inspector's tests, its benchmark, and trying the app without a model.
+"""Test double: a deterministic synthetic store for the inspector's tests and its benchmark (`bench/tui_step.py`).
+
+It lives under tests/ because `PlantedBackend` runs no model: it is never a backend a user could pick.
 
 The reference is made with numpy (seeded) in the contract's layout and obeys the demo contract's streaming rules
 (first chunk 41 frames, later 57; 3 frames out; the attention cache fills from the right and its length runs 1, 4, 7,
@@ -52,6 +54,33 @@ class RunPlan:
     faults: tuple[Fault, ...] = ()
     save_outputs: bool = True
     precision: str = "fp32"
+    state: str = "pass"
+    """Closed loop: the ``state_carried`` verdict to record. `PlantedBackend` replays outputs whatever state it is
+    fed, so the real state probe cannot judge it; the plan states what the synthetic reference carries."""
+
+
+class PlantedStateVerdict:
+    """A `ChunkHook` that supplies the closed-loop ``state_carried`` verdict of a planted run (see `RunPlan.state`)."""
+
+    name = "planted-state"
+
+    def __init__(self, status: str) -> None:
+        self.status = status
+
+    def start(self, run: Any) -> None:
+        pass
+
+    def chunk(self, event: Any) -> None:
+        return None
+
+    def replay(self, event: Any) -> None:
+        pass
+
+    def verdicts(self, records: Sequence[Mapping[str, Any]], run: Any) -> list[Any]:
+        from inspector.acceptance import Verdict
+
+        return [Verdict("state_carried", "state_carried", self.status,
+                        message=f"planted: the synthetic reference's cache is carried ({self.status}, not probed)")]
 
 
 def _key(audio: np.ndarray) -> str:
@@ -206,6 +235,7 @@ def build_synthetic_store(path: str | Path, *, chunks: int = 12, shapes: Shapes 
         backend.name = plan.backend
         spec = RunSpec(backend=plan.backend, mode=plan.mode, stream=streams[0], chunks=tuple(range(chunks)),
                        options={"noise": plan.noise}, save_outputs=plan.save_outputs, resume=False)
+        engine.hooks = [PlantedStateVerdict(plan.state)] if plan.mode == "closed-loop" else []
         with backend:
             result = engine.run(spec, backend)
         made.run_ids.append(result.run_id)

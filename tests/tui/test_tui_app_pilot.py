@@ -277,7 +277,7 @@ async def test_runs_written_while_open_appear(synthetic_store, tmp_path, settle,
 
     from inspector.engine import ParityEngine, RunSpec
     from inspector.tui.app import make_app
-    from inspector.tui.synthetic import Fault, PlantedBackend, Shapes, _key, reference_chunks
+    from synthetic import Fault, PlantedBackend, Shapes, _key, reference_chunks
     from store import Store
 
     copy = tmp_path / "synthetic.zarr"
