@@ -3,8 +3,9 @@
 ``ru_maxrss`` is the process's peak since it started, not the run's, so a sampler thread reads the current RSS
 (``/proc/self/statm``) every `INTERVAL_S` and keeps the maximum; the figure is a lower bound of the true peak
 (a spike shorter than the interval can be missed), which the report says. Device memory: this process's use where
-NVML can tell it (``nvmlDeviceGetComputeRunningProcesses``), else the device's used memory above what was in use
-when the run started (``method: "device-delta"``), else torch's allocator peak; which one is recorded.
+NVML lists it (``nvmlDeviceGetComputeRunningProcesses``; in a container NVML may list host PIDs, so this process is
+never seen there), else the device's used memory above what was in use when the run started (``device-delta``:
+other processes' allocations count too), else torch's allocator peak; which one is recorded.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ class _Nvml:
     """This process's device memory through NVML, or the device-wide used memory (None: no NVML, no GPU)."""
 
     def __init__(self) -> None:
-        self.method = ""
         self._handles: list[Any] = []
         self._nvml: Any = None
         self._base = 0.0
@@ -43,9 +43,7 @@ class _Nvml:
         except Exception:  # noqa: BLE001 - no NVML here: device memory is reported as not measured, with why
             self._handles = []
         if self._handles:
-            self.method = "process" if self._own() is not None else "device-delta"
-            if self.method == "device-delta":
-                self._base = self._used()
+            self._base = self._used()
 
     def _own(self) -> float | None:
         pid = os.getpid()
@@ -59,17 +57,16 @@ class _Nvml:
                 if p.pid == pid and p.usedGpuMemory is not None:
                     total += p.usedGpuMemory / 2**20
                     seen = True
-        return total if seen else 0.0
+        return total if seen else None
 
     def _used(self) -> float:
         return sum(self._nvml.nvmlDeviceGetMemoryInfo(h).used for h in self._handles) / 2**20
 
-    def read(self) -> float | None:
+    def read(self) -> tuple[float | None, float | None]:
+        """(this process's device memory if NVML lists it, device used memory above the start), MiB."""
         if not self._handles:
-            return None
-        if self.method == "process":
-            return self._own()
-        return max(0.0, self._used() - self._base)
+            return None, None
+        return self._own(), max(0.0, self._used() - self._base)
 
 
 class PeakMemory:
@@ -79,6 +76,8 @@ class PeakMemory:
         self.peak_rss_mb: float | None = None
         self.start_rss_mb = current_rss_mb()
         self.peak_device_mb: float | None = None
+        self._peak_delta_mb: float | None = None
+        self._measured_device = device
         self._device = _Nvml() if device else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="peak-memory", daemon=True)
@@ -88,9 +87,11 @@ class PeakMemory:
         if rss is not None:
             self.peak_rss_mb = rss if self.peak_rss_mb is None else max(self.peak_rss_mb, rss)
         if self._device is not None:
-            dev = self._device.read()
-            if dev is not None:
-                self.peak_device_mb = dev if self.peak_device_mb is None else max(self.peak_device_mb, dev)
+            own, delta = self._device.read()
+            if own is not None:
+                self.peak_device_mb = own if self.peak_device_mb is None else max(self.peak_device_mb, own)
+            if delta is not None:
+                self._peak_delta_mb = delta if self._peak_delta_mb is None else max(self._peak_delta_mb, delta)
 
     def _loop(self) -> None:
         while not self._stop.wait(INTERVAL_S):
@@ -113,14 +114,18 @@ class PeakMemory:
             "peak_device_mb": None if self.peak_device_mb is None else round(self.peak_device_mb, 1),
             "sampled_every_ms": int(INTERVAL_S * 1e3),
         }
-        torch_peak = _torch_peak_mb()
-        if self.peak_device_mb is None and torch_peak is not None:
+        torch_peak = _torch_peak_mb() if self._measured_device else None
+        if self.peak_device_mb is not None:
+            doc["device_method"] = "NVML, this process"
+        elif self._peak_delta_mb is not None:
+            doc["peak_device_mb"] = round(self._peak_delta_mb, 1)
+            doc["device_method"] = ("NVML, device used memory above the run's start (NVML does not list this "
+                                    "process; other processes' allocations count too)")
+        elif torch_peak is not None:
             doc["peak_device_mb"] = round(torch_peak, 1)
             doc["device_method"] = "torch allocator peak (other runtimes' allocations not counted)"
-        elif self._device is not None and self._device.method:
-            doc["device_method"] = {"process": "NVML, this process",
-                                    "device-delta": "NVML, device used memory above the run's start"}[
-                self._device.method]
+        elif not self._measured_device:
+            doc["device_method"] = "not measured: the run computes on the CPU"
         else:
             doc["device_method"] = "not measured (no NVML and no CUDA torch in this process)"
         return doc
