@@ -82,6 +82,9 @@ def tui(path: Path | None, store_path: Path | None, skip_invalid: bool, workers:
         status = conversion.status
         click.echo(f"{status.store}: conversion stopped with {status.chunks} chunks kept; `inspector tui "
                    f"{status.source}` resumes it.", err=True)
+    from inspector.tui.app import exit_now
+
+    exit_now()  # a clean quit: skip Python's 3-6 s teardown once a job loaded torch (see there)
 
 
 def _wait_for_conversion(app: object) -> None:

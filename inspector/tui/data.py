@@ -35,8 +35,11 @@ _NOTHING = np.empty((0,), np.float32)
 
 DIGEST_CHARS = 4
 """Hex digits of the model's sha256 in a run's label (``m.onnx#3fa2``): enough to tell two exports apart."""
-NOT_OPTIONS = ("save_outputs",)
-"""Recorded options that do not change what a backend computes (left out of run labels)."""
+NOT_OPTIONS = ("save_outputs", "contract_digest", "importer", "judged_mode", "report_claims", "extra")
+"""Recorded options that do not change what a backend computes (left out of run labels; the importers record
+where an imported run came from this way)."""
+OPTION_CHARS = 24
+"""Longer option values (paths, digests) are left out of labels: the run selector shows the run's record."""
 
 
 def options_text(options: Mapping[str, Any]) -> str:
@@ -47,6 +50,8 @@ def options_text(options: Mapping[str, Any]) -> str:
         if key in NOT_OPTIONS or key.startswith("baseline."):
             continue
         value = options[key]
+        if not isinstance(value, (str, int, float, bool)) or len(str(value)) > OPTION_CHARS:
+            continue
         name = key.removeprefix("use_")
         switch = isinstance(value, bool) or key.startswith("use_") and str(value).lower() in ("0", "1", "true",
                                                                                               "false")
@@ -74,6 +79,16 @@ def distinct_labels(runs: list[RunInfo]) -> dict[str, str]:
             label = f"{label} @{when}"
         labels[run.run_id] = label
     return labels
+
+
+def _damage_text(entry: Mapping[str, Any]) -> str:
+    """``stream 's' chunk 3: <problem>`` or ``run R: <problem>`` of one `Store.info` damage entry."""
+    if "run" in entry:
+        head = f"run {entry['run']}"
+    else:
+        head = f"stream {entry.get('stream', '?')!r} chunk {entry.get('chunk', '?')}"
+    problem = str(entry.get("problem") or entry.get("error") or "")
+    return f"{head}: {problem[:120]}" if problem else head
 
 
 def _stored(folder: Path) -> StoredTensor:
@@ -177,6 +192,7 @@ class InspectorData:
         self._outs = _LRU[tuple[str, str, int, str], np.ndarray](16)
         self._pairs = _LRU[tuple[str, str, int, str], TensorPair](16)
         self._metas = _LRU[tuple[str, int], Mapping[str, Any]](256)
+        self._with_reference: set[str] = set()
         self._readers = _LRU[str, Any](64)
         self._chunk_names: dict[str, tuple[str, ...]] = {}
 
@@ -203,17 +219,76 @@ class InspectorData:
 
     # ---- streams and chunks ---------------------------------------------------------------------------------------
     def streams(self) -> list[str]:
-        return list(self.store.streams())
+        """The store's streams; for a store of imported runs only (no reference chunks), the runs' streams."""
+        streams = list(self.store.streams())
+        if streams:
+            return streams
+        return sorted({r.stream for r in self.runs() if r.stream})
+
+    def has_reference(self, stream: str) -> bool:
+        """Whether the store holds reference chunks of `stream` (a store of imported runs may hold none; once
+        found they stay: a conversion only adds chunks)."""
+        if stream in self._with_reference:
+            return True
+        found = bool(self.store.chunk_indices(stream))
+        if found:
+            self._with_reference.add(stream)
+        return found
 
     def chunk_indices(self, stream: str) -> list[int]:
-        return list(self.store.chunk_indices(stream))
+        """The stream's reference chunks; without any, the chunks its runs recorded (an imported run)."""
+        indices = list(self.store.chunk_indices(stream))
+        if indices:
+            return indices
+        found: set[int] = set()
+        for run in self.runs(stream):
+            found.update(self.chunk_records(run.run_id, stream))
+        return sorted(found)
+
+    def condition(self) -> list[tuple[str, str]]:
+        """What is wrong with the store as a whole, as (severity, text) for the main screen's banner: a conversion
+        that stopped before the end (and how to resume it), one running now, damaged chunks or runs, no reference
+        chunks. Reads metadata only (`Store.info`); call it from a worker."""
+        info = self.store.info()
+        attrs = getattr(self.store, "attrs", {}) or {}
+        out: list[tuple[str, str]] = []
+        conversion = info.get("conversion") or attrs.get("conversion") or {}
+        status = conversion.get("status") if isinstance(conversion, dict) else None
+        source = info.get("source") or "REF.jsonl"
+        chunks = info.get("total_chunks", 0)
+        if info.get("converting_now"):
+            out.append(("information", f"Being converted now ({info['converting_now']}): {chunks} chunks so far; "
+                                       "ctrl+r (or the poll) shows the chunks as they land."))
+        elif status and status != "complete":
+            out.append(("warning", f"Unfinished conversion: {chunks} chunks converted, then it stopped (status "
+                                   f"{status!r}); more chunks may follow in the source. Resume it with "
+                                   f"`inspector convert {source} {self.path}` (the converted chunks are kept)."))
+        damaged = info.get("damaged") or []
+        if damaged:
+            where = "; ".join(_damage_text(d) for d in damaged[:3]) + (" …" if len(damaged) > 3 else "")
+            out.append(("error", f"Damaged store: {len(damaged)} unreadable chunk(s) or run(s): {where}. "
+                                 f"`inspector info {self.path}` lists them; `inspector convert {source} {self.path}` "
+                                 "rewrites damaged reference chunks."))
+        if not list(self.store.streams()) and self.runs():
+            out.append(("information", "No reference chunks in this store: it holds imported runs only, shown "
+                                       "with their figures (no heatmaps). Convert the reference JSONL into it for "
+                                       "tensors."))
+        return out
 
     def output_names(self, stream: str) -> tuple[str, ...]:
-        """The stream's output tensors, in the contract's order when there is one (frames first otherwise)."""
+        """The stream's output tensors, in the contract's order when there is one (frames first otherwise); for a
+        stream without reference chunks, the tensors its runs recorded figures for."""
         names = self._chunk_names.get(stream)
         if names is None:
-            indices = self.chunk_indices(stream)
-            names = tuple(self.store.chunk(stream, indices[0]).output_names()) if indices else ()
+            indices = list(self.store.chunk_indices(stream))
+            if indices:
+                names = tuple(self.store.chunk(stream, indices[0]).output_names())
+            else:
+                found: dict[str, None] = {}
+                for run in self.runs(stream):
+                    for rec in self.chunk_records(run.run_id, stream).values():
+                        found.update(dict.fromkeys(rec.tensors))
+                names = tuple(found)
             if self.contract is not None:
                 order = {n: i for i, n in enumerate(self.contract.output_names)}
                 names = tuple(sorted(names, key=lambda n: (order.get(n, len(order)), n)))
@@ -224,6 +299,8 @@ class InspectorData:
 
     def chunk_meta(self, stream: str, index: int) -> Mapping[str, Any]:
         """The chunk's metadata from the reference file (read once: a committed chunk never changes)."""
+        if not self.has_reference(stream):  # a store of imported runs: no reference chunk, no metadata
+            return {}
         return self._metas.get_or((stream, index), lambda: dict(self.store.chunk(stream, index).meta or {}))
 
     def cached_step(self, stream: str, index: int, tensor: str, run_id: str) -> tuple[TensorPair, Mapping[str, Any]] | None:
@@ -437,6 +514,11 @@ class InspectorData:
         # (Reading the backend's output on a second thread while this one reads the reference was tried: on two
         # cores it made a cold parakeet-size step slower, 34 vs 25 ms median, as Blosc already decompresses on
         # several threads.)
+        if not self.has_reference(stream):  # a store of imported runs: figures, no tensors
+            return self._pairs.put(key, TensorPair(
+                name=tensor, stream=stream, chunk=index, run_id=run_id, reference=np.zeros((0,), np.float32),
+                backend=None, axes=self.axes(tensor, (0,)),
+                note="no reference chunks in this store (imported runs only): figures, no heatmap"))
         ref = self.stored_reference(stream, index, tensor)
         backend = None
         note = ""

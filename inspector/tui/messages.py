@@ -123,3 +123,10 @@ class RunFinished(Message):
     outcome: Any = None
     error: str = ""
     cancelled: bool = False
+
+
+@dataclass
+class StoreCondition(Message):
+    """What is wrong with the store as a whole (`InspectorData.condition`): (severity, text) items."""
+
+    items: list[tuple[str, str]]

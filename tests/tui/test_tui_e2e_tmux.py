@@ -137,6 +137,28 @@ def test_resizing_the_real_terminal(synthetic_store) -> None:
         term.close()
 
 
+def test_quits_promptly_after_a_job_loaded_torch(synthetic_store) -> None:
+    """Issue 15 item 7: quitting took 3-6 s after a torch job (Python's teardown with torch loaded). R checks every
+    backend, importing torch; after it, q ends the process within a couple of seconds (the bound is loose for a
+    loaded 2-core machine; it was 3-6 s) with status 0."""
+    pytest.importorskip("torch")
+    term = Terminal([sys.executable, "-m", "inspector.cli", "tui", str(synthetic_store.path), "--poll", "0"])
+    try:
+        term.wait_for(lambda s: "max|err|" in s and "chunk 0 (1/12)" in s, "the main screen")
+        term.send("R")
+        term.wait_for(lambda s: "torch-cpu" in s and "checking which backends" not in s,
+                      "the run dialog with every backend checked (torch imported)", timeout=120)
+        term.send("Escape")
+        term.wait_for(lambda s: "Run a backend on stream" not in s, "the dialog to close")
+        started = time.monotonic()
+        term.send("q")
+        term.wait_for(lambda s: "INSPECTOR-EXITED 0" in s, "the app to quit with status 0", timeout=30)
+        took = time.monotonic() - started
+        assert took < 2.5, f"quitting took {took:.1f} s"
+    finally:
+        term.close()
+
+
 def test_an_app_that_stops_on_an_error_exits_non_zero(synthetic_store) -> None:
     """An error no widget owns stops the app (as Textual does): `inspector tui` then exits non-zero with the
     message, never 0. The error is planted in the app's first callback by the launcher script below."""

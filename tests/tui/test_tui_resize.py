@@ -86,10 +86,10 @@ async def test_a_failing_widget_is_named_and_the_app_keeps_running(make_inspecto
         screen = app.main
         legend = screen.query_one("#legend")
 
-        def broken_render():
+        def broken_render(y):
             raise RuntimeError("planted render failure")
 
-        legend.render = broken_render  # the next frame raises inside the compositor
+        legend.render_line = broken_render  # the next frame raises inside the compositor
         legend.refresh()
         await settle(pilot)
         assert ("ColourLegend#legend", "RuntimeError: planted render failure") in app.failures
@@ -98,7 +98,7 @@ async def test_a_failing_widget_is_named_and_the_app_keeps_running(make_inspecto
         assert any(title == "ColourLegend#legend failed" and "planted render failure" in message
                    for title, message in notes), notes  # a notification names the widget
         assert "⚠ ColourLegend#legend: RuntimeError" in text  # drawn in its place; the rest of the frame is there
-        del legend.render
+        del legend.render_line
 
         def broken_action():
             raise ValueError("planted action failure")

@@ -30,7 +30,7 @@ from inspector.tui.jobs import (
 )
 from inspector.tui.messages import (
     ChunkLoaded, DiagnosticFinished, DiagnosticProgress, LoadFailed, RowsLoaded, RunFinished, RunProgress,
-    RunStarted, SeriesLoaded, StoreChanged,
+    RunStarted, SeriesLoaded, StoreChanged, StoreCondition,
 )
 from inspector.tui.records import RuleRow, fmt
 from inspector.tui.tensors import VIEW_TITLES, VIEWS, pair_image
@@ -215,6 +215,7 @@ class MainScreen(Guarded, Screen[None]):
                             f"Streams: {', '.join(streams[:10])}.", severity="warning")
             self.stream = streams[0]
         self._open_stream(self.stream, keep_run=bool(self.run_id))
+        self._condition_worker()
         if self.poll_interval > 0:
             self.set_interval(self.poll_interval, self._poll)
         self.chunk_list.table.focus()
@@ -258,6 +259,24 @@ class MainScreen(Guarded, Screen[None]):
         """What the banner says ("" when hidden)."""
         banner = self.query_one("#banner", Static)
         return str(banner.render()) if banner.has_class("-shown") else ""
+
+    @work(thread=True, exclusive=True, group="condition", exit_on_error=False)
+    def _condition_worker(self) -> None:
+        try:
+            items = self.data.condition()
+        except Exception as exc:  # noqa: BLE001 — a store that cannot even be described is itself worth a banner
+            items = [("error", f"Could not check the store ({type(exc).__name__}: {exc}); `inspector info "
+                               f"{self.data.path}` says more.")]
+        self.post_message(StoreCondition(items))
+
+    @on(StoreCondition)
+    def _store_condition(self, message: StoreCondition) -> None:
+        if not message.items:
+            self.hide_banner()
+            return
+        order = ("error", "warning", "information")
+        worst = min((severity for severity, _ in message.items), key=order.index)
+        self.show_banner(Text("\n".join(text for _, text in message.items)), worst)
 
     def refresh_chunks(self) -> None:
         """Re-read the stream's chunks and every run's records (for a store that grows while it is open, e.g. a
