@@ -395,3 +395,22 @@ def array_meta(folder: Path) -> tuple[tuple[int, ...], str]:
     return tuple(meta["shape"]), str(meta["data_type"])
 
 
+def list_array_names(folder: Path) -> list[str]:
+    """The tensor names of the arrays in `folder` (decoded from their folder names), sorted."""
+    from store.layout import tensor_name
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    names = []
+    for p in folder.iterdir():
+        if not (p / "zarr.json").exists():
+            continue
+        name = tensor_name(p.name)
+        if name is None:  # a shortened name: the array's metadata holds the full one
+            try:
+                name = (orjson.loads((p / "zarr.json").read_bytes()).get("attributes") or {}).get("name")
+            except (OSError, ValueError, AttributeError):
+                name = None
+        names.append(name if isinstance(name, str) and name else p.name)
+    return sorted(names)

@@ -34,10 +34,10 @@ from store.arrays import DEFAULT_CODEC
 from store.convert_worker import LineResult, close_worker, convert_line, init_worker
 from store.errors import JsonlError, Where
 from store.jsonl import check_source, fingerprint, iter_line_spans
+from store.locks import lock_store
 from store.progress import Progress
 from store.validate import ContractRules, LineChecker, LineSummary
 
-LOCK_NAME = ".convert.lock"  # in the store root; zarr readers ignore it
 HINT_STOP = ("Everything before it is kept in {store} ({chunks} chunks); fix or remove the line and run the same "
              "command again to continue, or pass --skip-invalid to convert the other lines and list the bad ones.")
 
@@ -250,7 +250,7 @@ def convert(source: str | os.PathLike, out: str | os.PathLike, *, contract: Any 
     out = Path(out)
     rules, contract_name = _rules(contract)
     source_id = fingerprint(path)
-    lock = _lock(out) if layout.is_store(out) else None  # before --overwrite may delete anything
+    lock = lock_store(out) if layout.is_store(out) else None  # before --overwrite may delete anything
     try:
         store = _open_store(out, path, source_id, overwrite, codec, contract_name)
         whole = _load_contract(contract) if isinstance(contract, (str, os.PathLike)) else contract
@@ -258,7 +258,7 @@ def convert(source: str | os.PathLike, out: str | os.PathLike, *, contract: Any 
                 store.attrs.get("contract") in (None, "", contract_name):
             store.record_contract(whole)  # the whole contract beside the data: commands default to it
         if lock is None or overwrite:  # a new store (or a replaced one): lock it before writing chunks
-            previous, lock = lock, _lock(out)
+            previous, lock = lock, lock_store(out)
             if previous is not None:
                 previous.close()
         return _convert_into(store, out, path, source_id, rules, contract_name, workers, skip_invalid, codec,
@@ -266,57 +266,6 @@ def convert(source: str | os.PathLike, out: str | os.PathLike, *, contract: Any 
     finally:
         if lock is not None:
             lock.close()
-
-
-def _lock(out: Path, wait_for_orphans: float = 15.0) -> Any:
-    """An exclusive lock on the store for one conversion, or a `StoreError` when another one holds it.
-
-    Two conversions into one store would each clean the other's work in progress and commit each other's chunks;
-    the second is refused instead. It is an flock, which forked workers inherit: the store counts as busy until
-    the converter *and* its workers are gone. The OS drops it when they end, even by ``kill -9``; a converter that
-    was killed leaves workers that die within moments (they are tied to it), so a lock whose owner is no longer
-    alive is waited for, briefly, instead of refused.
-    """
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock (documented: run one conversion per store)
-        return None
-    f = open(out / LOCK_NAME, "a+")
-    deadline = time.monotonic() + wait_for_orphans
-    while True:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip()
-            if _holder_alive(holder) or time.monotonic() >= deadline:
-                f.close()
-                who = holder or "another process"
-                raise StoreError(f"{out} is being written by another `inspector convert` ({who}). Wait for it to "
-                                 f"finish (or stop it), then run this command again: it resumes where that one "
-                                 f"stopped, and nothing either of them converted is lost.") from None
-            time.sleep(0.05)  # the owner died: its workers are about to follow
-    f.seek(0)
-    f.truncate()
-    f.write(f"pid {os.getpid()}")
-    f.flush()
-    return f
-
-
-def _holder_alive(holder: str) -> bool:
-    """Whether the process named in a lock file (``pid N``) is alive (unknown → assume it is)."""
-    try:
-        pid = int(holder.split()[-1])
-    except (ValueError, IndexError):
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _convert_into(store: Any, out: Path, path: Path, source_id: dict[str, Any], rules: ContractRules | None,

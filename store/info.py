@@ -12,6 +12,7 @@ import numpy as np
 from store import layout
 from store.api import StoreCorrupt
 from store.arrays import array_meta, array_problem
+from store.locks import converting_now
 
 if TYPE_CHECKING:
     from store.zarr_store import Store
@@ -195,30 +196,6 @@ def store_info(store: Store) -> dict[str, Any]:
         "damaged": damaged + _damaged_runs(store),
         "converting_now": converting_now(store.path),
     }
-
-
-def converting_now(path: Path) -> str | None:
-    """``"pid N"`` when an `inspector convert` holds the store's lock right now, else None."""
-    from store.convert import LOCK_NAME
-
-    lock = Path(path) / LOCK_NAME
-    if not lock.is_file():
-        return None
-    try:
-        import fcntl
-    except ImportError:
-        return None
-    from store.convert import _holder_alive
-
-    with open(lock, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip()
-            return (holder or "another process") if _holder_alive(holder) else None
-        fcntl.flock(f, fcntl.LOCK_UN)
-    return None
 
 
 def _damaged_runs(store: Store) -> list[dict[str, Any]]:

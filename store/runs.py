@@ -27,7 +27,7 @@ import numpy as np
 
 from store import layout
 from store.api import RunRecord, StoreError
-from store.arrays import DEFAULT_CODEC, read_array_at, write_arrays
+from store.arrays import DEFAULT_CODEC, list_array_names, read_array_at, write_arrays
 from store.jsonsafe import atomic_write_json, read_json, restore_nonfinite, to_jsonable
 
 if TYPE_CHECKING:
@@ -126,8 +126,6 @@ class Run:
         folder = self._outputs_folder(stream, index) / "outputs"
         if not folder.is_dir() or not self._metrics_path(stream, index).exists():
             return ()
-        from store.zarr_store import list_array_names
-
         return tuple(list_array_names(folder))
 
     def outputs(self, stream: str, index: int) -> dict[str, np.ndarray] | None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from store import layout
 from store.api import RunRecord, StoreCorrupt, StoreError, TensorInfo
-from store.arrays import DEFAULT_CODEC, array_meta, read_array_at, write_arrays
+from store.arrays import DEFAULT_CODEC, array_meta, list_array_names, read_array_at, write_arrays
 from store.jsonsafe import restore_nonfinite, to_jsonable
 
 KINDS = ("inputs", "outputs")
@@ -367,25 +367,3 @@ def write_chunk_attrs(folder: Path, inputs: list[str], outputs: list[str], meta:
     for kind, names in (("inputs", inputs), ("outputs", outputs)):
         if names:
             layout.ensure_group(folder / kind, {})
-
-
-def list_array_names(folder: Path) -> list[str]:
-    """The tensor names of the arrays in `folder` (decoded from their folder names), sorted."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    names = []
-    for p in folder.iterdir():
-        if not (p / "zarr.json").exists():
-            continue
-        name = layout.tensor_name(p.name)
-        if name is None:  # a shortened name: the array's metadata holds the full one
-            try:
-                import orjson
-
-                name = (orjson.loads((p / "zarr.json").read_bytes()).get("attributes") or {}).get("name")
-            except (OSError, ValueError, AttributeError):
-                name = None
-        names.append(name if isinstance(name, str) and name else p.name)
-    return sorted(names)
-

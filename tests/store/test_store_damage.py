@@ -159,13 +159,13 @@ def test_a_killed_converters_dying_workers_are_waited_for_not_refused(converted,
     import multiprocessing
     import time
 
-    from store.convert import _lock
+    from store.locks import lock_store
 
     store, _, _ = _copy(converted, tmp_path)
     ready = multiprocessing.get_context("fork").Event()
 
     def orphan() -> None:  # holds the lock, claims a long-dead owner, lets go after a moment
-        f = _lock(store)
+        f = lock_store(store)
         f.seek(0)
         f.truncate()
         f.write("pid 999999999")
@@ -176,7 +176,7 @@ def test_a_killed_converters_dying_workers_are_waited_for_not_refused(converted,
     proc = multiprocessing.get_context("fork").Process(target=orphan)
     proc.start()
     assert ready.wait(10)
-    lock = _lock(store)  # taken while the orphan still held it: waited, not refused
+    lock = lock_store(store)  # taken while the orphan still held it: waited, not refused
     assert lock is not None
     lock.close()
     proc.join()
