@@ -26,7 +26,7 @@ def main() -> None:
     args = ap.parse_args()
     from contracts.load import load_contract
     from inspector import metrics
-    from inspector.engine import ChunkJudge, _Job
+    from inspector.engine import ChunkJudge, ChunkJob
 
     c = load_contract("parakeet-tdt-0.6b-v3")
     rng = np.random.default_rng(0)
@@ -45,11 +45,11 @@ def main() -> None:
     for th in args.threads.split(","):
         os.environ["INSPECTOR_METRIC_THREADS"] = th
         j = ChunkJudge(c, "functional", "ort-cpu", "fp32", "s")
-        j.judge(_Job(0, feeds, out, ref, None, 0.1, {}))
+        j.judge(ChunkJob(0, feeds, out, ref, None, 0.1, {}))
         judge, cmp_big = [], []
         for i in range(args.reps):
             t0 = time.perf_counter()
-            j.judge(_Job(i + 1, feeds, out, ref, None, 0.1, {}))
+            j.judge(ChunkJob(i + 1, feeds, out, ref, None, 0.1, {}))
             judge.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             metrics.compare_tensor("c", out["cache_last_channel_out"], ref["cache_last_channel_out"], 1e-4, 0.0)

@@ -32,8 +32,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from inspector.errors import InspectorError
-from inspector.metrics import (CompareSettings, TensorMetrics, _cosine, _Figures, _finish, compare, no_figure,
-                               register_kernel, shape_failure)
+from inspector.metrics import (CompareSettings, Figures, TensorMetrics, compare, cosine_from_norms, finish_metrics,
+                               no_figure, register_kernel, shape_failure)
 
 JUDGE_ENV = "INSPECTOR_JUDGE"
 JUDGE_CHOICES = ("auto", "numpy", "torch-cpu", "torch-cuda")
@@ -172,15 +172,15 @@ def _compare(name: str, out: Any, ref: Any, atol: float | None, rtol: float | No
                                              flat_ref[worst].to(torch.float64)])]).tolist()
     max_abs, sum_d, dd, rr, oo, p99, n_fail, max_rel, worst_flat, worst_out, worst_ref = scalars
     m = o.numel()
-    fig = _Figures(
+    fig = Figures(
         worst_flat=int(worst_flat), max_abs=max_abs, mean_abs=sum_d / m, p99=p99,
         rel_l2=math.sqrt(dd / rr) if rr > 0 else (0.0 if dd == 0 else float("inf")),
-        cosine=_cosine(oo, rr, dd), n_fail=int(n_fail), max_rel=max_rel)
+        cosine=cosine_from_norms(oo, rr, dd), n_fail=int(n_fail), max_rel=max_rel)
     frames: dict[str, Any] = {}
     if frame_axis is not None and out.dim() > 0:
         frames = _frame_figures(out, ref, frame_axis, atol, rt)
-    return _finish(name, out, ref, atol, rtol, rt, frame_axis, n, nonfinite_out, nonfinite_ref, mismatch, None, fig,
-                   worst_values=(worst_out, worst_ref), frames=frames)
+    return finish_metrics(name, out, ref, atol, rtol, rt, frame_axis, n, nonfinite_out, nonfinite_ref, mismatch, None,
+                          fig, worst_values=(worst_out, worst_ref), frames=frames)
 
 
 def _figures(o: Any, r: Any, atol: float | None, rt: float, eps: float, work: Any) -> tuple[Any, Any]:
@@ -233,7 +233,7 @@ def _frame_figures(out: Any, ref: Any, frame_axis: int, atol: float | None, rtol
     else:
         bad = ((oz - rz).abs() > atol + rtol * rz.abs()).any(dim=1) | frame_nonfinite
     rows = torch.stack([oo, rr, dd, bad.to(torch.float64), frame_nonfinite.to(torch.float64)]).tolist()
-    cos = tuple(_cosine(a, b, c) for a, b, c in zip(rows[0], rows[1], rows[2]))
+    cos = tuple(cosine_from_norms(a, b, c) for a, b, c in zip(rows[0], rows[1], rows[2]))
     return {"frame_cosine": cos, "min_frame_cosine": min(cos) if cos else None,
             "diverging_frames": int(sum(rows[3])), "n_frames": nf, "_frame_nonfinite": int(sum(rows[4]))}
 

@@ -244,11 +244,11 @@ def _compare(name: str, out: np.ndarray, ref: np.ndarray, atol: float | None, rt
     if n >= IDENTICAL_MIN and o.dtype == r.dtype and _identical(o, r):
         # Bit-identical (the seed's cache_last_channel_out, a backend against itself): every figure is known
         # without computing it; one cheap pass proves the values finite (else the general path counts them).
-        return _finish(name, out, ref, atol, rtol, rt, frame_axis, n, 0, 0, 0, None,
-                       _Figures(0, 0.0, 0.0, 0.0, 0.0, 1.0, 0, 0.0))
+        return finish_metrics(name, out, ref, atol, rtol, rt, frame_axis, n, 0, 0, 0, None,
+                              Figures(0, 0.0, 0.0, 0.0, 0.0, 1.0, 0, 0.0))
     fig = _figures(o, r, atol, rt, eps, stop_at_nonfinite=True)
     if fig is not None:  # every element finite: the common case costs no finiteness pass
-        return _finish(name, out, ref, atol, rtol, rt, frame_axis, n, 0, 0, 0, None, fig)
+        return finish_metrics(name, out, ref, atol, rtol, rt, frame_axis, n, 0, 0, 0, None, fig)
 
     # Some value is not finite: count exactly, and take the figures where both sides are finite.
     fo, fr = np.isfinite(o), np.isfinite(r)
@@ -268,12 +268,12 @@ def _compare(name: str, out: np.ndarray, ref: np.ndarray, atol: float | None, rt
             f"others (backend {nonfinite_out}, reference {nonfinite_ref} non-finite); nothing finite to compare",
         )
     fig = _figures(o, r, atol, rt, eps, stop_at_nonfinite=False)
-    return _finish(name, out, ref, atol, rtol, rt, frame_axis, n, nonfinite_out, nonfinite_ref, mismatch,
-                   finite_mask, fig)
+    return finish_metrics(name, out, ref, atol, rtol, rt, frame_axis, n, nonfinite_out, nonfinite_ref, mismatch,
+                          finite_mask, fig)
 
 
 @dataclass(frozen=True)
-class _Figures:
+class Figures:
     """The figures of a flat pair of arrays (positions in the flat arrays the kernel was given)."""
 
     worst_flat: int
@@ -287,7 +287,7 @@ class _Figures:
 
 
 def _figures(o: np.ndarray, r: np.ndarray, atol: float | None, rt: float, eps: float, *,
-             stop_at_nonfinite: bool) -> _Figures | None:
+             stop_at_nonfinite: bool) -> Figures | None:
     """Every figure of two flat arrays, by one algorithm: partial figures per part, then `_combine`.
 
     Small arrays (< `BLOCKED_MIN`) are one part computed by whole-array passes; larger ones are swept in cache-sized
@@ -404,7 +404,7 @@ def _n_fail(d: np.ndarray, abs_r: np.ndarray, mx: float, atol: float | None, rt:
 
 
 def _combine(parts: list[dict[str, Any]], offsets: list[int], n: int, o: np.ndarray, r: np.ndarray, *,
-             need: int = 0, guess: float = 0.0) -> _Figures:
+             need: int = 0, guess: float = 0.0) -> Figures:
     """The figures of the whole array from its parts (in order; the first maximum wins, as numpy's argmax)."""
     best = 0
     for i, p in enumerate(parts):
@@ -425,19 +425,19 @@ def _combine(parts: list[dict[str, Any]], offsets: list[int], n: int, o: np.ndar
             np.subtract(o, r, out=full)
             p99 = _p99(np.abs(full, out=full))
     dd, rr, oo = (math.fsum(p[key] for p in parts) for key in ("dd", "rr", "oo"))
-    return _Figures(
+    return Figures(
         worst_flat=offsets[best] + parts[best]["argmax"], max_abs=parts[best]["max"],
         mean_abs=math.fsum(p["sum"] for p in parts) / n, p99=p99,
         rel_l2=math.sqrt(dd / rr) if rr > 0 else (0.0 if dd == 0 else float("inf")),
-        cosine=_cosine(oo, rr, dd), n_fail=sum(p["n_fail"] for p in parts),
+        cosine=cosine_from_norms(oo, rr, dd), n_fail=sum(p["n_fail"] for p in parts),
         max_rel=max(p["max_rel"] for p in parts),
     )
 
 
-def _finish(name: str, out: np.ndarray, ref: np.ndarray, atol: float | None, rtol: float | None, rt: float,
-            frame_axis: int | None, n: int, nonfinite_out: int, nonfinite_ref: int, mismatch: int,
-            finite_mask: np.ndarray | None, fig: _Figures, *, worst_values: tuple[float, float] | None = None,
-            frames: dict[str, Any] | None = None) -> TensorMetrics:
+def finish_metrics(name: str, out: np.ndarray, ref: np.ndarray, atol: float | None, rtol: float | None, rt: float,
+                   frame_axis: int | None, n: int, nonfinite_out: int, nonfinite_ref: int, mismatch: int,
+                   finite_mask: np.ndarray | None, fig: Figures, *, worst_values: tuple[float, float] | None = None,
+                   frames: dict[str, Any] | None = None) -> TensorMetrics:
     """The `TensorMetrics` of computed figures. Another kernel (`inspector.judge_torch`) passes the worst position's
     values (out, ref) and the frame figures it computed itself; `out`/`ref` then only give shapes."""
     # Unravel the worst position in the tensor's full shape (map back through the finite mask if one was applied).
@@ -593,7 +593,7 @@ def _sumsq(x: np.ndarray, tmp: np.ndarray) -> float:
     return float(sq.sum(dtype=np.float64 if x.size <= _BLOCK or x.dtype == np.float64 else None))
 
 
-def _cosine(oo: float, rr: float, dd: float) -> float:
+def cosine_from_norms(oo: float, rr: float, dd: float) -> float:
     """Cosine from |o|², |r|², |o - r|², written so that values near 1 stay accurate (no a·b cancellation)."""
     if oo == 0.0 and rr == 0.0:
         return 1.0
@@ -614,7 +614,7 @@ def _frame_figures(out: np.ndarray, ref: np.ndarray, frame_axis: int, atol: floa
     oz, rz = np.where(finite, o, 0.0), np.where(finite, r, 0.0)
     oo, rr = (oz * oz).sum(axis=1), (rz * rz).sum(axis=1)
     dd = ((oz - rz) ** 2).sum(axis=1)
-    cos = tuple(_cosine(float(a), float(b), float(c)) for a, b, c in zip(oo, rr, dd))
+    cos = tuple(cosine_from_norms(float(a), float(b), float(c)) for a, b, c in zip(oo, rr, dd))
     fo, fr = np.isfinite(o), np.isfinite(r)
     same_nonfinite = ~fo & ~fr & ((o == r) | (np.isnan(o) & np.isnan(r)))
     frame_nonfinite = ((fo != fr) | (~fo & ~fr & ~same_nonfinite)).any(axis=1)

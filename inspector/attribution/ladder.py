@@ -316,7 +316,7 @@ def run_step(target: Target, step: Step, recorded: RecordedState | None = None, 
 def _judge_chunk(target: Target, step: Step, backend: Any, precision: str, recorded: RecordedState | None,
                  say: Say | None) -> tuple[dict[str, Any], str, tuple[int, ...]]:
     """Run the chunk (closed loop: from the first chunk, or from the recorded state) and judge every chunk run."""
-    from inspector.engine import ChunkJudge, _Job, load_chunk
+    from inspector.engine import ChunkJudge, ChunkJob, load_chunk
 
     judge_backend, judge_precision = step.judge_as or (step.backend, precision)
     judge = ChunkJudge(target.contract, target.mode, judge_backend, judge_precision, target.stream)
@@ -348,7 +348,7 @@ def _judge_chunk(target: Target, step: Step, backend: Any, precision: str, recor
             except Exception as exc:  # noqa: BLE001 — the loop restarts from the reference, as the engine's does
                 error = f"{type(exc).__name__}: {exc}"
                 new_state = None
-        job = _Job(index, feeds, outputs, ref.outputs, error, time.perf_counter() - t, {})
+        job = ChunkJob(index, feeds, outputs, ref.outputs, error, time.perf_counter() - t, {})
         return judge.judge(job), new_state
 
     if target.mode == "functional":

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import click
+
 from contracts.model import Contract
 from inspector.errors import InspectorError
 
@@ -152,3 +154,16 @@ def _digest(contract: Contract) -> str:
     from inspector.importers.record import contract_digest
 
     return contract_digest(contract)
+
+
+def streaming_setup_option(text: str | None) -> object:
+    """``--streaming-setup CHUNK,SHIFT[,MAX_CONTEXT]`` (of `export` and `reference`) parsed, or None when not given;
+    a malformed value is a usage error naming the option (exit 2)."""
+    if text is None:
+        return None
+    from backends.nemo_presets import parse_streaming_setup
+
+    try:
+        return parse_streaming_setup(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--streaming-setup") from exc

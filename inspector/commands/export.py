@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from backends.nemo_presets import preset_names
+from inspector.commands.common import streaming_setup_option
 
 
 @click.command("export")
@@ -29,7 +30,7 @@ def export(model_name: str, streaming_setup: str | None, seed: int, output: str,
 
     seeded = f" (seed {seed})" if model_name in PRESETS else " (weights from the checkpoint)"
     click.echo(f"Building {model_name}{seeded} …", err=True)
-    model = load_reference_model(model_name, seed=seed, streaming=_setup(streaming_setup))
+    model = load_reference_model(model_name, seed=seed, streaming=streaming_setup_option(streaming_setup))
     click.echo("Exporting (NeMo, TorchScript-based ONNX exporter) …", err=True)
     result = export_onnx(model, output)
     data = f" + {result.data.name}" if result.data else ""
@@ -49,17 +50,6 @@ def export(model_name: str, streaming_setup: str | None, seed: int, output: str,
     if problems:
         raise CheckFailed(f"{result.onnx} does not match contract {contract_ref}: " + "; ".join(problems))
     click.echo(f"Contract {contract_ref}: the export's inputs and outputs match.")
-
-
-def _setup(text: str | None) -> object:
-    if text is None:
-        return None
-    from backends.nemo_presets import parse_streaming_setup
-
-    try:
-        return parse_streaming_setup(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--streaming-setup") from exc
 
 
 def check_against_contract(onnx_path: object, contract_ref: str) -> list[str] | None:

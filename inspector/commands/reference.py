@@ -38,7 +38,7 @@ def reference(model_name: str, streaming_setup: str | None, seed: int, wavs: tup
               n_chunks: int, n_streams: int, fmt: str, first_chunk: str | None, device: str, output: str | None,
               store_path: str | None, overwrite: bool) -> None:
     """Run NeMo's streaming encoder chunk by chunk and write what each chunk was given and produced."""
-    from inspector.commands.export import _setup
+    from inspector.commands.common import streaming_setup_option
     from inspector.errors import InspectorError
     from inspector.reference import make_reference, rich_progress
 
@@ -53,7 +53,7 @@ def reference(model_name: str, streaming_setup: str | None, seed: int, wavs: tup
     with bar:
         result = make_reference(model_name, output=output, store=store_path, seed=seed, n_chunks=n_chunks,
                                 n_streams=n_streams, wavs=wavs, fmt=fmt, first_chunk=first_chunk, progress=update,
-                                device=device, streaming=_setup(streaming_setup), overwrite=overwrite)
+                                device=device, streaming=streaming_setup_option(streaming_setup), overwrite=overwrite)
     lens = next(iter(result.cache_lengths.values()))
     shown = ", ".join(map(str, lens[:6])) + (", …" if len(lens) > 6 else "")
     size = f", {result.bytes_written / 1e6:.1f} MB" if result.bytes_written else ""

@@ -12,7 +12,7 @@ import pytest
 from contracts.model import Contract, TensorSpec, Tolerance, ToleranceSet
 from inspector.diagnostics.perturb import movement
 from inspector.diagnostics.triage import compare_tensors
-from inspector.engine import ChunkJudge, _Job
+from inspector.engine import ChunkJudge, ChunkJob
 from inspector.metrics import CompareSettings, compare
 
 
@@ -27,7 +27,7 @@ def _contract(shape: tuple[int, ...]) -> Contract:
 
 def _engine_figures(ref: np.ndarray, cand: np.ndarray) -> dict:
     judge = ChunkJudge(_contract(ref.shape), "functional", "ort-cpu", "fp32", "s")
-    record = judge.judge(_Job(0, {"x": ref}, {"y": cand}, {"y": ref}, None, 0.01, {}))
+    record = judge.judge(ChunkJob(0, {"x": ref}, {"y": cand}, {"y": ref}, None, 0.01, {}))
     return record["tensors"]["y"]
 
 
@@ -104,8 +104,8 @@ def test_a_shape_change_is_a_failure_everywhere():
 def test_the_engine_records_a_chunk_with_an_empty_output_as_undetermined():
     ref = np.zeros((1, 0, 4), np.float32)
     judge = ChunkJudge(_contract(ref.shape), "functional", "ort-cpu", "fp32", "s")
-    record = judge.judge(_Job(0, {"x": ref}, {"y": ref.copy()}, {"y": ref}, None, 0.01, {}))
+    record = judge.judge(ChunkJob(0, {"x": ref}, {"y": ref.copy()}, {"y": ref}, None, 0.01, {}))
     assert record["status"] == "undetermined" and record["passed"] is False
     assert record["undetermined_tensors"] == ["y"] and record["failed_tensors"] == []
-    wrong = judge.judge(_Job(1, {"x": ref}, {"y": ref.astype(np.float64)}, {"y": ref}, None, 0.01, {}))
+    wrong = judge.judge(ChunkJob(1, {"x": ref}, {"y": ref.astype(np.float64)}, {"y": ref}, None, 0.01, {}))
     assert wrong["status"] == "failed" and wrong["failed_tensors"] == ["y"]  # a wrong dtype is decided

@@ -135,7 +135,7 @@ def test_the_state_package_missing_stops_a_closed_loop_batch(demo_artifacts, sto
 def _judge_chunks(store_path: Path, contract: Any, n: int, empty: str) -> list[dict]:
     """Chunk records made by the engine's own judge from the reference's tensors, with `empty` emptied on both
     sides (the model returned, and the reference holds, zero frames)."""
-    from inspector.engine import ChunkJudge, _Job, load_chunk
+    from inspector.engine import ChunkJudge, ChunkJob, load_chunk
 
     st = Store.open(store_path)
     stream = st.streams()[0]
@@ -147,7 +147,7 @@ def _judge_chunks(store_path: Path, contract: Any, n: int, empty: str) -> list[d
         shape = list(outputs[empty].shape)
         shape[-1] = 0
         outputs[empty] = np.zeros(shape, outputs[empty].dtype)
-        records.append(judge.judge(_Job(i, ref.inputs, outputs, outputs, None, 0.001, {})))
+        records.append(judge.judge(ChunkJob(i, ref.inputs, outputs, outputs, None, 0.001, {})))
     return records
 
 
@@ -168,7 +168,7 @@ def test_a_rule_over_an_empty_tensor_is_undetermined(store_copy, demo_contract):
 def test_a_metric_that_raises_leaves_its_rule_undetermined(store_copy, demo_contract):
     """A comparison kernel that raises on one chunk's tensor: that chunk has no figure (the exception kept in its
     record), and the rule over it cannot be decided, where before the run would have stopped or the chunk passed."""
-    from inspector.engine import ChunkJudge, _Job, load_chunk
+    from inspector.engine import ChunkJudge, ChunkJob, load_chunk
     from inspector.metrics import register_kernel
 
     st = Store.open(store_copy)
@@ -188,7 +188,7 @@ def test_a_metric_that_raises_leaves_its_rule_undetermined(store_copy, demo_cont
             if i == 3:
                 outputs["cache_last_time_out"] = outputs["cache_last_time_out"].copy()
                 planted.append(outputs["cache_last_time_out"])
-            records.append(judge.judge(_Job(i, ref.inputs, outputs, ref.outputs, None, 0.001, {})))
+            records.append(judge.judge(ChunkJob(i, ref.inputs, outputs, ref.outputs, None, 0.001, {})))
     finally:
         remove()
     t = records[3]["tensors"]["cache_last_time_out"]
