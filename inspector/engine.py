@@ -273,7 +273,9 @@ class Timings:
 # --- the per-chunk judge (writer thread) ------------------------------------------------------------------------------
 
 @dataclass
-class _Job:
+class ChunkJob:
+    """One chunk as `ChunkJudge.judge` takes it: what the backend was fed and returned, and what was expected."""
+
     index: int
     feeds: Mapping[str, np.ndarray]
     outputs: Mapping[str, np.ndarray]
@@ -334,7 +336,7 @@ class ChunkJudge:
     def env(self, index: int, feeds: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> dict[str, Any]:
         return {**feeds, **outputs, "chunk": index, "prev": self.prev}
 
-    def judge(self, job: _Job) -> dict[str, Any]:
+    def judge(self, job: ChunkJob) -> dict[str, Any]:
         from contracts.rules import tightening_triggered
 
         env = self.env(job.index, job.feeds, job.outputs)
@@ -493,14 +495,14 @@ class _Writer:
         self._thread = threading.Thread(target=self._work, name="parity-writer", daemon=True)
         self._thread.start()
 
-    def put(self, job: _Job) -> None:
+    def put(self, job: ChunkJob) -> None:
         t0 = time.perf_counter()
         try:
             self._put(job)
         finally:
             self.timings.add("wait_write", time.perf_counter() - t0)
 
-    def _put(self, job: _Job) -> None:
+    def _put(self, job: ChunkJob) -> None:
         while True:
             if self.error is not None:
                 raise self.error
@@ -814,7 +816,7 @@ class ParityEngine:
                 t0 = time.perf_counter()
                 extra = loop.run_hooks(ref, feeds, outputs, expected, error)
                 timings.add("hooks", time.perf_counter() - t0)
-                wr.put(_Job(ref.index, feeds, outputs, expected, error, loop.last_time, extra, loop.note,
+                wr.put(ChunkJob(ref.index, feeds, outputs, expected, error, loop.last_time, extra, loop.note,
                             loop.last_shapes, loop.last_rebuilt,
                             ref.device_outputs if expected is ref.outputs else None))
                 loop.note = ""
