@@ -193,3 +193,33 @@ def latency_properties(run: Mapping[str, Any]) -> list[tuple[str, str]]:
               ("peak_rss_mb", mem.get("peak_rss_mb")), ("peak_device_mb", mem.get("peak_device_mb")),
               ("judge", (run.get("judge") or {}).get("place"))]
     return [(k, str(v)) for k, v in pairs if v is not None and v != ""]
+
+
+@dataclass(frozen=True)
+class LatencySeries:
+    """What the app's latency plot draws for one run: per-chunk inference ms, which chunks were warm-up or outliers,
+    the steady median, and the run's latency notes (from `summarize`, so plot and reports agree)."""
+
+    chunks: tuple[int, ...] = ()
+    ms: tuple[float, ...] = ()
+    warmup: frozenset[int] = frozenset()
+    outliers: frozenset[int] = frozenset()
+    median: float | None = None
+    notes: tuple[str, ...] = ()
+
+
+def latency_series(records: Mapping[int, Mapping[str, Any]], backend: str = "",
+                   options: Mapping[str, Any] | None = None) -> LatencySeries:
+    """The plot's series from a run's chunk records (``{chunk: record}``; records without a finite
+    ``inference_ms`` are left out: they did not run)."""
+    steps = []
+    for chunk, rec in sorted(records.items()):
+        ms = rec.get("inference_ms")
+        if isinstance(ms, (int, float)) and math.isfinite(ms):
+            steps.append(Step(int(chunk), float(ms), str(rec.get("input_shapes") or ""), bool(rec.get("rebuilt"))))
+    if not steps:
+        return LatencySeries()
+    doc = summarize(steps, backend=backend, options=options)
+    return LatencySeries(tuple(s.chunk for s in steps), tuple(float(s.ms) for s in steps),
+                         frozenset(doc["warmup"]["chunks"]), frozenset(o["chunk"] for o in doc["outliers"]),
+                         doc.get("p50"), tuple(doc.get("notes") or ()))

@@ -27,7 +27,7 @@ async def _resize_through(pilot, settle, app) -> None:
         assert app.is_running
 
 
-@pytest.mark.parametrize("plot_kind", ["error", "state"])
+@pytest.mark.parametrize("plot_kind", ["error", "state", "latency"])
 async def test_resizes_in_every_view_and_plot_mode(imported_store, settle, plot_kind) -> None:
     path, report_run, summary_run = imported_store
     app = make_app(path, chunk=NAN_CHUNK, poll_interval=0)
@@ -39,7 +39,7 @@ async def test_resizes_in_every_view_and_plot_mode(imported_store, settle, plot_
         assert screen.chunk_list.status(NAN_CHUNK) == "fail"
         assert {report_run, summary_run} <= {r.run_id for r in screen.chunk_list.runs}  # imported runs listed
         assert len(screen.plot.other) >= 3  # their figures are on the plot too (faded)
-        if plot_kind == "state":
+        for _ in range(("error", "state", "latency").index(plot_kind)):  # p cycles error → state → latency
             await pilot.press("p")
             await settle(pilot)
         assert screen.plot.kind == plot_kind

@@ -554,6 +554,7 @@ class MainScreen(Guarded, Screen[None]):
         else:
             self._atol = None
             self.plot.set_state("no run selected: no state trajectory", None)
+            self.plot.set_latency("no run selected: no step times", None)
             self.plot.set_series(f"{self.tensor} · no run selected", [], [], [], current=self.chunk)
 
     @work(thread=True, exclusive=True, group="series", exit_on_error=False)
@@ -587,10 +588,29 @@ class MainScreen(Guarded, Screen[None]):
         if message.thresholds:
             title += " · " + "  ".join(f"{label} {fmt(v)}" for label, v in message.thresholds)
         self.plot.set_state(message.state_title, message.trajectory)
+        self._set_latency(message.run_id)
         self.plot.set_series(title, message.xs, message.ys, message.thresholds, message.other, current=self.chunk,
                              label=message.label or (info.short if info else ""))
         if self.heatmap.image is not None:
             self._image_changed(Heatmap.ImageChanged(self.heatmap, self.heatmap.image))
+
+    def _set_latency(self, run_id: str) -> None:
+        """The latency plot's series of a run, from its chunk records (already read for the error series)."""
+        from inspector.latency import latency_series
+
+        records = {i: rec.raw for i, rec in self.data.chunk_records(run_id, self.stream).items()}
+        info = self.data.run_info(run_id)
+        series = latency_series(records, getattr(info, "backend", "") or "")
+        title = "step ms per chunk"
+        if series.median is not None:
+            title += f" · steady median {series.median:.3g} ms"
+        if series.warmup:
+            title += f" · warm-up {', '.join(str(c) for c in sorted(series.warmup)[:6])}"
+        if series.outliers:
+            title += f" · {len(series.outliers)} outlier(s)"
+        if series.notes:
+            title += " · " + series.notes[0]
+        self.plot.set_latency(title, series)
 
     def _schedule_plot_marker(self) -> None:
         self._later("plot", PANEL_DEBOUNCE_S, lambda: self.plot.mark_chunk(self.chunk))
@@ -1071,8 +1091,9 @@ class MainScreen(Guarded, Screen[None]):
 
     # ---- plot -------------------------------------------------------------------------------------------------------
     def action_toggle_plot(self) -> None:
-        """p: the error plot or the run's state trajectory."""
-        self.plot_kind = "state" if self.plot_kind == "error" else "error"
+        """p: the error plot, the run's state trajectory, or its step latency (in turn)."""
+        kinds = ("error", "state", "latency")
+        self.plot_kind = kinds[(kinds.index(self.plot_kind) + 1) % len(kinds)] if self.plot_kind in kinds else "error"
         self.plot.show_kind(self.plot_kind)
 
     # ---- command palette and help -------------------------------------------------------------------------------

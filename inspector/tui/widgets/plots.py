@@ -1,7 +1,9 @@
 """Error versus chunk index (plotext): the selected run's figure for the selected tensor, other runs faded, the
 contract's thresholds as horizontal lines, the current chunk as a vertical line. ``p`` turns it into the run's state
 trajectory: the attention cache's length fed in and returned per chunk, and how many of its rows fed in hold data
-(the fingerprint), so a cache that never grows, or grows without data, shows at a glance.
+(the fingerprint), so a cache that never grows, or grows without data, shows at a glance. ``p`` once more: the run's
+step latency, each chunk's inference ms, warm-up chunks (the first at each input shape) and outliers marked apart
+and the steady median as a line (`inspector.latency.latency_series`).
 
 plotext rebuilds the whole plot on every render, which is fine for a line plot of a few hundred points but not on
 every key press: the screen moves the chunk marker through `mark_chunk`, which it calls debounced.
@@ -59,7 +61,10 @@ class ErrorPlot(Guarded, PlotextPlot):
         self.other: dict[str, tuple[list[int], list[float]]] = {}
         self.current: int | None = None
         self.kind = "error"
-        """What is drawn: ``error`` (per-chunk max-abs) or ``state`` (the state trajectory)."""
+        """What is drawn: ``error`` (per-chunk max-abs), ``state`` (the state trajectory) or ``latency``."""
+        self.latency: Any = None
+        """The run's `inspector.latency.LatencySeries` (None: no run selected)."""
+        self.latency_title = ""
         self.trajectory: Any = None
         """The run's `inspector.state.trajectory.Trajectory` (None: the run recorded none)."""
         self.state_title = ""
@@ -80,8 +85,14 @@ class ErrorPlot(Guarded, PlotextPlot):
         if self.kind == "state":
             self._replot()
 
+    def set_latency(self, title: str, series: Any) -> None:
+        """Replace the latency series (drawn when `kind` is ``latency``)."""
+        self.latency_title, self.latency = title, series
+        if self.kind == "latency":
+            self._replot()
+
     def show_kind(self, kind: str) -> None:
-        """Draw ``error`` or ``state``."""
+        """Draw ``error``, ``state`` or ``latency``."""
         if kind != self.kind:
             self.kind = kind
             self._replot()
@@ -98,6 +109,10 @@ class ErrorPlot(Guarded, PlotextPlot):
         plt.clear_figure()
         if self.kind == "state":
             self._plot_state()
+            self.refresh()
+            return
+        if self.kind == "latency":
+            self._plot_latency()
             self.refresh()
             return
         # Logs are taken here, once, and plotted on a linear axis with decade labels: plotext's own log scale
@@ -168,6 +183,33 @@ class ErrorPlot(Guarded, PlotextPlot):
             plt.xticks(list(range(lo, hi + 1, step)))
         for chunk in traj.errors:
             plt.vline(chunk, "red")
+        if self.current is not None:
+            plt.vline(self.current, "white")
+
+    def _plot_latency(self) -> None:
+        plt = self.plt
+        series = self.latency
+        plt.xlabel("chunk")
+        if series is None or not series.chunks:
+            plt.title(self.latency_title or "no step times: the run recorded no inference time")
+            return
+        plt.title(self.latency_title)
+        # Linear ms (no log axis: nothing to re-log on a resize); warm-up and outlier chunks as their own marks so
+        # a seconds-long cuDNN search at a new shape does not read as the steady step.
+        steady = [(c, v) for c, v in zip(series.chunks, series.ms) if c not in series.warmup]
+        plain = [(c, v) for c, v in steady if c not in series.outliers]
+        if plain:
+            plt.plot([c for c, _ in plain], [v for _, v in plain], color=RUN_COLOUR, marker="braille",
+                     label="steady ms")
+        for label, chunks, colour in (("warm-up", series.warmup, "yellow"), ("outlier", series.outliers, "red")):
+            pts = [(c, v) for c, v in zip(series.chunks, series.ms) if c in chunks]
+            if pts:
+                plt.scatter([c for c, _ in pts], [v for _, v in pts], color=colour, marker="x", label=label)
+        lo, hi = min(series.chunks), max(series.chunks)
+        step = max(1, -(-(hi - lo) // 8))
+        plt.xticks(list(range(lo, hi + 1, step)))
+        if series.median is not None and math.isfinite(series.median):
+            plt.hline(series.median, "gray")
         if self.current is not None:
             plt.vline(self.current, "white")
 
