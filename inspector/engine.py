@@ -901,6 +901,7 @@ class ParityEngine:
                     continue
                 w = self.store.resume_run(rec.run_id)
                 done = len(w.done_chunks(spec.stream))
+                note = ""  # an older stale run is not worth a word when this one is continued
                 if how == "rejudge":
                     note = (f"re-judged run {rec.run_id} from its {done} recorded chunk(s) with the edited contract: "
                             f"{why}")

@@ -87,7 +87,7 @@ def compare(recorded: Mapping[str, Any] | None, now: RunIdentity) -> tuple[str, 
     if not recorded:
         return "stale", "it was recorded without a content identity (an older version of the tool)"
     if recorded.get("model_sha256", "") != now.model_sha256:
-        return "stale", "the model file changed since (its sha256 differs)"
+        return "stale", "it was made with another model file, or this file changed since (the sha256 differs)"
     if recorded.get("inspector", "") != now.inspector:
         return "stale", f"it was made by inspector {recorded.get('inspector') or '?'}, this is {now.inspector}"
     if {k: str(v) for k, v in dict(recorded.get("options") or {}).items()} != {

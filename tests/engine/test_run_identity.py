@@ -115,4 +115,17 @@ def test_an_overwritten_model_file_runs_again(demo_artifacts, store_copy, tmp_pa
     again, logs = _batch(store_copy, model, contract)
     assert again.runs[0].run_id != first.runs[0].run_id
     assert again.status == "fail"
-    assert any("model file changed" in m and "running again" in m for m in logs)
+    assert any("the sha256 differs" in m and "running again" in m for m in logs)
+
+
+def test_a_matching_run_is_reused_silently_beside_runs_of_another_model(demo_artifacts, store_copy, tmp_path):
+    """Runs of another model in the same store (the demo's planted examples) are not this run: the matching one is
+    re-judged, with no word about the others."""
+    contract = _contract(demo_artifacts, tmp_path)
+    first, _ = _batch(store_copy, demo_artifacts.onnx, contract)
+    other = tmp_path / "perturbed.onnx"
+    onnx_faults.perturb_weight(demo_artifacts.onnx, other)
+    _batch(store_copy, other, contract)  # newer, same backend/mode/stream/chunks, another model
+    again, logs = _batch(store_copy, demo_artifacts.onnx, contract)
+    assert again.runs[0].run_id == first.runs[0].run_id and again.status == "pass"
+    assert not any("running again" in m for m in logs)
