@@ -68,3 +68,16 @@ class TestImportedRuns:
         path, _, summary_run = imported_store
         app = make_app(path, poll_interval=0, run=summary_run, chunk=5)
         assert snap_compare(app, terminal_size=SIZE, run_before=keys("p"))
+
+
+class TestTerminalSizes:
+    def test_80x24_heatmap_legend_and_position(self, snap_compare, make_inspector) -> None:
+        """80×24: the side panels collapse (l and C bring them back); the heatmap takes the width, with its legend
+        and the chunk's position (8/12) on the info line; the plot is lower."""
+        app = make_inspector(chunk=7)
+        assert snap_compare(app, terminal_size=(80, 24), run_before=keys())
+
+    def test_200x55_cache_heatmap(self, snap_compare, make_inspector) -> None:
+        """200×55: every panel, the cache heatmap at layer 1 with the planted spike."""
+        app = make_inspector(chunk=3, tensor="cache_last_channel_out")
+        assert snap_compare(app, terminal_size=(200, 55), run_before=keys("right_square_bracket"))

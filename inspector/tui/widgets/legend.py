@@ -6,6 +6,7 @@ import math
 from typing import Sequence
 
 from rich.color import Color as RichColor
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.filter import ANSIToTruecolor, LineFilter
@@ -72,8 +73,10 @@ class ColourLegend(Guarded, Widget):
             strips = []
             for line in lines:
                 line.no_wrap = True
-                strips.append(Strip(list(line.render(console, end=""))).extend_cell_length(width, self.rich_style)
-                              .crop(0, width))
+                base = self.rich_style  # the widget's own colours under text that sets none
+                segments = [Segment(seg.text, base + seg.style if seg.style else base)
+                            for seg in line.render(console, end="")]
+                strips.append(Strip(segments).extend_cell_length(width, base).crop(0, width))
             self._strips = (key, strips)
         strips = self._strips[1]
         return strips[y] if y < len(strips) else Strip.blank(width, self.rich_style)
