@@ -278,6 +278,10 @@ class MainScreen(Guarded, Screen[None]):
         worst = min((severity for severity, _ in message.items), key=order.index)
         self.show_banner(Text("\n".join(text for _, text in message.items)), worst)
 
+    def recheck_store(self) -> None:
+        """Check the store's condition again for the banner (e.g. once a conversion running in the app ended)."""
+        self._condition_worker()
+
     def refresh_chunks(self) -> None:
         """Re-read the stream's chunks and every run's records (for a store that grows while it is open, e.g. a
         conversion running in the app); the current chunk stays selected."""
@@ -1129,7 +1133,7 @@ class MainScreen(Guarded, Screen[None]):
                      *[b for b in heat if b.id == "heatmap.worst"]]
         jobs = [b for b in screen if isinstance(b, Binding) and (b.id or "").split(".")[0] == "jobs"]
         other = [b for b in screen if isinstance(b, Binding) and (b.id or "").split(".")[0] in
-                 ("select", "plot", "store", "app")]
+                 ("select", "plot", "panel", "store", "app")]
         other += [Binding("tab,shift+tab", "", "Move the focus (chunk list, heatmap, contract panel)"),
                   Binding("ctrl+p", "", "Command palette"), Binding("q", "", "Quit")]
         return [("Chunks", chunk_keys), ("Tensors and views", tensor_keys), ("Heatmap cursor", heat_keys),
