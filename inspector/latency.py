@@ -223,3 +223,22 @@ def latency_series(records: Mapping[int, Mapping[str, Any]], backend: str = "",
     return LatencySeries(tuple(s.chunk for s in steps), tuple(float(s.ms) for s in steps),
                          frozenset(doc["warmup"]["chunks"]), frozenset(o["chunk"] for o in doc["outliers"]),
                          doc.get("p50"), tuple(doc.get("notes") or ()))
+
+
+def describe(doc: Mapping[str, Any]) -> str:
+    """One line for a terminal: ``p50 28.1 ms, p95 30.2, p99 31.0, max 31.5 over 22 steady steps; warm-up 0, 1 (max
+    1520 ms); outliers: none`` and the notes."""
+    if not doc.get("count") and not (doc.get("warmup") or {}).get("chunks"):
+        return str(doc.get("note") or "no step was timed")
+    warm = doc.get("warmup") or {}
+    chunks = warm.get("chunks") or []
+    text = (f"p50 {_ms(doc.get('p50'))} ms, p95 {_ms(doc.get('p95'))}, p99 {_ms(doc.get('p99'))}, max "
+            f"{_ms(doc.get('max'))} over {doc.get('count', 0)} steady steps; warm-up "
+            + (f"{', '.join(str(c) for c in chunks[:8])}{' …' if len(chunks) > 8 else ''} (max {_ms(warm.get('max'))} ms)"
+               if chunks else "none"))
+    outliers = doc.get("outliers") or []
+    text += "; outliers: " + (", ".join(f"{o['chunk']} ({_ms(o['ms'])} ms: {o['cause']})" for o in outliers[:5])
+                              if outliers else "none")
+    for note in doc.get("notes") or []:
+        text += f". {note}"
+    return text

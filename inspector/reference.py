@@ -235,6 +235,9 @@ class ReferenceResult:
         bytes_written: Bytes of JSONL written (0 for a store).
         max_line_bytes: The largest line (0 for a store).
         header: The file header.
+        latency_ms: NeMo's step times (`inspector.latency.summarize`: steady p50/p95/p99/max, warm-up steps, outliers);
+            chunk numbers count over the streams in order (stream k's chunk i is ``k * chunks + i``). Each chunk's
+            own step time is in its metadata (``timing_ms``).
     """
 
     path: Path
@@ -248,6 +251,7 @@ class ReferenceResult:
     bytes_written: int = 0
     max_line_bytes: int = 0
     header: Mapping[str, Any] = field(default_factory=dict)
+    latency_ms: Mapping[str, Any] = field(default_factory=dict)
 
 
 Progress = Callable[[str, int, int], None]
@@ -305,6 +309,9 @@ def write_reference(model: Any, sink_factory: Callable[[dict[str, Any]], Any], s
     cache_lengths: dict[str, tuple[int, ...]] = {}
     enc_lengths: dict[str, tuple[int, ...]] = {}
     step_seconds: list[float] = []
+    steps: list[Any] = []
+    from inspector.latency import Step, shape_signature, summarize
+
     try:
         for source in sources:
             feats = model.features(source_audio(source, seconds, model.sample_rate))
@@ -314,6 +321,7 @@ def write_reference(model: Any, sink_factory: Callable[[dict[str, Any]], Any], s
                 lens.append(int(result.outputs["cache_last_channel_len_out"][0]))
                 elens.append(int(result.outputs["encoded_lengths"][0]))
                 step_seconds.append(result.seconds)
+                steps.append(Step(len(steps), result.seconds * 1e3, shape_signature(result.inputs)))
                 if progress:
                     progress(source.stream, result.span.index + 1, n_chunks)
             cache_lengths[source.stream] = tuple(lens)
@@ -329,6 +337,7 @@ def write_reference(model: Any, sink_factory: Callable[[dict[str, Any]], Any], s
         seconds_per_chunk=float(np.mean(step_seconds)) if step_seconds else 0.0,
         seconds=time.perf_counter() - start, bytes_written=int(getattr(sink, "bytes_written", 0)),
         max_line_bytes=max(lines) if lines else 0, header=header,
+        latency_ms=summarize(steps, backend="torch-" + str(header.get("encoder", {}).get("device", "cpu"))),
     )
 
 

@@ -60,3 +60,6 @@ def reference(model_name: str, streaming_setup: str | None, seed: int, wavs: tup
     click.echo(f"Wrote {result.path}: {len(result.streams)} stream(s) x {result.chunks} chunks ({result.fmt} "
                f"format{size}); {result.seconds_per_chunk * 1e3:.1f} ms per step; cache_last_channel_len_out "
                f"{shown}")
+    from inspector.latency import describe
+
+    click.echo(f"NeMo step latency: {describe(result.latency_ms)}")

@@ -99,3 +99,20 @@ def test_a_wrong_judge_placement_is_refused_before_anything_runs(demo_artifacts,
     monkeypatch.setenv("INSPECTOR_JUDGE", "gpu")
     with pytest.raises(InspectorError, match="INSPECTOR_JUDGE='gpu'.*valid choices"):
         _run(store_copy, demo_contract, demo_artifacts.onnx, "0:2")
+
+
+def test_inspector_reference_records_and_prints_nemos_step_times(tmp_path):
+    """Each chunk's NeMo step time is in its metadata; the command prints the steady percentiles and warm-up."""
+    pytest.importorskip("nemo.collections.asr")
+    from click.testing import CliRunner
+
+    from inspector.cli import cli
+    from inspector.reference import iter_lines
+
+    out = tmp_path / "ref.jsonl"
+    result = CliRunner().invoke(cli, ["reference", "--model", "tiny", "--chunks", "6", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("NeMo step latency: "))
+    assert "ms, p95 " in line and "steady steps; warm-up 0" in line
+    chunks = list(iter_lines(out))[1:]
+    assert len(chunks) == 6 and all(c["meta"]["timing_ms"] > 0 for c in chunks)
