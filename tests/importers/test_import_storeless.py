@@ -73,8 +73,16 @@ def test_a_reference_converted_later_joins_the_runs(cli, tmp_path: Path) -> None
     store = tmp_path / "s.zarr"
     cli("import-run", DATA / "trt_fp16.json", "--store", store, "--contract", CONTRACT)
     ref, _ = write_reference(tmp_path / "ref.jsonl", n=4)
-    res = cli("convert", ref, "-o", store)
+    res = cli("convert", ref, "-o", store)  # checked against the store's contract (the seed's sizes): refused
+    assert res.code == 2 and "contract: seed-trt-acceptance-test, the store's" in res.err, res.text
+    assert "the contract says" in res.err and len(_runs(store)) == 1
+    from contracts.load import dump_contract
+    from store_samples import sample_contract
+
+    fits = dump_contract(sample_contract(), tmp_path / "sample.contract.json")
+    res = cli("convert", ref, "-o", store, "--contract", fits)  # a contract the sample fits
     assert res.code == 0, res.text
+    assert "differs from the store's contract" in res.err
     from store import Store
 
     st = Store.open(store)

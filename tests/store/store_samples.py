@@ -114,3 +114,20 @@ def assert_store_matches(store: Any, expected: dict[tuple[str, int], tuple[dict,
             got = chunk.output(name)
             assert got.dtype == a.dtype and got.shape == a.shape, (s, i, name)
             np.testing.assert_array_equal(got, a)
+
+
+def sample_contract(name: str = "tiny-sample", length_dtype: str = "int64") -> Any:
+    """A `contracts.Contract` the lines of `chunk_tensors` fit (with `length` of `length_dtype`), for tests of
+    conversions checked against a contract."""
+    from contracts.model import Contract, TensorSpec
+
+    sym = {"audio_signal": ("B", 4, "T"), "cache_last_channel": ("B", 2, 16, "D"), "cache_last_time": ("B", 2, "D", 4),
+           "encoder_output": ("B", "D", 3), "cache_last_channel_out": ("B", 2, 16, "D"),
+           "cache_last_time_out": ("B", 2, "D", 4)}
+    ins, outs = chunk_tensors(1)
+
+    def spec(n: str, a: np.ndarray) -> Any:
+        return TensorSpec(n, length_dtype if n == "length" else str(a.dtype), sym.get(n, ("B",)))
+
+    return Contract(name=name, version=1, inputs=tuple(spec(n, a) for n, a in ins.items()),
+                    outputs=tuple(spec(n, a) for n, a in outs.items()))

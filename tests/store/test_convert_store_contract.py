@@ -7,28 +7,16 @@ says int64 can stop them: a conversion that silently skipped the store's contrac
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from store_samples import chunk_tensors, ours_line, write_lines
+from store_samples import chunk_tensors, ours_line, sample_contract, write_lines
 
 from contracts.load import dump_contract, load_contract
-from contracts.model import Contract, TensorSpec
+from contracts.model import Contract
 from inspector.cli import main
 from store import Store
 
-_SYM = {"audio_signal": ("B", 4, "T"), "cache_last_channel": ("B", 2, 16, "D"), "cache_last_time": ("B", 2, "D", 4),
-        "encoder_output": ("B", "D", 3), "cache_last_channel_out": ("B", 2, 16, "D"),
-        "cache_last_time_out": ("B", 2, "D", 4)}
-
-
 def _contract(name: str, length_dtype: str) -> Contract:
-    ins, outs = chunk_tensors(1)
-
-    def spec(n: str, a: np.ndarray) -> TensorSpec:
-        return TensorSpec(n, length_dtype if n == "length" else str(a.dtype), _SYM.get(n, ("B",)))
-
-    return Contract(name=name, version=1, inputs=tuple(spec(n, a) for n, a in ins.items()),
-                    outputs=tuple(spec(n, a) for n, a in outs.items()))
+    return sample_contract(name, length_dtype)
 
 
 def _reference(path, length_dtype: str, n: int = 3):
