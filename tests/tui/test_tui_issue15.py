@@ -5,12 +5,14 @@ imported runs only, and large tensors read one layer at a time (store chunked by
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from textual import events
 from textual.app import App
 
+import inspector.tui.app
 from inspector.tui.app import make_app
 from inspector.tui.data import distinct_labels, options_text
 from inspector.tui.jobs import BackendChoice
@@ -50,7 +52,9 @@ async def test_filter_with_nothing_failing_keeps_the_list(make_inspector, settle
 
 
 class DialogApp(App[None]):
-    """Only the run dialog, with a backend list as the availability check gives it."""
+    """Only the run dialog (with the app's style sheet), with a backend list as the availability check gives it."""
+
+    CSS_PATH = str(Path(inspector.tui.app.__file__).with_name("inspector.tcss"))
 
     def __init__(self) -> None:
         super().__init__()
@@ -81,6 +85,25 @@ async def test_enter_runs_from_any_field_of_the_run_dialog(keys, mode, chunks) -
         await pilot.pause()
         assert app.answer != "unanswered", "Enter did not run"
         assert (app.answer.backend, app.answer.mode, list(app.answer.chunks)) == ("ort-cpu", mode, chunks)
+
+
+async def test_the_selection_is_marked_apart_from_the_cursor() -> None:
+    """In a choice the selected button is bold green, the cursor (focused) only underlined; moving the cursor off
+    the selection leaves the selection's mark where it was."""
+    from textual.widgets import RadioButton
+
+    app = DialogApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for key in ("tab", "tab", "right"):  # the chunks choice, cursor moved from "all" (selected) to "current"
+            await pilot.press(key)
+        await pilot.pause()
+        buttons = {str(b.label).split()[0]: b for b in app.screen.query_one("#run-range").query(RadioButton)}
+        selected = buttons["all"].get_component_rich_style("toggle--label")
+        cursor = buttons["current"].get_component_rich_style("toggle--label")
+        assert buttons["all"].value and not buttons["current"].value
+        assert selected.bold and not selected.underline
+        assert cursor.underline and not cursor.bold and cursor.color != selected.color
 
 
 def test_runs_are_labelled_by_options_and_model() -> None:

@@ -156,6 +156,8 @@ class MainScreen(Guarded, Screen[None]):
         self._choices: list[BackendChoice] | None = None
         self._choices_lock = threading.Lock()
         self.plot_kind = "error"
+        self._read_ahead_after: tuple[int | None, tuple] | None = None
+        """(image key, read-ahead arguments): the read-ahead starts when that image is painted."""
         self._goto_typed: list[str] | None = None
         """Keys typed right behind g, before the go-to modal opened (see `on_key`)."""
 
@@ -512,10 +514,11 @@ class MainScreen(Guarded, Screen[None]):
         self._loaded_key = self._want_key()
         self.heatmap.show(pair, message.image)
         if message.image is not None:
-            # started after the new heatmap is painted: the read-ahead must not compete with this step's paint
-            args = (pair.stream, pair.chunk, pair.name, pair.run_id, self.heatmap.image_params(),
-                    tuple(self.chunk_list.listed))
-            self.call_after_refresh(lambda: self._read_ahead_worker(*args))
+            # started once the new heatmap is painted (Heatmap.Painted): the read-ahead must not compete with this
+            # step's paint (after the next refresh was too early: that is often the chunk list's frame)
+            self._read_ahead_after = (self.heatmap.image.key if self.heatmap.image is not None else None,
+                                      (pair.stream, pair.chunk, pair.name, pair.run_id, self.heatmap.image_params(),
+                                       tuple(self.chunk_list.listed)))
         self.query_one(TensorHeader).show(pair, message.image if self.heatmap.image is message.image else None)
         run_title = f"run · {self.data.describe_run(self.run_id)}" if self.run_id else "run · none selected"
         chunk_title = f"chunk {pair.chunk}"
@@ -531,6 +534,13 @@ class MainScreen(Guarded, Screen[None]):
         contract = self.query_one(ContractStatus)
         self._later("contract", PANEL_DEBOUNCE_S, lambda: contract.show(
             chunk_title, message.chunk_rules, run_title, message.run_rules, message.meta, note, message.state))
+
+    @on(Heatmap.Painted)
+    def _heatmap_painted(self, message: Heatmap.Painted) -> None:
+        pending = self._read_ahead_after
+        if pending is not None and pending[0] == message.key:
+            self._read_ahead_after = None
+            self._read_ahead_worker(*pending[1])
 
     @on(LoadFailed)
     def _load_failed(self, message: LoadFailed) -> None:

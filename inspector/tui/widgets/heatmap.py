@@ -130,6 +130,13 @@ class Heatmap(Guarded, Widget, can_focus=True):
         def control(self) -> "Heatmap":
             return self.heatmap
 
+    class Painted(Message):
+        """A new image's first line reached the screen (the screen starts its read-ahead then)."""
+
+        def __init__(self, key: int) -> None:
+            super().__init__()
+            self.key = key
+
     class Pooled(Message):
         """Internal: the pooling worker made an image."""
 
@@ -265,7 +272,9 @@ class Heatmap(Guarded, Widget, can_focus=True):
         if strip is None:
             strip = self._render_row(image, y, width, in_row)
             self._strips[key] = strip
-        self.painted_key = image.key
+        if self.painted_key != image.key:
+            self.painted_key = image.key
+            self.post_message(self.Painted(image.key))
         return strip
 
     def _render_row(self, image: HeatImage, y: int, width: int, in_row: bool) -> Strip:
