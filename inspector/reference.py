@@ -197,9 +197,17 @@ class StoreSink:
         attrs = {"header": dict(header),
                  "source": {"path": f"inspector reference --model {header.get('model')} (written directly, no JSONL)",
                             "size": 0, "producer": header.get("producer")}}
+        contract = None
         if header.get("contract"):
+            from contracts.load import load_contract
+
+            # Loaded before the store is made: a contract that does not load is an error with nothing written.
+            contract = load_contract(header["contract"])
             attrs["contract"] = header["contract"]
         self.store = Store.create(self.path, attrs=attrs, overwrite=overwrite)
+        if contract is not None:
+            # The whole document beside the chunks (STORE/contract.json): every later command finds it there.
+            self.store.record_contract(contract)
         self.first_chunk = first_chunk
         self.bytes_written = 0
         self.line_bytes: list[int] = []

@@ -60,6 +60,19 @@ def reference(model_name: str, streaming_setup: str | None, seed: int, wavs: tup
     click.echo(f"Wrote {result.path}: {len(result.streams)} stream(s) x {result.chunks} chunks ({result.fmt} "
                f"format{size}); {result.seconds_per_chunk * 1e3:.1f} ms per step; cache_last_channel_len_out "
                f"{shown}")
+    if result.fmt == "store":
+        click.echo(_store_contract_line(result.path, result.header.get("contract")))
     from inspector.latency import describe
 
     click.echo(f"NeMo step latency: {describe(result.latency_ms)}")
+
+
+def _store_contract_line(path: object, name: str | None) -> str:
+    """One line on the contract the store records (``STORE/contract.json``, which later commands default to)."""
+    from store import Store
+
+    recorded = Store.open(path, mode="r").recorded_contract_file()
+    if recorded is not None:
+        return f"Contract {name}: recorded in {recorded}; later commands use it unless --contract is given."
+    return ("No contract recorded in the store (no shipped contract describes this model and set-up): pass "
+            "--contract to later commands.")
