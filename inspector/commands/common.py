@@ -1,9 +1,9 @@
 """What several commands share: the contract to use for a store (the store's own by default, `--contract` overrides).
 
 A store keeps the contract it was converted (or first judged) with: the whole document in ``STORE/contract.json``
-(`store.Store.record_contract`), and its name in the ``contract`` attribute (older stores, and stores written by
-`inspector reference --store`, have the name only; a shipped contract's name or a path still loads). Every command
-that needs a contract (`run`, `diagnose`, `triage`, `attribute`, `export-chunk`, `tui`, `import-run`) resolves it
+(`store.Store.record_contract`), and its name in the ``contract`` attribute (older stores have the name only; a
+shipped contract's name or a path still loads). Every command that needs a contract (`run`, `diagnose`, `triage`,
+`attribute`, `export-chunk`, `tui`, `import-run`, and `convert` into an existing store) resolves it
 here, so they all agree on the default and all say, in one line, when `--contract` differs from the store's.
 """
 
