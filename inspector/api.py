@@ -590,6 +590,14 @@ def _contract_ref(given: Any, contract: Any) -> str:
         return str(path.resolve()) if path.exists() else str(given)
     source = getattr(contract, "source", "")
     if source and Path(source).exists():
+        from contracts.load import load_contract
+        from inspector.identity import contract_digest
+
+        # a contract changed in memory (dataclasses.replace) would be judged by its file's version in each unit
+        if contract_digest(load_contract(source)) != contract_digest(contract):
+            raise InspectorError(f"contract {contract.name}: this Contract object differs from its file {source}, "
+                                 "which is what each run loads; write it out (contracts.load.dump_contract) and pass "
+                                 "that path.")
         return str(Path(source).resolve())
     raise InspectorError(f"contract {contract.name}: the run API needs the contract's file (units load it in their "
                          "own process); pass its path or a shipped contract's name.")

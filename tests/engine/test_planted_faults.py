@@ -283,11 +283,13 @@ def test_a_chunk_range_outside_the_store_is_bad_input(demo_artifacts, store_copy
     assert Store.open(store_copy).runs() == []
 
 
-def test_a_store_with_two_streams_runs_the_one_asked_for(demo_artifacts, tmp_path, capsys):
+def test_a_store_with_two_streams_runs_both_or_the_one_asked_for(demo_artifacts, tmp_path, capsys):
     store = two_stream_store(demo_artifacts.store, tmp_path / "two.zarr")
-    code, doc = _batch(store, demo_artifacts.onnx, tmp_path)
-    assert code == 0 and doc["runs"][0]["stream"] == "utt-a"
-    assert "holds 2 streams; running the first, 'utt-a'" in capsys.readouterr().err
+    code, doc = _batch(store, demo_artifacts.onnx, tmp_path)  # every stream by default: the fault in utt-b counts
+    assert code == 1 and [r["stream"] for r in doc["runs"]] == ["utt-a", "utt-b"]
+    assert "2 run(s) over 2 stream(s)" in capsys.readouterr().err
+    code, doc = _batch(store, demo_artifacts.onnx, tmp_path, "--stream", "utt-a")
+    assert code == 0 and [r["stream"] for r in doc["runs"]] == ["utt-a"]
     code, doc = _batch(store, demo_artifacts.onnx, tmp_path, "--stream", "utt-b", "--junit", str(tmp_path / "j.xml"))
     assert code == 1 and doc["runs"][0]["stream"] == "utt-b"
     assert _verdicts(doc)["encoder_output_p100"]["first_failing_chunk"] == 3
