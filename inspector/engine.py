@@ -28,6 +28,13 @@ committed atomically into the store's run (`RunWriter.write_chunk`):
 A backend that raises, or returns NaN, fails that chunk (``status`` ``error`` / ``failed``, with the exception text)
 and the run goes on; in closed loop the state is then restarted from the reference's next chunk (noted).
 
+Where the figures are computed: on the backend's GPU by the torch kernel when the backend runs on one (the
+reference uploaded by the reader threads ahead of time; `inspector.judge_torch`, ``$INSPECTOR_JUDGE``), else by
+numpy on the CPU; the run records which (``judge``). Every run also records each chunk's ``input_shapes`` (and
+``rebuilt`` when a backend reports ``last_rebuilt``), its ``latency_ms`` (`inspector.latency`: steady percentiles,
+warm-up chunks, outliers and the shape-change note, which joins the run's notes) and ``memory`` (peak RSS and device
+memory, `inspector.resources.PeakMemory`) in its summary.
+
 Runs are resumable: a run of the same backend, mode, stream, chunks, options and baseline that is still
 ``running`` or ``interrupted`` in the store is continued when its content identity (`inspector.identity`: the
 contract's content, the model file's sha256, the options, the tool's version) still holds; its committed chunks are
