@@ -14,11 +14,16 @@ What the numbers allow: with ``chunk_stats`` every chunk's encoder_output max-ab
 schema) only failing chunks carry a number; a chunk that passed is known only to be within the report's tolerance,
 so its max-abs is recorded as an interval ``[0, atol]`` (``[0, inf)`` when ``rtol > 0``: an allclose-style check
 lets an element exceed ``atol`` by ``rtol × |reference|``), never as an invented number.
+
+Other teams' spellings of the same report are read too (`normalise_report`, one note per change): camelCase keys
+(``totalChunks``, ``chunkStats``, ``encoderOutputMaxAbs``), the report nested one level down (``{"results": {...}}``)
+or only its per-chunk list nested (``results.chunks[]``), per-chunk lists as ``chunks`` (a list, or an object keyed
+by chunk number), numbers and booleans written as text (``"50"``, ``"6.4e-4"``, ``"95%"``, ``"true"``/``"PASS"``),
+a missing ``total_chunks`` when the chunks are listed. A chunk listed with neither a figure nor a verdict, in a
+report without a ``failures`` list, is unknown (max-abs in ``[0, inf)``): never taken for a pass.
 """
 
 from __future__ import annotations
-
-from inspector.values import as_number
 
 import math
 import re
@@ -27,6 +32,7 @@ from pathlib import PurePath
 from typing import Any, Literal, Mapping
 
 from inspector.errors import InspectorError
+from inspector.values import as_number
 
 FRAMES = "encoder_output"
 """The reference name of the frames output the reports' per-chunk statistics are about."""
@@ -193,6 +199,8 @@ def detect_schema(doc: Any, where: str = "the file") -> Literal["ort", "trt"]:
         InspectorError: `doc` is not an object, or has neither schema's identifying keys; the message lists what
             was expected and what the file has.
     """
+    if isinstance(doc, dict):
+        doc, _ = normalise_report(doc, where)
     if not isinstance(doc, dict):
         kind = "a list" if isinstance(doc, list) else type(doc).__name__
         raise InspectorError(
@@ -215,6 +223,183 @@ def detect_schema(doc: Any, where: str = "the file") -> Literal["ort", "trt"]:
         f"{where}: unknown report schema. Expected the seed team's ORT parity report (keys {', '.join(ORT_KEYS)}) or "
         f"their TensorRT report (adds {', '.join(TRT_KEYS)}); missing {', '.join(missing)}. The file has keys: "
         f"{shown or '(none)'}.")
+
+
+# --- other teams' spellings ------------------------------------------------------------------------------------
+
+_REPORT_KEYS = frozenset(ORT_KEYS) | frozenset(TRT_KEYS) | {"chunks"}
+_FIGURE_KEYS = ("total_chunks", "failures", "chunk_stats", "chunks")
+"""Keys that carry the report's figures: a report without one of them at its top level is looked for one level
+down (``{"results": {...}}``)."""
+_HOISTED = ("total_chunks", "failures", "chunk_stats", "chunks", "passed", "failed", "pass_rate", "atol", "rtol",
+            "cache_atol")
+_INDEX_KEYS = ("chunk", "chunk_idx", "chunk_index", "index", "idx")
+_TRUE_WORDS = {"true", "pass", "passed", "ok", "yes", "1"}
+_FALSE_WORDS = {"false", "fail", "failed", "no", "0", "mismatch"}
+
+
+def snake_key(key: Any) -> Any:
+    """``totalChunks`` → ``total_chunks``, ``encoderOutputMaxAbs`` → ``encoder_output_max_abs``, ``Pass-Rate`` →
+    ``pass_rate``; other keys unchanged."""
+    if not isinstance(key, str):
+        return key
+    out = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key)
+    return re.sub(r"[\s\-]+", "_", out).lower()
+
+
+def snake_keys(obj: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """`obj` with its keys in snake_case (one level).
+
+    Raises:
+        InspectorError: two keys that mean the same (``totalChunks`` and ``total_chunks``) with different values.
+    """
+    out: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for key, value in obj.items():
+        new = snake_key(key)
+        if new in out and out[new] != value:
+            raise InspectorError(f"{where}: '{origin[new]}' and '{key}' both give '{new}', with different values "
+                                 f"({_compact(out[new])[:40]} and {_compact(value)[:40]}); keep one.")
+        out[new], origin[new] = value, str(key)
+    return out
+
+
+def normalise_report(doc: Mapping[str, Any], where: str = "the report") -> tuple[dict[str, Any], list[str]]:
+    """Another team's spelling of a parity report → the seed's, with one note per change (see the module doc).
+
+    Idempotent: a report already in the seed's spelling comes back equal, with no notes.
+
+    Raises:
+        InspectorError: a value that cannot mean what its key says (a chunk number that is no integer, a verdict
+            that is neither true nor false, …); the message names the key.
+    """
+    out, notes, _ = _normalise(doc, where)
+    return out, notes
+
+
+def _normalise(doc: Mapping[str, Any], where: str) -> tuple[dict[str, Any], list[str], bool]:
+    """`normalise_report`, and whether the report itself lists failures (else a chunk missing from the failures
+    built from its per-chunk list is not known to have passed)."""
+    notes: list[str] = []
+    out = snake_keys(doc, where)
+    renamed = sorted(str(k) for k in doc if snake_key(k) != k and snake_key(k) in _REPORT_KEYS | {"engine"})
+    if renamed:
+        notes.append(f"keys read in snake_case: {', '.join(renamed)}.")
+    # The figures one level down: {"results": {"total_chunks": …}} or only {"results": {"chunks": [...]}}.
+    for key in _HOISTED:
+        if key in out:
+            continue
+        holders = [k for k, v in out.items() if isinstance(v, Mapping) and key in snake_keys(v, f"{where}: {k}")
+                   and not isinstance(snake_keys(v, where)[key], bool)]  # a {"passed": true} verdict is no count
+        if len(holders) > 1 and key in _FIGURE_KEYS:
+            raise InspectorError(f"{where}: '{key}' is given under {' and '.join(repr(h) for h in holders)}; a "
+                                 f"report holds one run: import each part as its own file.")
+        if holders:
+            out[key] = snake_keys(out[holders[0]], where)[key]
+            notes.append(f"'{key}' read from '{holders[0]}.{key}'.")
+    # Per-chunk lists: "chunks" (a list, or an object keyed by chunk number) is the chunk_stats list.
+    failures_given = "failures" in out
+    chunks = out.get("chunks")
+    if isinstance(chunks, (int, str)) and not isinstance(chunks, bool) and "total_chunks" not in out:
+        out["total_chunks"] = out.pop("chunks")
+        notes.append("'chunks' read as total_chunks (a count).")
+    elif chunks is not None:
+        if "chunk_stats" in out:
+            raise InspectorError(f"{where}: has both 'chunks' and 'chunk_stats'; which lists the chunks is unclear. "
+                                 f"Keep one.")
+        entries = _per_chunk_list(out.pop("chunks"), f"{where}: chunks")
+        for e in entries:  # an entry that says "errors": [] passed; one that lists errors failed
+            if isinstance(e, dict) and "passed" not in e and ("errors" in e or "error" in e):
+                e["passed"] = not (e.get("errors") or e.get("error"))
+        out["chunk_stats"] = entries
+        if "failures" not in out:
+            failing = [{"chunk": e["chunk"], **{k: e[k] for k in ("errors", "error") if k in e}} for e in entries
+                       if e.get("errors") or e.get("error")]
+            if failing:
+                out["failures"] = failing
+        notes.append("'chunks' read as the per-chunk list (chunk_stats).")
+    for key in ("chunk_stats", "failures"):
+        if key in out and isinstance(out[key], Mapping):
+            out[key] = _per_chunk_list(out[key], f"{where}: {key}")
+            notes.append(f"'{key}' is an object keyed by chunk number; read as a list.")
+        elif key in out and isinstance(out[key], list):
+            out[key] = [_chunk_entry(e, f"{where}: {key}[{i}]") for i, e in enumerate(out[key])]
+    # Numbers and booleans written as text.
+    for key in ("total_chunks", "passed", "failed"):
+        value = out.get(key)
+        if isinstance(value, str) and value.strip().isdigit():
+            out[key] = int(value.strip())
+        elif isinstance(value, float) and value.is_integer():
+            out[key] = int(value)
+    rate = out.get("pass_rate")
+    if isinstance(rate, str) and rate.strip().endswith("%") and as_number(rate.strip()[:-1]) is not None:
+        out["pass_rate"] = as_number(rate.strip()[:-1])
+        notes.append(f"pass_rate {rate!r} read as the percentage {out['pass_rate']:g}.")
+    if "total_chunks" not in out:
+        stats, passed, failed = out.get("chunk_stats"), out.get("passed"), out.get("failed")
+        raised = {f.get("chunk") for f in out.get("failures") or [] if isinstance(f, Mapping) and f.get("error")}
+        if isinstance(stats, list) and stats:
+            out["total_chunks"] = len({e.get("chunk") for e in stats if isinstance(e, Mapping)} - raised)
+            notes.append(f"no total_chunks: {out['total_chunks']}, the chunks the per-chunk list holds.")
+        elif isinstance(passed, int) and isinstance(failed, int) and not isinstance(passed, bool) \
+                and not isinstance(failed, bool) and "failures" in out:
+            out["total_chunks"] = passed + failed
+            notes.append(f"no total_chunks: {passed + failed}, passed + failed.")
+    return out, notes, failures_given
+
+
+def _per_chunk_list(value: Any, where: str) -> list[dict[str, Any]]:
+    """A per-chunk list as a list of entries with ``chunk``; an object keyed by chunk number (``{"0": {...}}``)
+    gives its keys as the chunk numbers.
+
+    Raises:
+        InspectorError: not a list or object, a key that is no chunk number, an entry that is no object.
+    """
+    if isinstance(value, list):
+        return [_chunk_entry(e, f"{where}[{i}]") for i, e in enumerate(value)]
+    if not isinstance(value, Mapping):
+        raise InspectorError(f"{where}: expected a list of per-chunk objects (or an object keyed by chunk number), "
+                             f"found {type(value).__name__}.")
+    out = []
+    for key, entry in value.items():
+        if not str(key).strip().isdigit():
+            raise InspectorError(f"{where}.{key}: the key is not a chunk number; an object of chunks is keyed by "
+                                 f"chunk number (\"0\", \"1\", …).")
+        if not isinstance(entry, Mapping):
+            raise InspectorError(f"{where}.{key}: expected an object (encoder_output_max_abs, passed, errors …), "
+                                 f"found {_compact(entry)[:60]}.")
+        out.append(_chunk_entry({"chunk": int(str(key).strip()), **entry}, f"{where}.{key}"))
+    return out
+
+
+def _chunk_entry(entry: Any, where: str) -> Any:
+    """One per-chunk entry in the seed's spelling: snake_case keys, the chunk number under ``chunk`` (from
+    ``index``/``idx`` or text), ``passed`` a boolean (from ``"true"``, ``"PASS"``, ``status: "fail"`` …)."""
+    if not isinstance(entry, Mapping):
+        return entry  # _chunk_index says what is wrong, naming the entry
+    e = snake_keys(entry, where)
+    for key in _INDEX_KEYS:
+        if key in e:
+            value = e[key]
+            if isinstance(value, str) and value.strip().isdigit():
+                value = int(value.strip())  # "3": a chunk number written as text
+            e[key] = value
+            e.setdefault("chunk", value)
+            break
+    verdict_key = "passed" if "passed" in e else ("status" if isinstance(e.get("status"), str) else
+                                                 ("result" if isinstance(e.get("result"), str) else None))
+    if verdict_key is not None and not isinstance(e[verdict_key], bool) and e[verdict_key] is not None:
+        word = str(e[verdict_key]).strip().lower()
+        if word in _TRUE_WORDS:
+            e["passed"] = True
+        elif word in _FALSE_WORDS:
+            e["passed"] = False
+        elif verdict_key == "passed":
+            raise InspectorError(f"{where}.passed: {_compact(e['passed'])[:40]} is neither true nor false (also "
+                                 f"read: {', '.join(sorted(_TRUE_WORDS | _FALSE_WORDS))}).")
+    elif verdict_key is not None and isinstance(e[verdict_key], bool):
+        e["passed"] = e[verdict_key]
+    return e
 
 
 # --- failure strings --------------------------------------------------------------------------------------------
@@ -391,7 +576,8 @@ def parse_report(doc: Mapping[str, Any], where: str = "the report") -> ParsedRep
         InspectorError: the schema is unknown, or a field has the wrong type (the message names it).
     """
     schema = detect_schema(doc, where)
-    notes: list[str] = []
+    # failures_given: else a chunk's absence from the failures says nothing about it
+    doc, notes, failures_given = _normalise(doc, where)
 
     def number(key: str) -> float | None:
         if key not in doc or doc[key] is None:
@@ -485,6 +671,7 @@ def parse_report(doc: Mapping[str, Any], where: str = "the report") -> ParsedRep
     # Per-chunk knowledge of encoder_output.
     chunks: list[ImportedChunk] = []
     stat_disagree: list[int] = []
+    no_verdict: list[int] = []
     for idx in indices:
         slot = listed.get(idx, {"errors": [], "raised": "", "unparsed": []})
         errors = tuple(slot["errors"])
@@ -506,6 +693,11 @@ def parse_report(doc: Mapping[str, Any], where: str = "the report") -> ParsedRep
             bound = _exact(frames_err.max_abs, "failure string")
         elif frames_err is not None or any(FRAMES in text for text in slot["unparsed"]):
             bound = Bound(atol or 0.0, math.inf, "encoder_output failed with no max_abs given: above atol")
+        elif stat_pass is None and not failures_given and not errors:
+            chunks.append(ImportedChunk(idx, "passed", errors, "", Bound(0.0, math.inf, "listed with no figure and no "
+                                        "verdict: unknown"), stat_mean, None, tuple(slot["unparsed"])))
+            no_verdict.append(idx)
+            continue
         elif atol is not None and not rtol:
             bound = Bound(0.0, atol, f"passed at atol={atol:g}: max-abs is at most atol")
         else:
@@ -520,6 +712,9 @@ def parse_report(doc: Mapping[str, Any], where: str = "the report") -> ParsedRep
     if stat_disagree:
         notes.append(f"chunk_stats says passed but failures list errors for chunk(s) {_short(stat_disagree)}: "
                      f"chunk_stats' 'passed' is read as encoder_output only; those chunks count as failed.")
+    if no_verdict:
+        notes.append(f"{len(no_verdict)} chunk(s) listed with neither an encoder_output figure nor a passed flag "
+                     f"({_short(no_verdict)}), and the report has no failures list: their max-abs is unknown.")
     unknown = [c.index for c in chunks if c.frames_max_abs is not None and not c.frames_max_abs.exact]
     if unknown and not stats_by_chunk:
         notes.append(f"encoder_output max-abs is given only for failing chunks: {len(unknown)} of "
