@@ -81,6 +81,19 @@ def distinct_labels(runs: list[RunInfo]) -> dict[str, str]:
     return labels
 
 
+def _saves_outputs(value: Any) -> bool | None:
+    """Whether a run kept backend outputs, from its recorded ``save_outputs``: a bool (older runs) or ``all`` /
+    ``failing`` / ``none`` (`run --batch` saves the failing chunks' by default); None when not recorded."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("none", "false", "0", "no", ""):
+            return False
+        return True  # "all", "failing" (heatmaps where a chunk fails), "true"
+    return bool(value)
+
+
 def _damage_text(entry: Mapping[str, Any]) -> str:
     """``stream 's' chunk 3: <problem>`` or ``run R: <problem>`` of one `Store.info` damage entry."""
     if "run" in entry:
@@ -349,7 +362,7 @@ class InspectorData:
             run_id=rec.run_id, backend=rec.backend, mode=rec.mode, stream=rec.stream, status=rec.status,
             n_chunks=len(rec.chunks or ()), baseline=rec.baseline or "",
             precision=str(info.get("precision", "") or options.get("precision", "") or ""),
-            verdict=summary_verdict(rec.summary), saves_outputs=bool(saves) if saves is not None else None,
+            verdict=summary_verdict(rec.summary), saves_outputs=_saves_outputs(saves),
             started=rec.started or "", model=Path(str(rec.model or "")).name,
             digest=str((rec.environment or {}).get("model_sha256") or "")[:DIGEST_CHARS],
             options=options_text(options),
@@ -537,7 +550,11 @@ class InspectorData:
                 elif info is not None and info.mode == "imported":
                     note = "an imported run holds figures only, no tensors: the reference is shown"
                 else:
-                    note = "metrics only: record the run with --save-outputs for error heatmaps"
+                    saved = str((self.run_record(run_id).environment or {}).get("save_outputs", "")).lower() \
+                        if self.run_record(run_id) is not None else ""
+                    note = ("outputs saved for failing chunks only, and this chunk passed: the reference is shown"
+                            if saved == "failing" else
+                            "metrics only: record the run with --save-outputs for error heatmaps")
             else:
                 backend = out
                 if info is not None and info.baseline and info.baseline not in ("reference", run_id):
