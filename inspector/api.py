@@ -218,13 +218,14 @@ def _run_unit(job: BatchJob, unit: Unit, sessions: _Sessions, progress: Progress
 
     say = log or (lambda _m: None)
     host = socket.gethostname()
-    contract = load_contract(job.contract)
+    contract = job.contract_object if job.contract_object is not None else load_contract(job.contract)
     st = Store.open(job.store, "a")
     header = dict((st.attrs or {}).get("header") or {})
     hooks = [*default_hooks(unit.backend, unit.mode), *extra_hooks]
     engine = ParityEngine(st, contract, job.model or None, hooks=hooks)
     stream = engine.resolve_stream(unit.stream)
     chunks = tuple(unit.chunks) if unit.chunks else engine.resolve_chunks(stream, None)
+    began = _iso_now()
     try:
         backend = sessions.get(unit.backend, unit.options, job, contract, header)
         base = (sessions.get(job.baseline, job.baseline_options, job, contract, header) if job.baseline else None)
@@ -237,7 +238,7 @@ def _run_unit(job: BatchJob, unit: Unit, sessions: _Sessions, progress: Progress
     except Exception as exc:  # noqa: BLE001 — the unit ends with its error in the report; the batch says fail
         text = f"{type(exc).__name__}: {exc}"
         say(f"{unit.label}: could not run: {text}")
-        return UnitOutcome(unit, _last_run_id(st, unit), "error", 0, text[:4000], host)
+        return UnitOutcome(unit, _failed_run_id(st, unit, began), "error", 0, text[:4000], host)
     from store.runs import annotate_run
 
     annotate_run(st, result.run_id, worker={"host": host, "pid": os.getpid(), **dict(worker or {}),
@@ -247,10 +248,16 @@ def _run_unit(job: BatchJob, unit: Unit, sessions: _Sessions, progress: Progress
                        str(result.backend_info.device), summary)
 
 
-def _last_run_id(st: Any, unit: Unit) -> str:
-    """The run a failed unit left in the store (status ``failed``), if the engine got as far as opening one."""
+def _iso_now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _failed_run_id(st: Any, unit: Unit, began: str) -> str:
+    """The run this failed unit left in the store (status ``failed``), if the engine got as far as opening one."""
     runs = [r for r in st.runs() if r.backend == unit.backend and r.mode == unit.mode and r.stream == unit.stream
-            and r.status == "failed"]
+            and r.status == "failed" and (r.finished or "") >= began]
     return max(runs, key=lambda r: r.started or "").run_id if runs else ""
 
 
@@ -272,7 +279,7 @@ def _execute(units: Sequence[Unit], job: BatchJob, *, executor: str = "local", w
         from inspector.executors import execute
 
         return list(execute(units, job, executor, workers, gpus_per_worker,
-                            progress.event if progress is not None else None, log=say))
+                            progress.event if progress is not None else None, run_unit=run_unit, log=say))
     return run_units_local(units, job, progress=progress.unit if progress is not None else None,
                            after=progress.stop if progress is not None else None, log=say, hook_factory=hook_factory)
 
@@ -462,7 +469,7 @@ def plan_batch(*, store: str | Path, model: str | Path | None, contract: Any, ba
             raise InspectorError(f"--model {model_path}: no such file. Pass the ONNX export (`inspector export` "
                                  "writes one).")
     c = contract if hasattr(contract, "outputs") else load_contract(contract)
-    contract_ref = _contract_ref(contract, c)
+    contract_ref, contract_object = _contract_ref(contract, c)
     if backend_options is None:
         opts: dict[str, dict[str, Any]] = {b: {} for b in all_names}
     elif isinstance(backend_options, Mapping):
@@ -486,7 +493,7 @@ def plan_batch(*, store: str | Path, model: str | Path | None, contract: Any, ba
     wanted = [streams] if isinstance(streams, str) else list(streams or [])
     units, empty = plan_units(st, engine, names, opts, mode_list, wanted or None, chunks)
     job = BatchJob(store=str(Path(st.path).resolve()), model=str(model_path.resolve()) if str(model_path) else "",
-                   contract=contract_ref, save_outputs=saving, baseline=baseline or "",
+                   contract=contract_ref, contract_object=contract_object, save_outputs=saving, baseline=baseline or "",
                    baseline_options=plain_options(opts[baseline]) if baseline else {}, resume=resume,
                    reuse_complete=reuse_complete, attribute=attribute)
     return BatchPlan(job, tuple(units), tuple(empty), c, model_path, engine.model_sha256, st)
@@ -583,24 +590,26 @@ def _allow_list(allow: Sequence[str], contract: Any) -> list[str]:
         raise InspectorError(f"{exc} Nothing was run.") from None
 
 
-def _contract_ref(given: Any, contract: Any) -> str:
-    """What units load the contract from: its file (workers read the same bytes), or a shipped contract's name."""
+def _contract_ref(given: Any, contract: Any) -> tuple[str, Any]:
+    """How units get the contract: (its file, or a shipped contract's name; the `Contract` object itself when it
+    differs from any file, e.g. one edited in memory, else None). Units load a file themselves; an object travels
+    with the job (it pickles)."""
     if isinstance(given, (str, Path)):
         path = Path(given)
-        return str(path.resolve()) if path.exists() else str(given)
+        return (str(path.resolve()) if path.exists() else str(given)), None
+    from contracts.errors import ContractError
+    from contracts.load import load_contract
+    from inspector.identity import contract_digest
+
     source = getattr(contract, "source", "")
     if source and Path(source).exists():
-        from contracts.load import load_contract
-        from inspector.identity import contract_digest
-
-        # a contract changed in memory (dataclasses.replace) would be judged by its file's version in each unit
-        if contract_digest(load_contract(source)) != contract_digest(contract):
-            raise InspectorError(f"contract {contract.name}: this Contract object differs from its file {source}, "
-                                 "which is what each run loads; write it out (contracts.load.dump_contract) and pass "
-                                 "that path.")
-        return str(Path(source).resolve())
-    raise InspectorError(f"contract {contract.name}: the run API needs the contract's file (units load it in their "
-                         "own process); pass its path or a shipped contract's name.")
+        try:
+            same = contract_digest(load_contract(source)) == contract_digest(contract)
+        except ContractError:  # the file no longer loads: the object given is what this batch judges with
+            same = False
+        if same:
+            return str(Path(source).resolve()), None
+    return str(source or contract.name), contract
 
 
 def load_run_result(st: Any, run_id: str, baseline_options: Mapping[str, Any] | None = None) -> RunResult:

@@ -28,6 +28,8 @@ class BatchJob:
         resume: Continue an interrupted run of the same identity.
         reuse_complete: Re-judge a complete run of the same identity from its records instead of running again.
         attribute: Attribute the first failing chunk of each failing run (precision or bug).
+        contract_object: The `Contract` itself when it is not what `contract` names (one edited in memory): units
+            use it instead of loading `contract`. None: units load `contract`.
     """
 
     store: str
@@ -39,6 +41,7 @@ class BatchJob:
     resume: bool = True
     reuse_complete: bool = False
     attribute: bool = False
+    contract_object: Any = None
 
 
 @dataclass(frozen=True)

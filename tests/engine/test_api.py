@@ -47,3 +47,18 @@ def test_a_unit_that_cannot_run_is_an_error_outcome_and_fails_the_report(demo_ar
     written = write_reports(doc, report=tmp_path / "r.json", junit=tmp_path / "j.xml", markdown=tmp_path / "s.md")
     assert json.loads(written["report"].read_text())["runs"][0]["error"] == out.error
     assert "unit_error" in written["junit"].read_text() and "unit_error" in written["markdown"].read_text()
+
+
+def test_a_contract_edited_in_memory_is_the_one_the_units_judge_with(demo_artifacts, store_copy, demo_contract):
+    """A `Contract` changed with dataclasses.replace differs from its file: the units use the object, not the file."""
+    import dataclasses
+
+    from inspector.api import run_batch
+
+    strict = dataclasses.replace(demo_contract, acceptance=tuple(
+        dataclasses.replace(a, threshold=1e-12) if a.id == "encoder_output_p100" else a
+        for a in demo_contract.acceptance))
+    res = run_batch(store=store_copy, model=demo_artifacts.onnx, contract=strict, backends=("ort-cpu",),
+                    chunks="0:4", progress=False, log=lambda _m: None)
+    assert res.status == "fail"
+    assert [v.rule for v in res.runs[0].verdicts if v.status == "fail"] == ["encoder_output_p100"]
