@@ -315,5 +315,5 @@ def judge_device(backend: str, provider: str = "", choice: str | None = None) ->
     return dev, f"GPU (torch kernel on {dev}" + ("" if want == "auto" else f"; ${JUDGE_ENV}={want}") + ")"
 
 
-__all__ = ["JUDGE_CHOICES", "JUDGE_ENV", "install", "judge_device", "on_gpu", "stream_for", "to_device", "torch_compare",
-           "upload"]
+__all__ = ["JUDGE_CHOICES", "JUDGE_ENV", "install", "judge_device", "on_gpu", "stream_for", "to_device",
+           "torch_compare", "upload"]

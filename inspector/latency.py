@@ -232,10 +232,10 @@ def describe(doc: Mapping[str, Any]) -> str:
         return str(doc.get("note") or "no step was timed")
     warm = doc.get("warmup") or {}
     chunks = warm.get("chunks") or []
+    listed = ", ".join(str(c) for c in chunks[:8]) + (" …" if len(chunks) > 8 else "")
     text = (f"p50 {_ms(doc.get('p50'))} ms, p95 {_ms(doc.get('p95'))}, p99 {_ms(doc.get('p99'))}, max "
             f"{_ms(doc.get('max'))} over {doc.get('count', 0)} steady steps; warm-up "
-            + (f"{', '.join(str(c) for c in chunks[:8])}{' …' if len(chunks) > 8 else ''} (max {_ms(warm.get('max'))} ms)"
-               if chunks else "none"))
+            + (f"{listed} (max {_ms(warm.get('max'))} ms)" if chunks else "none"))
     outliers = doc.get("outliers") or []
     text += "; outliers: " + (", ".join(f"{o['chunk']} ({_ms(o['ms'])} ms: {o['cause']})" for o in outliers[:5])
                               if outliers else "none")
