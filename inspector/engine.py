@@ -280,7 +280,8 @@ def read_workers() -> int:
 class Timings:
     """Seconds spent per stage of a run (each stage on its own thread), so a slow run says where time went.
 
-    ``read`` (reader thread: store → model layout), ``backend`` / ``baseline`` / ``hooks`` and the waits
+    ``read`` (reader threads: store → model layout; summed over the threads, so it can exceed the wall time per
+    chunk), ``upload`` (reader threads: the reference onto the GPU judge's device), ``backend`` / ``baseline`` / ``hooks`` and the waits
     ``wait_read`` (inference thread idle for lack of a reference chunk) and ``wait_write`` (inference thread blocked
     because the writer is behind) on the inference thread, ``judge`` / ``write`` on the writer thread.
     """
