@@ -178,6 +178,7 @@ class InspectorApp(Guarded, App[None]):
             self.notify(str(exc), title=f"Cannot open {path.name}", severity="error", timeout=30, markup=False)
             if not isinstance(self._top(), PickerScreen):  # nothing else to show: close, the command prints it
                 self.user_error = str(exc)
+                self.exit()
             return False
         self.plan = plan
         if plan.convert_from is not None:
@@ -295,6 +296,10 @@ class InspectorApp(Guarded, App[None]):
         else:
             self._show_status(status)
             self._refresh_chunks()
+            try:
+                self.main.recheck_store()  # its banner said "being converted now"
+            except LookupError:
+                pass
         if status.state in ("complete", "up-to-date") and self.plan is not None and self.plan.report is not None:
             self._import_worker(self.plan)
         elif self.plan is not None and self.plan.report is not None:

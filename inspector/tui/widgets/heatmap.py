@@ -228,7 +228,8 @@ class Heatmap(Guarded, Widget, can_focus=True):
         self._repool()
 
     def on_resize(self, event: events.Resize) -> None:
-        if self.image is not None and self.pair is not None and not self.wants(self.image, self.pair):
+        # also with no image yet: a pooling for the size before this resize is refused when it lands (`wants`)
+        if self.pair is not None and not self.wants(self.image, self.pair):
             self._repool()
 
     def cycle_view(self, step: int = 1) -> str:
