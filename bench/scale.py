@@ -112,6 +112,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from backends.onnxrt import parse_option
+    from inspector.api import run_unit
     from inspector.executors import execute
     from inspector.units import BatchJob, Unit
 
@@ -149,7 +150,7 @@ def main() -> None:
         t0 = time.perf_counter()
         with GpuSampler() as gpu:
             outs = execute(units, job, executor=kind, workers=n, gpus_per_worker=share, progress=on_event,
-                           ray_temp_dir=str(tmp / "ray"))
+                           run_unit=run_unit, ray_temp_dir=str(tmp / "ray"))
         end = time.perf_counter()
         wall = end - t0
         busy = end - (ready[0] if ready else t0)

@@ -279,7 +279,7 @@ def _execute(units: Sequence[Unit], job: BatchJob, *, executor: str = "local", w
         from inspector.executors import execute
 
         return list(execute(units, job, executor, workers, gpus_per_worker,
-                            progress.event if progress is not None else None, log=say))
+                            progress.event if progress is not None else None, run_unit=run_unit, log=say))
     return run_units_local(units, job, progress=progress.unit if progress is not None else None,
                            after=progress.stop if progress is not None else None, log=say, hook_factory=hook_factory)
 

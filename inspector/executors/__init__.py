@@ -20,6 +20,10 @@ Progress = Callable[[dict[str, Any]], None]
 
 Log = Callable[[str], None]
 
+RunUnit = Callable[..., UnitOutcome]
+"""`inspector.api.run_unit`: ``run_unit(job, unit, *, progress, log[, worker]) -> UnitOutcome``. The run API passes it
+in (executors sit below the run API and never import it); Ray ships it to the actors by reference."""
+
 
 @dataclass(frozen=True)
 class ExecutorSpec:
@@ -57,8 +61,8 @@ def parse_executor(text: str) -> ExecutorSpec:
 
 
 def execute(units: Sequence[Unit], job: BatchJob, executor: str | ExecutorSpec = "local", workers: int = 1,
-            gpus_per_worker: float = 0.0, progress: Progress | None = None, *, log: Log | None = None,
-            ray_temp_dir: str | None = None, max_unit_retries: int = 4) -> list[UnitOutcome]:
+            gpus_per_worker: float = 0.0, progress: Progress | None = None, *, run_unit: RunUnit,
+            log: Log | None = None, ray_temp_dir: str | None = None, max_unit_retries: int = 4) -> list[UnitOutcome]:
     """Run every unit and return their outcomes in the order given.
 
     Args:
@@ -68,6 +72,7 @@ def execute(units: Sequence[Unit], job: BatchJob, executor: str | ExecutorSpec =
         workers: Ray actors to start (ignored by ``local``).
         gpus_per_worker: GPU share each Ray actor asks for (0 = CPU actors; 0.5 = two actors share a GPU).
         progress: Receives progress events (see `Progress`).
+        run_unit: What runs one unit (`inspector.api.run_unit`).
         log: Where messages go.
         ray_temp_dir: Ray's temporary folder when it is started here (default: Ray's own).
         max_unit_retries: How often a unit whose worker died is started again before it ends with an error.
@@ -87,8 +92,8 @@ def execute(units: Sequence[Unit], job: BatchJob, executor: str | ExecutorSpec =
     if spec.kind == "local":
         from inspector.executors.local import execute_local
 
-        return execute_local(units, job, progress=progress, log=log)
+        return execute_local(units, job, run_unit, progress=progress, log=log)
     from inspector.executors.ray_exec import execute_ray
 
-    return execute_ray(units, job, address=spec.address, workers=workers, gpus_per_worker=gpus_per_worker,
+    return execute_ray(units, job, run_unit, address=spec.address, workers=workers, gpus_per_worker=gpus_per_worker,
                        progress=progress, log=log, temp_dir=ray_temp_dir, max_unit_retries=max_unit_retries)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from inspector.errors import InspectorError
-from inspector.executors import Log, Progress
+from inspector.executors import Log, Progress, RunUnit
 from inspector.units import BatchJob, Unit, UnitOutcome
 
 _POLL_S = 0.25
@@ -75,10 +75,10 @@ def _classes(ray: Any) -> tuple[Any, Any]:
                 return f"{type(exc).__name__}: {exc}"
             return "" if ok else "a file written there read back differently"
 
-        def run(self, job: BatchJob, unit: Unit, board: Any) -> UnitOutcome:
+        def run(self, job: BatchJob, unit: Unit, run_unit: RunUnit, board: Any) -> UnitOutcome:
             from inspector.executors.unit_call import call_unit
 
-            return call_unit(job, unit, progress=lambda ev: board.put.remote(ev), executor="ray")
+            return call_unit(job, unit, run_unit, progress=lambda ev: board.put.remote(ev), executor="ray")
 
     return ray.remote(ProgressBoard), ray.remote(UnitWorker)
 
@@ -132,7 +132,7 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
                              "machine.") from exc
 
 
-def execute_ray(units: Sequence[Unit], job: BatchJob, *, address: str = "", workers: int = 1,
+def execute_ray(units: Sequence[Unit], job: BatchJob, run_unit: RunUnit, *, address: str = "", workers: int = 1,
                 gpus_per_worker: float = 0.0, progress: Progress | None = None, log: Log | None = None,
                 temp_dir: str | None = None, max_unit_retries: int = 4) -> list[UnitOutcome]:
     """Run `units` on `workers` Ray actors (see `inspector.executors.execute` for the arguments)."""
@@ -142,13 +142,13 @@ def execute_ray(units: Sequence[Unit], job: BatchJob, *, address: str = "", work
         temp_dir = os.environ["INSPECTOR_RAY_TMPDIR"]
     started = _start(ray, address, workers, temp_dir, say)
     try:
-        return _run(ray, units, job, workers, gpus_per_worker, progress, say, max_unit_retries)
+        return _run(ray, units, job, run_unit, workers, gpus_per_worker, progress, say, max_unit_retries)
     finally:
         if started:
             ray.shutdown()
 
 
-def _run(ray: Any, units: Sequence[Unit], job: BatchJob, workers: int, gpus: float, progress: Progress | None,
+def _run(ray: Any, units: Sequence[Unit], job: BatchJob, run_unit: RunUnit, workers: int, gpus: float, progress: Progress | None,
          say: Log, max_unit_retries: int) -> list[UnitOutcome]:
     resources = ray.cluster_resources()
     if gpus > 0 and resources.get("GPU", 0) < gpus:
@@ -185,7 +185,7 @@ def _run(ray: Any, units: Sequence[Unit], job: BatchJob, workers: int, gpus: flo
         while idle and pending:
             actor = idle.pop(0)
             i = pending.pop(0)
-            inflight[actor.run.remote(job, units[i], board)] = (i, actor)
+            inflight[actor.run.remote(job, units[i], run_unit, board)] = (i, actor)
         ready, _ = ray.wait(list(inflight), num_returns=1, timeout=_POLL_S)
         _drain(ray, board, progress)
         for ref in ready:

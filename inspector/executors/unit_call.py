@@ -30,12 +30,10 @@ def worker_identity() -> dict[str, Any]:
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
 
 
-def call_unit(job: BatchJob, unit: Unit, *, progress: Callable[[dict[str, Any]], None] | None = None,
+def call_unit(job: BatchJob, unit: Unit, run_unit: Callable[..., UnitOutcome], *, progress: Callable[[dict[str, Any]], None] | None = None,
               log: Callable[[str], None] | None = None, executor: str = "local") -> UnitOutcome:
-    """`inspector.api.run_unit` for `unit`, its exceptions turned into an ``error`` outcome that names them."""
+    """`run_unit` (`inspector.api.run_unit`) for `unit`, its exceptions turned into an ``error`` outcome naming them."""
     from dataclasses import replace
-
-    from inspector import api
 
     where = worker_identity()
     where["executor"] = executor
@@ -46,10 +44,10 @@ def call_unit(job: BatchJob, unit: Unit, *, progress: Callable[[dict[str, Any]],
                       "host": where["host"]})
 
     kwargs: dict[str, Any] = {"progress": chunk_progress, "log": log}
-    if "worker" in inspect.signature(api.run_unit).parameters:
+    if "worker" in inspect.signature(run_unit).parameters:
         kwargs["worker"] = where
     try:
-        out = api.run_unit(job, unit, **kwargs)
+        out = run_unit(job, unit, **kwargs)
     except Exception as exc:  # noqa: BLE001 - an outcome, reported with its type and message, never dropped
         out = UnitOutcome(unit=unit, status="error", error=f"{type(exc).__name__}: {exc}")
     device = out.device or (f"cuda:{','.join(where['gpus'])}" if where["gpus"] else out.device)

@@ -83,15 +83,16 @@ def test_ray_run_equals_local_run(four_streams, tmp_path, demo_artifacts, monkey
     """4 streams x 2 modes on 2 Ray workers record the same chunks, figures and verdicts as the local executor."""
     import shutil
 
+    from inspector.api import run_unit
     from inspector.executors import execute
 
     local_store, ray_store = tmp_path / "local.zarr", tmp_path / "ray.zarr"
     shutil.copytree(four_streams, local_store)
     shutil.copytree(four_streams, ray_store)
-    local = execute(_units(), _job(local_store, demo_artifacts), executor="local")
+    local = execute(_units(), _job(local_store, demo_artifacts), executor="local", run_unit=run_unit)
     events: list[dict] = []
     remote = execute(_units(), _job(ray_store, demo_artifacts), executor="ray", workers=2,
-                     progress=events.append, ray_temp_dir=ray_tmp)
+                     progress=events.append, ray_temp_dir=ray_tmp, run_unit=run_unit)
 
     assert [o.status for o in local] == [o.status for o in remote]
     assert all(o.status in ("pass", "fail", "undetermined") for o in remote), [o.error for o in remote]
@@ -109,6 +110,7 @@ def test_sigkilled_worker_loses_nothing(four_streams, tmp_path, demo_artifacts, 
     """A worker SIGKILLed mid-stream is restarted by Ray; its unit resumes from the committed chunks."""
     import shutil
 
+    from inspector.api import run_unit
     from inspector.executors import execute
 
     store = tmp_path / "killed.zarr"
@@ -116,7 +118,7 @@ def test_sigkilled_worker_loses_nothing(four_streams, tmp_path, demo_artifacts, 
     reference = tmp_path / "reference.zarr"
     shutil.copytree(four_streams, reference)
     units = _units(("closed-loop",))
-    expected = execute(units, _job(reference, demo_artifacts), executor="local")
+    expected = execute(units, _job(reference, demo_artifacts), executor="local", run_unit=run_unit)
 
     worker_pids: set[int] = set()
     killed: list[tuple[int, str, int]] = []
@@ -132,7 +134,7 @@ def test_sigkilled_worker_loses_nothing(four_streams, tmp_path, demo_artifacts, 
                     killed.append((ev["pid"], ev["unit"], ev["done"]))
 
     outcomes = execute(units, _job(store, demo_artifacts), executor="ray", workers=2, progress=on_event,
-                       ray_temp_dir=ray_tmp)
+                       ray_temp_dir=ray_tmp, run_unit=run_unit)
     assert killed, "no worker was killed mid-stream (the units finished before a chunk event arrived)"
     assert [o.status for o in outcomes] == [o.status for o in expected], [o.error for o in outcomes]
     recorded = _recorded(store)
@@ -146,6 +148,7 @@ def test_unit_that_cannot_run_ends_with_its_error(four_streams, tmp_path, demo_a
     """A unit with a bad backend option ends with the error; the other units complete."""
     import shutil
 
+    from inspector.api import run_unit
     from inspector.executors import execute
     from inspector.units import Unit
 
@@ -153,13 +156,14 @@ def test_unit_that_cannot_run_ends_with_its_error(four_streams, tmp_path, demo_a
     shutil.copytree(four_streams, store)
     units = [Unit("ort-cpu", {"intra_op_threads": "not-a-number"}, "functional", STREAMS[0]),
              Unit("ort-cpu", {}, "functional", STREAMS[1])]
-    out = execute(units, _job(store, demo_artifacts), executor="ray", workers=2, ray_temp_dir=ray_tmp)
+    out = execute(units, _job(store, demo_artifacts), executor="ray", workers=2, ray_temp_dir=ray_tmp, run_unit=run_unit)
     assert out[0].status == "error" and "intra_op_threads" in out[0].error
     assert out[1].status in ("pass", "fail")
 
 
 def test_bad_executor_and_unreachable_cluster_are_user_errors(four_streams, demo_artifacts, tmp_path):
     from inspector.errors import InspectorError
+    from inspector.api import run_unit
     from inspector.executors import execute, parse_executor
 
     with pytest.raises(InspectorError, match="valid choices"):
@@ -167,9 +171,9 @@ def test_bad_executor_and_unreachable_cluster_are_user_errors(four_streams, demo
     with pytest.raises(InspectorError, match="needs an address"):
         parse_executor("ray:")
     with pytest.raises(InspectorError, match="at least 1"):
-        execute(_units(), _job(four_streams, demo_artifacts), executor="ray", workers=0)
+        execute(_units(), _job(four_streams, demo_artifacts), executor="ray", workers=0, run_unit=run_unit)
     with pytest.raises(InspectorError, match="could not join"):
-        execute(_units()[:1], _job(four_streams, demo_artifacts), executor="ray:127.0.0.1:1", workers=1)
+        execute(_units()[:1], _job(four_streams, demo_artifacts), executor="ray:127.0.0.1:1", workers=1, run_unit=run_unit)
 
 
 def test_cli_run_on_ray_reports_every_stream_like_local(four_copy, tmp_path, demo_artifacts, monkeypatch, ray_tmp):
