@@ -940,7 +940,7 @@ class _Validator:
             return self.number(v, path, lo=0.0, hi=1.0)
         num = self.number(v, path, nonneg=True)
         if num is not None and acc.kind == "quantile" and num == 0:
-            self.err(path, f"a quantile must be < its threshold; 0 can never hold (every per-chunk figure is >= 0), "
+            self.err(path, "a quantile must be < its threshold; 0 can never hold (every per-chunk figure is >= 0), "
                            "so the rule could only fail: give the largest error you accept, e.g. 5e-4")
             return None
         return num
