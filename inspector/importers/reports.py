@@ -653,9 +653,13 @@ def parse_report(doc: Mapping[str, Any], where: str = "the report") -> ParsedRep
     passed_claim, failed_claim, rate_claim = doc.get("passed"), doc.get("failed"), _num(doc.get("pass_rate"))
     if isinstance(passed_claim, int) and isinstance(failed_claim, int) and passed_claim + failed_claim != total:
         notes.append(f"passed ({passed_claim}) + failed ({failed_claim}) != total_chunks ({total}).")
+    # More failures claimed than listed: which other chunks failed is unknown, so no unlisted chunk is a pass.
+    unlisted_unknown = (isinstance(failed_claim, int) and not isinstance(failed_claim, bool) and not stats_by_chunk
+                        and failed_claim > len(failed_listed))
     if isinstance(failed_claim, int) and not stats_by_chunk and failed_claim != len(failed_listed):
         notes.append(f"the report says failed={failed_claim} but lists {len(failed_listed)} failing chunk(s) with "
-                     f"errors; the listed chunks are used.")
+                     f"errors; " + ("the chunks not listed may have failed: their max-abs is unknown." if
+                                    unlisted_unknown else "the listed chunks are used."))
     if rate_claim is not None and isinstance(passed_claim, int) and total:
         pct = 100.0 * passed_claim / total
         if abs(rate_claim - pct) > 0.051:
@@ -693,7 +697,7 @@ def parse_report(doc: Mapping[str, Any], where: str = "the report") -> ParsedRep
             bound = _exact(frames_err.max_abs, "failure string")
         elif frames_err is not None or any(FRAMES in text for text in slot["unparsed"]):
             bound = Bound(atol or 0.0, math.inf, "encoder_output failed with no max_abs given: above atol")
-        elif stat_pass is None and not failures_given and not errors:
+        elif stat_pass is None and not errors and (not failures_given or unlisted_unknown):
             chunks.append(ImportedChunk(idx, "passed", errors, "", Bound(0.0, math.inf, "listed with no figure and no "
                                         "verdict: unknown"), stat_mean, None, tuple(slot["unparsed"])))
             no_verdict.append(idx)
@@ -712,11 +716,11 @@ def parse_report(doc: Mapping[str, Any], where: str = "the report") -> ParsedRep
     if stat_disagree:
         notes.append(f"chunk_stats says passed but failures list errors for chunk(s) {_short(stat_disagree)}: "
                      f"chunk_stats' 'passed' is read as encoder_output only; those chunks count as failed.")
-    if no_verdict:
+    if no_verdict and not unlisted_unknown:
         notes.append(f"{len(no_verdict)} chunk(s) listed with neither an encoder_output figure nor a passed flag "
                      f"({_short(no_verdict)}), and the report has no failures list: their max-abs is unknown.")
     unknown = [c.index for c in chunks if c.frames_max_abs is not None and not c.frames_max_abs.exact]
-    if unknown and not stats_by_chunk:
+    if unknown and not stats_by_chunk and not unlisted_unknown:
         notes.append(f"encoder_output max-abs is given only for failing chunks: {len(unknown)} of "
                      f"{len(chunks) - len(raised)} chunks carry only a bound "
                      f"({'max-abs <= atol' if atol is not None and not rtol else 'no upper bound because rtol > 0'}).")

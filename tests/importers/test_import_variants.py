@@ -152,3 +152,17 @@ def test_a_value_that_cannot_mean_its_key_is_refused_naming_it(cli, store_path: 
     code, verdict, text = _judge(cli, store_path, tmp_path, doc, "bad")
     assert code == 2 and named in text and "Traceback" not in text, text
     assert verdict is None
+
+
+def test_more_failures_claimed_than_listed_leaves_the_unlisted_chunks_unknown(cli, store_path: Path,
+                                                                            tmp_path: Path) -> None:
+    """The same ORT report passes when it lists no failure and says so, but says failed=2 without listing them: any
+    unlisted chunk may be one of the two, so its max-abs is unknown and the figure rules are not decided."""
+    clean = {**copy.deepcopy(ORT), "failures": [], "passed": 49, "failed": 0, "pass_rate": 100.0}
+    code, verdict, text = _judge(cli, store_path, tmp_path, clean, "clean")
+    assert code == 0 and {_outcomes(verdict)[r][0] for r in FIGURE_RULES} == {"pass"}, text
+    unlisted = {**clean, "passed": 47, "failed": 2, "pass_rate": 95.9}
+    code, verdict, text = _judge(cli, store_path, tmp_path, unlisted, "unlisted")
+    assert code == 3, text
+    assert "pass" not in {_outcomes(verdict)[r][0] for r in FIGURE_RULES}
+    assert "the chunks not listed may have failed" in text
