@@ -8,6 +8,10 @@ from chunk to chunk, and whether its length follows NeMo's rule ``len_out = min(
 `describe_trajectory` says that in words ("attention cache never carried: cache_len_out stayed 0 for 50 chunks",
 "grows by 3 per chunk, saturating at 256 as NeMo does", "grows by padded frames on the last chunk"); the contract's
 state invariants are applied through `state_env` (the environment `contracts.rules.Rule.evaluate` takes).
+
+Other teams' spellings are read too (`_records`): camelCase keys (``chunkIdx``, ``cacheLenOut``), integers as text,
+the chunk number as ``chunk``/``index``, the lines under ``chunks``/``steps``/``records`` (also one level down, as
+``results.chunks``) or as an object keyed by chunk number.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 
 from inspector.errors import InspectorError
+from inspector.importers.reports import snake_key
 
 SUMMARY_KEYS: tuple[str, ...] = ("chunk_idx", "input_len", "cache_len_in", "cache_len_out", "cache_drop_size",
                                  "valid_out_len")
@@ -97,11 +102,63 @@ class TrajectoryVerdict:
 
 # --- parsing -----------------------------------------------------------------------------------------------------
 
+_INDEX_ALIASES = ("chunk_idx", "chunk", "chunk_index", "index", "idx")
+_LIST_KEYS = ("chunks", "steps", "records")
+
+
+def _record(rec: Any, where: str) -> Any:
+    """One line in the seed's spelling: snake_case keys (``cacheLenOut``), the chunk number under ``chunk_idx``
+    (from ``chunk``, ``index`` …), integers written as text (``"41"``) as integers. Anything else unchanged.
+
+    Raises:
+        InspectorError: two spellings of one key (``cacheLenOut`` and ``cache_len_out``) with different values.
+    """
+    if not isinstance(rec, dict):
+        return rec
+    out: dict[str, Any] = {}
+    for key, value in rec.items():
+        new = snake_key(key)
+        if new in out and out[new] != value:
+            raise InspectorError(f"{where}: two spellings of '{new}' with different values ({out[new]!r} and "
+                                 f"{value!r} under '{key}'); keep one.")
+        out[new] = value
+    for key in _INDEX_ALIASES:
+        if key in out:
+            out.setdefault("chunk_idx", out[key])
+            break
+    for key in ("chunk_idx", *SUMMARY_KEYS[1:], *REFERENCE_ALIASES):
+        value = out.get(key)
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            out[key] = int(value.strip())
+    return out
+
+
+def _records(data: Any) -> Any:
+    """The per-chunk records of a summary, wherever a writer put them: a list (JSON Lines or a JSON list), one
+    object (a one-chunk summary), ``{"chunks": [...]}`` (or ``steps``/``records``, also one level down as
+    ``{"results": {"chunks": [...]}}``), or an object keyed by chunk number (``{"chunks": {"0": {...}}}``). Returns
+    the input unchanged when it is none of these (the caller says what is wrong)."""
+    if isinstance(data, dict):
+        holder = data
+        if not any(k in data for k in _LIST_KEYS):
+            nested = [v for v in data.values() if isinstance(v, dict) and any(k in v for k in _LIST_KEYS)]
+            holder = nested[0] if len(nested) == 1 else data
+        inner = next((holder[k] for k in _LIST_KEYS if isinstance(holder.get(k), (list, dict))), None)
+        if isinstance(inner, dict) and inner and all(str(k).strip().isdigit() for k in inner):
+            inner = [{"chunk_idx": int(str(k).strip()), **v} if isinstance(v, dict) else v for k, v in inner.items()]
+        if isinstance(inner, list):
+            return [_record(r, f"record {i + 1}") for i, r in enumerate(inner)]
+        if any(snake_key(k) in _INDEX_ALIASES for k in data):  # a one-chunk summary is one JSON object
+            return [_record(data, "the record")]
+        return data
+    if isinstance(data, list):
+        return [_record(r, f"record {i + 1}") for i, r in enumerate(data)]
+    return data
+
+
 def looks_like_summary(data: Any) -> bool:
-    """True for a list of objects with ``chunk_idx`` and a cache length (the summary format)."""
-    records = data.get("chunks") if isinstance(data, dict) and isinstance(data.get("chunks"), list) else data
-    if isinstance(records, dict):  # a one-chunk summary is one JSON object
-        records = [records]
+    """True for per-chunk objects with a chunk number and a cache length (the summary format; see `_records`)."""
+    records = _records(data)
     if not isinstance(records, list) or not records or not isinstance(records[0], dict):
         return False
     first = records[0]
@@ -109,14 +166,12 @@ def looks_like_summary(data: Any) -> bool:
 
 
 def parse_summary(data: Any, where: str = "the summary") -> list[SummaryStep]:
-    """Parse a summary (a list of per-chunk objects; ``{"chunks": [...]}`` also accepted), sorted by chunk.
+    """Parse a summary (per-chunk objects wherever `_records` finds them), sorted by chunk.
 
     Raises:
         InspectorError: not a list of objects, a line without ``chunk_idx``, a non-integer length, a repeated chunk.
     """
-    records = data.get("chunks") if isinstance(data, dict) and isinstance(data.get("chunks"), list) else data
-    if isinstance(records, dict) and looks_like_summary(records):  # a one-chunk summary is one JSON object
-        records = [records]
+    records = _records(data)
     if not isinstance(records, list):
         raise InspectorError(f"{where}: expected a streaming summary, one object per chunk ({', '.join(SUMMARY_KEYS)}"
                              f", …) as JSON Lines or a JSON list; found {type(records).__name__}.")

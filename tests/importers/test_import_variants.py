@@ -1,4 +1,4 @@
-"""Parity reports as another team would plausibly write them: camelCase keys, the per-chunk list nested as
+"""Parity reports (and streaming summaries, at the end) as another team would plausibly write them: camelCase keys, the per-chunk list nested as
 ``results.chunks[]`` or as an object keyed by chunk number, numbers and verdicts as text (``"6%"``, ``"FAIL"``),
 optional keys left out. Each imports with the very same judgement as the seed's own spelling of the same data, or
 is refused naming the key (exit 2). A report that lacks the figures never imports as a pass: the rules it cannot
@@ -166,3 +166,46 @@ def test_more_failures_claimed_than_listed_leaves_the_unlisted_chunks_unknown(cl
     assert code == 3, text
     assert "pass" not in {_outcomes(verdict)[r][0] for r in FIGURE_RULES}
     assert "the chunks not listed may have failed" in text
+
+
+# --- streaming summaries -------------------------------------------------------------------------------------------
+
+SUMMARY = [json.loads(line) for line in (DATA / "summary_stateful.jsonl").read_text().splitlines() if line.strip()]
+
+
+def _summary_judgement(cli, store_path: Path, path: Path, out: Path) -> tuple[int, dict, str]:
+    res = cli("import-run", path, "--store", store_path, "--contract", CONTRACT, "--json", out)
+    assert out.exists(), res.text
+    verdict = json.loads(out.read_text())
+    return res.code, {v["rule"]: v["status"] for v in verdict["verdicts"]}, verdict["state_trajectory"]["summary"]
+
+
+def _summary_variants() -> dict[str, Any]:
+    camel_text = [{_camel(k): (str(v) if isinstance(v, int) else v) for k, v in s.items()} for s in SUMMARY]
+    by_index = {str(s["chunk_idx"]): {k: v for k, v in s.items() if k != "chunk_idx"} for s in SUMMARY}
+    return {
+        "camel_case_numbers_as_text": camel_text,
+        "results_chunks_keyed_by_index": {"model": "parakeet", "results": {"chunks": by_index}},
+        "steps_with_chunk_key": {"steps": [{"chunk": s["chunk_idx"], **{k: v for k, v in s.items()
+                                                                         if k != "chunk_idx"}} for s in SUMMARY]},
+    }
+
+
+@pytest.mark.parametrize("variant", ["camel_case_numbers_as_text", "results_chunks_keyed_by_index",
+                                     "steps_with_chunk_key"])
+def test_a_summary_variant_is_judged_as_the_seeds_own(cli, store_path: Path, tmp_path: Path, variant: str) -> None:
+    want = _summary_judgement(cli, store_path, DATA / "summary_stateful.jsonl", tmp_path / "seed.verdict.json")
+    path = tmp_path / f"{variant}.json"
+    path.write_text(json.dumps(_summary_variants()[variant]))
+    got = _summary_judgement(cli, store_path, path, tmp_path / "variant.verdict.json")
+    assert got == want
+    assert want[1]["invariant:cache_len_grows"] == "pass" and "grows by 3 per chunk" in want[2]
+
+
+def test_a_summary_with_two_spellings_of_one_key_is_refused_naming_both(cli, store_path: Path, tmp_path: Path) -> None:
+    lines = [dict(s) for s in SUMMARY]
+    lines[4]["cacheLenOut"] = lines[4]["cache_len_out"] + 1
+    path = tmp_path / "both.jsonl"
+    path.write_text("\n".join(json.dumps(s) for s in lines))
+    res = cli("import-run", path, "--store", store_path)
+    assert res.code == 2 and "record 5" in res.err and "cache_len_out" in res.err and "cacheLenOut" in res.err
