@@ -71,8 +71,11 @@ def build_junit(report: Mapping[str, Any]) -> ET.ElementTree:
     root = ET.Element("testsuites", name="parity-inspector")
     total = failures = 0
     total_time = 0.0
+    several_streams = len({r.get("stream") for r in report.get("runs", [])}) > 1
     for run in report.get("runs", []):
-        attrs = {"name": xml_text(f"{run['backend']}/{run['mode']}")}
+        # one suite per run: with several streams, the stream tells them apart
+        name = f"{run['backend']}/{run['mode']}" + (f"/{run.get('stream')}" if several_streams else "")
+        attrs = {"name": xml_text(name)}
         stamp = _timestamp(run.get("started"))
         if stamp:
             attrs["timestamp"] = stamp

@@ -46,7 +46,7 @@ def _args(store: Path, model: Path, report: Path, *more: str) -> list[str]:
 def test_every_stream_is_checked_by_default(demo_artifacts, pristine_store, tmp_path, capsys):
     store = four_streams(pristine_store, tmp_path / "four.zarr")
     rep = tmp_path / "r.json"
-    assert _run(*_args(store, demo_artifacts.onnx, rep, "--mode", "both")) == 0
+    assert _run(*_args(store, demo_artifacts.onnx, rep, "--mode", "both", "--junit", str(tmp_path / "j.xml"))) == 0
     doc = json.loads(rep.read_text())
     runs = [(r["mode"], r["stream"]) for r in doc["runs"]]
     assert sorted(runs) == sorted((m, s) for m in ("functional", "closed-loop") for s in STREAMS)
@@ -55,6 +55,10 @@ def test_every_stream_is_checked_by_default(demo_artifacts, pristine_store, tmp_
     assert doc["coverage"]["n_streams"] == 4 and doc["coverage"]["n_chunks"] == 8 * CHUNKS
     err = capsys.readouterr().err
     assert "8 run(s) over 4 stream(s), 64 chunk(s) checked" in err
+    import xml.etree.ElementTree as ET
+
+    suites = {s.get("name") for s in ET.parse(tmp_path / "j.xml").getroot().iter("testsuite")}
+    assert suites == {f"ort-cpu/{m}/{s}" for m in ("functional", "closed-loop") for s in STREAMS}
 
 
 def test_stream_option_narrows_and_repeats(demo_artifacts, pristine_store, tmp_path):
