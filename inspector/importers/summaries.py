@@ -158,7 +158,10 @@ def _records(data: Any) -> Any:
 
 def looks_like_summary(data: Any) -> bool:
     """True for per-chunk objects with a chunk number and a cache length (the summary format; see `_records`)."""
-    records = _records(data)
+    try:
+        records = _records(data)
+    except InspectorError:
+        return True  # per-chunk records with two spellings of a key: parse_summary raises that, naming them
     if not isinstance(records, list) or not records or not isinstance(records[0], dict):
         return False
     first = records[0]
