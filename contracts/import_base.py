@@ -14,6 +14,13 @@ from typing import Any, Mapping
 
 from contracts.model import Contract
 
+# NeMo's export names → reference names.
+NEMO_TO_REF = {
+    "outputs": "encoder_output",
+    "cache_last_channel_next": "cache_last_channel_out",
+    "cache_last_time_next": "cache_last_time_out",
+    "cache_last_channel_next_len": "cache_last_channel_len_out",
+}
 DTYPES = {
     "float32": "float32", "float": "float32", "fp32": "float32", "f32": "float32", "float16": "float16",
     "half": "float16", "fp16": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16", "float64": "float64",

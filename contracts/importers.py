@@ -29,8 +29,8 @@ assertions become rules where the meaning is clear (``"… non-decreasing until 
 ``saturates(X, 256)``), otherwise they are kept as notes and listed as not mapped.
 
 This module detects the schema and dispatches: `contracts.whole_model` flattens a whole-model contract,
-`contracts.seed_flat` reads the two flat schemas (and the flattened whole model), `contracts.import_base` holds what
-they share.
+`contracts.seed_flat` reads the two flat schemas (and the flattened whole model) with `contracts.seed_rules` mapping
+their rules and tolerances, `contracts.import_base` holds what they share.
 """
 
 from __future__ import annotations
