@@ -31,13 +31,13 @@ def demo(batch: bool, cache_dir: str | None, rebuild: bool) -> None:
     say(f"  contract:  {art.contract}")
     summary = run_checks(art, say)
     interactive = not batch and sys.stdout.isatty()
-    if interactive and art.store is not None and open_inspector(art):
-        return
+    opened = interactive and art.store is not None and open_inspector(art)
+    # The app closing is not a verdict: the exit code is still the faithful run's (0 pass, 1 fail, 3 undetermined).
     if summary is None:
         from inspector.errors import CheckUndetermined
 
         raise CheckUndetermined("demo: no parity check ran (the store could not be built), so nothing was shown.")
-    click.echo(_format_summary(summary))
+    click.echo(_format_summary(summary) if not opened else f"demo: the faithful run's verdict: {summary.status}")
     if summary.status == "fail":
         from inspector.errors import CheckFailed
 

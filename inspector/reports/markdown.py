@@ -49,21 +49,31 @@ def build_markdown(report: Mapping[str, Any]) -> str:
     if accepted:
         lines.append("")
         lines.append("> accepted undetermined: " + _inline(", ".join(f"--allow-undetermined {a}" for a in accepted)))
+    cov = report.get("coverage") or {}
+    if cov:
+        lines.append("")
+        lines.append(_inline(f"Checked: {len(report.get('runs', []))} run(s) over {cov.get('n_streams', 0)} "
+                             f"stream(s), {cov.get('n_chunks', 0)} chunk(s)."))
+    for name in cov.get("empty_streams") or []:
+        lines.append("")
+        lines.append(f"> ? UNDETERMINED: stream {_code(name)} has no complete chunk: nothing was checked")
     lines.append("")
-    lines.append("| backend | mode | compared with | math mode | chunks passed | result | failing rules | "
+    lines.append("| backend | mode | stream | compared with | math mode | chunks passed | result | failing rules | "
                  "undetermined rules |")
-    lines.append("|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for run in report.get("runs", []):
         fails = [v["rule"] for v in run.get("verdicts", []) if v["status"] == "fail" and v.get("required", True)]
         undecided = [v["rule"] for v in run.get("verdicts", []) if v["status"] == "undetermined"
                      and v.get("required", True) and not v.get("accepted_by")]
         lines.append(
-            f"| {_cell(run['backend'])} | {_cell(run['mode'])} | {_cell(run.get('baseline'))} | "
+            f"| {_cell(run['backend'])} | {_cell(run['mode'])} | {_cell(run.get('stream'))} | "
+            f"{_cell(run.get('baseline'))} | "
             f"{_cell(run.get('math_mode', {}).get('backend'))} | {run.get('passed_chunks')}/{run.get('total_chunks')} | "
             f"{_cell(_result_word(run))} | {_cell(', '.join(fails))} | {_cell(', '.join(undecided))} |")
     for run in report.get("runs", []):
         lines.append("")
-        lines.append(f"## {_inline(run['backend'])} · {_inline(run['mode'])}: {_inline(_result_word(run))}")
+        stream = f" · {_inline(run['stream'])}" if run.get("stream") else ""
+        lines.append(f"## {_inline(run['backend'])} · {_inline(run['mode'])}{stream}: {_inline(_result_word(run))}")
         if run.get("attribution"):
             lines += ["", _inline(f"attribution (chunk {run['attribution'].get('chunk')}): "
                                   f"{run['attribution']['verdict']['summary']}")]
