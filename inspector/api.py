@@ -184,6 +184,17 @@ class _Sessions:
         self.close()
 
 
+def _state_hooks() -> Any:
+    """`inspector.state.default_hooks`: the closed loop's state checks are part of every run, never optional."""
+    try:
+        from inspector.state import default_hooks
+    except ImportError as exc:  # re-raised as the user's error: without it no closed loop can be judged
+        raise InspectorError(f"the state checks (inspector.state) cannot be imported ({type(exc).__name__}: {exc}); "
+                             "every closed-loop run needs them to decide state_carried, so nothing was run. "
+                             "Reinstall parity-inspector (`pip install -e .` in its checkout).") from exc
+    return default_hooks
+
+
 def run_unit(job: BatchJob, unit: Unit, *, progress: ProgressFn | None = None, log: Log | None = None,
              extra_hooks: Sequence[ChunkHook] = (), worker: Mapping[str, Any] | None = None) -> UnitOutcome:
     """Run one unit and record it in the store (resuming a recorded run of the same identity).
@@ -213,9 +224,9 @@ def run_unit(job: BatchJob, unit: Unit, *, progress: ProgressFn | None = None, l
 def _run_unit(job: BatchJob, unit: Unit, sessions: _Sessions, progress: ProgressFn | None, log: Log | None,
               extra_hooks: Sequence[ChunkHook], worker: Mapping[str, Any] | None = None) -> UnitOutcome:
     from contracts.load import load_contract
-    from inspector.state import default_hooks
     from store import Store
 
+    default_hooks = _state_hooks()
     say = log or (lambda _m: None)
     host = socket.gethostname()
     contract = job.contract_object if job.contract_object is not None else load_contract(job.contract)
@@ -541,7 +552,7 @@ def run_batch(*, store: str | Path, model: str | Path, contract: Any, backends: 
         InspectorError: Bad usage or input (unknown backend/mode/stream/chunks, unavailable backend …), before
             anything runs.
     """
-    from inspector.state import default_hooks
+    default_hooks = _state_hooks()
 
     say: Log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     wanted = [streams] if isinstance(streams, str) else list(streams or [])

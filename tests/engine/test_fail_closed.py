@@ -125,8 +125,10 @@ def test_the_state_package_missing_stops_a_closed_loop_batch(demo_artifacts, sto
     closed loop unchecked."""
     from inspector.batch import run_batch
 
+    from inspector.errors import InspectorError
+
     monkeypatch.setitem(sys.modules, "inspector.state", None)
-    with pytest.raises(ImportError, match="inspector.state"):
+    with pytest.raises(InspectorError, match="state checks .* cannot be imported"):
         run_batch(store=store_copy, model=demo_artifacts.onnx, contract="demo_streaming", backends=["ort-cpu"],
                   modes=["closed-loop"], chunks="0:4", progress=False, log=lambda _m: None)
     assert not [r for r in Store.open(store_copy).runs() if r.status == "complete"]
