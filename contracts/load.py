@@ -47,6 +47,12 @@ _TOP_KEYS = ("format", "version", "name", "description", "streaming", "inputs", 
              "invariants", "tolerances", "tightening", "acceptance", "diagnostics", "notes")
 _TENSOR_KEYS = ("name", "ref_name", "dtype", "shape", "role", "axes", "ref_perm", "frame_axis", "description")
 _ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+RESERVED_ACCEPTANCE_IDS: dict[str, str | None] = {
+    "state_carried": "state_carried", "state_trajectory": None, "state_feedback": None, "outputs": None,
+    "backend_errors": None, "chunks_present": None, "unit_error": None}
+"""Verdict ids the tool itself produces, with the acceptance kind that may name one (None: none may). A rule of
+another kind under such an id would be judged by the tool's own verdict instead of its own threshold."""
+RESERVED_ID_PREFIXES = ("hook:", "backend:", "alarm:", "invariant:")
 _SYMBOL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
@@ -885,7 +891,8 @@ class _Validator:
             if d is None or "id" not in d or "kind" not in d:
                 continue
             n_err = len(self.errors)
-            aid = self.ident(d["id"], f"{p}.id")
+            reserved = self.reserved_id(d["id"], d["kind"], f"{p}.id")
+            aid = None if reserved else self.ident(d["id"], f"{p}.id")
             if aid is not None:
                 if aid in ids:
                     self.err(f"{p}.id", f"duplicate acceptance id {aid!r} (also acceptance[{ids[aid]}])")
@@ -930,6 +937,25 @@ class _Validator:
             if len(self.errors) == n_err:
                 out.append(Acceptance(id=aid, kind=kind, **kw))  # type: ignore[arg-type]
         return tuple(out)
+
+    def reserved_id(self, aid: Any, kind: Any, path: str) -> bool:
+        """Report an acceptance id the tool uses for its own verdicts, unless the rule is that built-in kind."""
+        if not isinstance(aid, str):
+            return False
+        if aid in RESERVED_ACCEPTANCE_IDS:
+            if kind is not None and RESERVED_ACCEPTANCE_IDS[aid] == kind:
+                return False
+            allowed = RESERVED_ACCEPTANCE_IDS[aid]
+            only = f" (only a rule of kind {allowed!r} may use it)" if allowed else ""
+        elif aid.startswith(RESERVED_ID_PREFIXES):
+            only = ""
+        else:
+            return False
+        self.err(path, f"{aid!r} is reserved for the tool's own verdicts{only}: the tool would judge the rule with "
+                       f"its own verdict, not with this rule's kind {kind!r}; rename it (reserved ids: "
+                       f"{', '.join(RESERVED_ACCEPTANCE_IDS)}, and any id starting "
+                       f"{', '.join(repr(x) for x in RESERVED_ID_PREFIXES)})")
+        return True
 
     def threshold(self, v: Any, path: str, acc: Acceptance) -> float | None:
         """A threshold (in the rule or a tolerance set's override) the rule can be judged with."""

@@ -356,7 +356,9 @@ def evaluate_run(records: Sequence[Mapping[str, Any]], ctx: RunContext,
     for acc in ctx.contract.acceptance:
         if ctx.mode not in acc.modes:
             continue
-        if acc.id in supplied:
+        if acc.id in supplied and supplied[acc.id].kind == acc.kind:
+            # Only a verdict of the rule's own kind stands for it (the loader reserves the tool's ids; this keeps a
+            # contract built in code from having its quantile rule judged by, say, the state trajectory).
             v = supplied.pop(acc.id)
         else:
             threshold = acceptance_threshold(ctx.contract, acc.id, ctx.backend, ctx.precision)

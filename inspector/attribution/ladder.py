@@ -76,7 +76,8 @@ class StepResult:
     """A step's outcome on the chunk.
 
     Attributes:
-        status: ``pass``, ``fail``, ``skipped`` or ``error`` (could not run: `error` says why).
+        status: ``pass``, ``fail``, ``skipped``, ``error`` (could not run: `error` says why) or ``undetermined`` (ran,
+            but the chunk gave no figure to judge: `error` says why).
         record: The chunk record, as `inspector run` writes it (None unless it ran).
         math_mode, precision: What the backend reported (`BackendInfo`).
         state: Where the chunk's state inputs came from.
@@ -309,8 +310,23 @@ def run_step(target: Target, step: Step, recorded: RecordedState | None = None, 
         return StepResult(step, "error", record, info.math_mode, info.precision,
                           error=f"the backend raised on chunk {target.chunk}: {record.get('error')}",
                           state=state_from, failed_before=failed_before, seconds=time.perf_counter() - t0)
-    return StepResult(step, "pass" if record.get("passed") else "fail", record, info.math_mode, info.precision,
+    status, why = step_status(record, target.chunk)
+    return StepResult(step, status, record, info.math_mode, info.precision, error=why,
                       state=state_from, failed_before=failed_before, seconds=time.perf_counter() - t0)
+
+
+def step_status(record: Mapping[str, Any], chunk: int) -> tuple[str, str]:
+    """A judged chunk record's step status and, for ``undetermined``, why.
+
+    A chunk whose tensors gave no figure (an empty output) neither passes nor fails: counting it as a failing step
+    would let the ladder call a bug on no evidence, so it is ``undetermined`` and says which tensors had no figure.
+    """
+    if record.get("passed"):
+        return "pass", ""
+    if record.get("status") == "undetermined":
+        names = ", ".join(record.get("undetermined_tensors") or []) or "an output"
+        return "undetermined", f"chunk {chunk} could not be judged: {names} gave no figure (empty)"
+    return "fail", ""
 
 
 def _judge_chunk(target: Target, step: Step, backend: Any, precision: str, recorded: RecordedState | None,

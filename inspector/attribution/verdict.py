@@ -123,7 +123,8 @@ def _tol(r: StepResult, name: str) -> str:
 def decide(results: Sequence[StepResult], hint: TriageHint) -> Verdict:
     """The verdict for a ladder's results (the first is the as-run step)."""
     as_run, later = results[0], list(results[1:])
-    notes = tuple(f"step {r.step.key} could not run: {r.error}" for r in later if r.status == "error")
+    notes = tuple(f"step {r.step.key} could not run: {r.error}" if r.status == "error" else
+                  f"step {r.step.key} undetermined: {r.error}" for r in later if r.status in ("error", "undetermined"))
     if not as_run.ran:
         return Verdict("undetermined", summary=f"the chunk could not be run as the run ran it: {as_run.error}",
                        notes=notes)

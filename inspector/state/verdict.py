@@ -230,7 +230,28 @@ def assess_state(records: Sequence[Mapping[str, Any]], contract: Contract) -> St
         return StateAssessment(UNDETERMINED, None, "the cache-length trajectory is consistent with carried state ("
                                + (t_text or "no lengths recorded") + "); the state-sensitivity probe did not run",
                                "not judged", **common)
+    if not any(s.status == "used" for s in sens.values()):
+        # Only the attention input's silence is a reason above; when the diagnostics names match no input (or the
+        # probe could change none of them) nothing showed state flowing, and "no reason to fail" is not a pass.
+        return _nothing_used(sens, common)
     return StateAssessment(PASS, True, _carried_sentence(names, outs, sens, t_text), "state carried", **common)
+
+
+def _nothing_used(sens: Mapping[str, Sensitivity], common: Mapping[str, Any]) -> StateAssessment:
+    """The verdict when the probe ran but showed no fed-back state input used: FAIL when every probed input was
+    shown inert, otherwise UNDETERMINED naming what each input's probe came to."""
+    if sens and all(s.status == "inert" for s in sens.values()):
+        summary = ("no state input is used: " + "; ".join(
+            f"{s.input} inert (moves the frames output by at most {_num(s.max_abs)}, threshold {_num(s.threshold)})"
+            for s in sens.values()))
+        return StateAssessment(FAIL, False, summary, "state inputs inert", reasons=(summary,), **common)
+    if not sens:
+        why = "the probe records name none of the contract's state inputs"
+    else:
+        why = "; ".join(f"{s.input} {s.status}" + (" (no replacement changed it: it equals zeros and the donor)"
+                                                    if s.status == "unprobed" else "") for s in sens.values())
+    return StateAssessment(UNDETERMINED, None, f"no state input could be perturbed: {why}; nothing shows state "
+                           "carried from chunk to chunk", "not judged", **common)
 
 
 def state_verdicts(records: Sequence[Mapping[str, Any]], contract: Contract, *, backend: str = "",
