@@ -35,6 +35,13 @@ from inspector.errors import InspectorError
 from inspector.values import as_number
 
 FRAMES = "encoder_output"
+
+
+def other_output(tensor: str) -> bool:
+    """A failing tensor that is known not to be the encoder output: a cache or a length (anything else may be the
+    encoder output under another spelling, e.g. ``encoder_out`` or ``output[0]``)."""
+    t = (tensor or "").lower()
+    return t != FRAMES and ("cache" in t or "len" in t)
 """The reference name of the frames output the reports' per-chunk statistics are about."""
 
 ORT_KEYS: tuple[str, ...] = ("mode", "providers", "onnx", "ref", "total_chunks", "passed", "failed", "pass_rate",
@@ -676,6 +683,7 @@ def parse_report(doc: Mapping[str, Any], where: str = "the report") -> ParsedRep
     chunks: list[ImportedChunk] = []
     stat_disagree: list[int] = []
     no_verdict: list[int] = []
+    unrecognised: list[int] = []
     for idx in indices:
         slot = listed.get(idx, {"errors": [], "raised": "", "unparsed": []})
         errors = tuple(slot["errors"])
@@ -702,6 +710,11 @@ def parse_report(doc: Mapping[str, Any], where: str = "the report") -> ParsedRep
                                         "verdict: unknown"), stat_mean, None, tuple(slot["unparsed"])))
             no_verdict.append(idx)
             continue
+        elif slot["unparsed"] or any(not other_output(e.tensor) for e in errors):
+            # Listed as failing, and what failed cannot be tied to a known output: the encoder output's figure is
+            # unknown (it may be the tensor, under another spelling), never "within atol".
+            bound = Bound(0.0, math.inf, "listed as failing; no encoder_output figure recognised: unknown")
+            unrecognised.append(idx)
         elif atol is not None and not rtol:
             bound = Bound(0.0, atol, f"passed at atol={atol:g}: max-abs is at most atol")
         else:
@@ -710,9 +723,17 @@ def parse_report(doc: Mapping[str, Any], where: str = "the report") -> ParsedRep
         frames_unparsed = any(FRAMES in text for text in slot["unparsed"])
         frames_passed = (stat_pass if stat_pass is not None and frames_err is None
                          else (frames_err is None and not frames_unparsed))
+        if idx in unrecognised and stat_pass is None:
+            frames_passed = None
         mean = stat_mean if stat_mean is not None else (frames_err.mean_abs if frames_err else None)
         chunks.append(ImportedChunk(idx, "failed" if failed else "passed", errors, "", bound, mean, frames_passed,
                                     tuple(slot["unparsed"])))
+    if unrecognised:
+        names = sorted({e.tensor for i in unrecognised for e in listed.get(i, {}).get("errors", [])
+                        if not other_output(e.tensor)})
+        notes.append(f"chunk(s) {_short(unrecognised)} are listed as failing with errors no encoder_output figure "
+                     f"could be read from" + (f" (tensors named: {', '.join(names)})" if names else "")
+                     + "; their encoder_output max-abs is unknown.")
     if stat_disagree:
         notes.append(f"chunk_stats says passed but failures list errors for chunk(s) {_short(stat_disagree)}: "
                      f"chunk_stats' 'passed' is read as encoder_output only; those chunks count as failed.")
