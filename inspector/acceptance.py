@@ -482,7 +482,11 @@ def _pass_rate(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, An
         # not failed. A live run that lost the tensor fails the `outputs` rule too.
         return never
     chunks = [r["chunk"] for r in recs]
-    passed = [chunk_passed(r, acc.tensor) for r in recs]
+    if acc.atol is not None and acc.tensor:
+        # The rule's own tolerance ("judge each chunk at this atol"), not the tolerance set's the chunk was judged at.
+        passed = [chunk_metric(r, acc.tensor, "max_abs") <= acc.atol for r in recs]
+    else:
+        passed = [chunk_passed(r, acc.tensor) for r in recs]
     empty = [r["chunk"] for r in recs if chunk_empty(r, acc.tensor)]
     # A chunk with no figure counts as failing in `rate_lo` and passing in `rate`: the rule is decided only when
     # both agree.
