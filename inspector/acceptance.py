@@ -475,6 +475,20 @@ def _quantile(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, Any
                    worst, msg, details)
 
 
+def _within_atol(record: Mapping[str, Any], tensor: str, atol: float) -> bool:
+    """A chunk's `tensor` within `atol`: its max-abs at most atol, and nothing the figure does not show (a NaN/Inf
+    where the reference is finite, a missing output, a wrong dtype or shape) wrong with it."""
+    if record.get("status") == "error":
+        return False
+    t = (record.get("tensors") or {}).get(tensor) or {}
+    if t.get("nonfinite_mismatch"):
+        return False
+    if any(p.get("tensor") == tensor and p.get("what") in ("missing", "dtype", "shape", "nonfinite")
+           for p in record.get("output_problems") or []):
+        return False
+    return chunk_metric(record, tensor, "max_abs") <= atol
+
+
 def _pass_rate(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, Any]]) -> Verdict:
     never = _never_measured(acc, threshold, recs)
     if never is not None:
@@ -484,7 +498,7 @@ def _pass_rate(acc: Acceptance, threshold: float, recs: Sequence[Mapping[str, An
     chunks = [r["chunk"] for r in recs]
     if acc.atol is not None and acc.tensor:
         # The rule's own tolerance ("judge each chunk at this atol"), not the tolerance set's the chunk was judged at.
-        passed = [chunk_metric(r, acc.tensor, "max_abs") <= acc.atol for r in recs]
+        passed = [_within_atol(r, acc.tensor, acc.atol) for r in recs]
     else:
         passed = [chunk_passed(r, acc.tensor) for r in recs]
     empty = [r["chunk"] for r in recs if chunk_empty(r, acc.tensor)]
