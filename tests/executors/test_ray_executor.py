@@ -19,9 +19,9 @@ from conftest import N_CHUNKS, STREAMS  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-_VOLATILE = re.compile(r"(_ms$|_ms_|time|latency|seconds|started|finished|created|updated|host|pid|run_id|writer|"
+_VOLATILE = re.compile(r"(_ms$|_ms_|^notes$|time|latency|seconds|started|finished|created|updated|host|pid|run_id|writer|"
                        r"worker|memory|rss|duration|elapsed|wall_s|timings|_s$|^calls$)")
-# ("calls": the state probe's count of backend calls; a resumed run measures its jitter floor once more)
+# ("notes": include step-latency notes, which depend on timing; "calls": the state probe's count of backend calls; a resumed run measures its jitter floor once more)
 
 
 def _stable(x: Any) -> Any:
